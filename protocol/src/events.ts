@@ -1,0 +1,79 @@
+import type { ErrorBody } from './errors.js';
+import type { FlowState, Requester, Session } from './state-object.js';
+
+/** Ack payloads: success carries data, failure a catalogue error (and the current state on invalid_transition). */
+export type Ack<T extends object = object> = ({ ok: true } & T) | { ok: false; error: ErrorBody; state?: FlowState };
+
+export interface SubscribeRequest {
+  topic: string;
+  /** Required unless the socket is authenticated as the user who scanned the qr flow. */
+  watchToken?: string;
+}
+export interface TopicRequest {
+  topic: string;
+}
+export interface QrActionRequest {
+  id: string;
+}
+export interface RedeemRequest {
+  topic: string;
+  watchToken: string;
+}
+
+export type SubscribeAck = Ack<{ state: FlowState }>;
+export type UnsubscribeAck = Ack;
+export type QrActionAck = Ack<{ state: FlowState; requester?: Requester }>;
+export type RedeemAck = Ack<{ session: Session }>;
+
+/** Socket.IO events a client emits (contract §3). */
+export interface ClientToServerEvents {
+  subscribe: (req: SubscribeRequest, ack: (res: SubscribeAck) => void) => void;
+  unsubscribe: (req: TopicRequest, ack: (res: UnsubscribeAck) => void) => void;
+  'qr:scan': (req: QrActionRequest, ack: (res: QrActionAck) => void) => void;
+  'qr:confirm': (req: QrActionRequest, ack: (res: QrActionAck) => void) => void;
+  'qr:cancel': (req: QrActionRequest, ack: (res: QrActionAck) => void) => void;
+  redeem: (req: RedeemRequest, ack: (res: RedeemAck) => void) => void;
+}
+
+/** Socket.IO events the server emits. `reconnect` is a hint sent before a graceful shutdown. */
+export interface ServerToClientEvents {
+  state: (state: FlowState) => void;
+}
+
+/** The socket.io handshake `auth` object. */
+export interface HandshakeAuth {
+  token?: string;
+}
+
+/** Plain WebSocket (/v1/ws) client frame types (contract §4). */
+export type WsClientFrame =
+  | { type: 'auth'; token: string; ref?: string }
+  | ({ type: 'subscribe'; ref?: string } & SubscribeRequest)
+  | ({ type: 'unsubscribe'; ref?: string } & TopicRequest)
+  | ({ type: 'qr.scan' | 'qr.confirm' | 'qr.cancel'; ref?: string } & QrActionRequest)
+  | ({ type: 'redeem'; ref?: string } & RedeemRequest);
+
+/** Plain WebSocket server frames. */
+export type WsServerFrame =
+  | ({ type: 'reply'; ref: string | null; ok: true } & Record<string, unknown>)
+  | { type: 'reply'; ref: string | null; ok: false; error: ErrorBody }
+  | ({ type: 'state' } & FlowState);
+
+/** Map from plain-WebSocket action types to their Socket.IO event names. */
+export const WS_ACTIONS = {
+  subscribe: 'subscribe',
+  unsubscribe: 'unsubscribe',
+  'qr.scan': 'qr:scan',
+  'qr.confirm': 'qr:confirm',
+  'qr.cancel': 'qr:cancel',
+  redeem: 'redeem',
+} as const;
+
+/** Default maximum WebSocket frame size, bytes (contract §4). */
+export const WS_MAX_FRAME_BYTES = 16 * 1024;
+/** Server ping interval on /v1/ws, ms; a peer missing two pings is dropped. */
+export const WS_PING_INTERVAL_MS = 25_000;
+/** Longest long-poll wait the server accepts, seconds. */
+export const MAX_LONG_POLL_SECONDS = 30;
+/** Header carrying a flow's watch token. */
+export const WATCH_TOKEN_HEADER = 'watch-token';

@@ -1,0 +1,41 @@
+import type { Logger } from 'pino';
+import type { FlowService } from './flow-service.js';
+
+/**
+ * Pushes `expired` at expiresAt without any request: every `intervalMs` it expires the due flows.
+ * Every node sweeps; the compare-and-set makes exactly one node win each flow and publish it.
+ */
+export class ExpirySweeper {
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+
+  constructor(
+    private readonly flows: FlowService,
+    private readonly intervalMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.tick(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** One sweep; overlapping ticks are skipped. */
+  async tick(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      await this.flows.expireDue();
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'expiry sweep failed; will retry');
+    } finally {
+      this.running = false;
+    }
+  }
+}

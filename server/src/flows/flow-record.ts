@@ -1,0 +1,54 @@
+import type { ErrorBody, FlowKind, FlowStateName, Requester, ScannedBy } from '@handoff/protocol';
+
+/** A flow as the store keeps it. Times are epoch milliseconds. */
+export interface FlowRecord {
+  kind: FlowKind;
+  id: string;
+  state: FlowStateName;
+  /** Starts at 1, +1 per transition. */
+  version: number;
+  /** When a non-final flow becomes `expired`. */
+  expiresAt: number;
+  createdAt: number;
+  /** hex SHA-256 of the watch token; the token itself is never stored. */
+  watchTokenHash: string;
+  /** The user a session is issued for (the scanner of a qr flow, the account of a login flow). */
+  userId?: string;
+  /** qr: who created the flow (shown to the phone). */
+  requester?: Requester;
+  /** qr: who scanned (shown to the browser). */
+  scannedBy?: ScannedBy;
+  /** login: why it failed. */
+  error?: ErrorBody;
+}
+
+/** Fields a transition may set besides `state` and `version`. */
+export type FlowPatch = Partial<Pick<FlowRecord, 'userId' | 'scannedBy' | 'error'>>;
+
+export interface TransitionRequest {
+  kind: FlowKind;
+  id: string;
+  /** Target state. */
+  to: FlowStateName;
+  /** States the flow must be in for the transition to apply. */
+  from: readonly FlowStateName[];
+  /** Current time (ms); a non-final flow whose expiresAt <= now can only move to `expired`. */
+  now: number;
+  patch?: FlowPatch;
+  /** When set, the stored `userId` must equal it (e.g. only the scanner confirms). */
+  requireUserId?: string;
+  /** How long (ms) a flow that reaches a final state stays readable. */
+  tombstoneMs: number;
+}
+
+export type TransitionResult =
+  | { ok: true; record: FlowRecord }
+  | { ok: false; reason: 'not_found' }
+  /** `invalid_transition`: state not in `from`; `not_user`: requireUserId mismatch; `expired_due`: expiresAt passed, only `expired` may follow. */
+  | { ok: false; reason: 'invalid_transition' | 'not_user' | 'expired_due'; record: FlowRecord };
+
+/** A flow reference returned by expiry sweeps. */
+export interface FlowRef {
+  kind: FlowKind;
+  id: string;
+}

@@ -1,0 +1,243 @@
+import {
+  INITIAL_STATE,
+  allowedFrom,
+  isFinalState,
+  parseTopic,
+  type FlowKind,
+  type FlowState,
+  type FlowStateName,
+} from '@handoff/protocol';
+import { HandoffError } from '../errors.js';
+import type { Fanout } from '../realtime/fanout.js';
+import type { TopicHub } from '../realtime/topic-hub.js';
+import type { FlowPatch, FlowRecord } from './flow-record.js';
+import type { FlowStore } from './flow-store.js';
+import { toFlowState } from './flow-state.js';
+import { hashWatchToken, randomToken, watchTokenMatches } from './watch-token.js';
+
+/** Who is reading or acting on a flow. */
+export interface Access {
+  /** The `Watch-Token` presented, if any. */
+  watchToken?: string;
+  /** The authenticated user (Bearer JWT / socket auth), if any. */
+  userId?: string;
+}
+
+export interface FlowServiceOptions {
+  /** How long a finished flow stays readable, ms. */
+  tombstoneMs: number;
+  /** Current time, ms (tests may pin it). */
+  clock?: () => number;
+}
+
+/** Extra state computed at read time (e.g. a login's queue position). */
+export type PositionLookup = (record: FlowRecord) => Promise<number | undefined>;
+
+/**
+ * Flows for every kind: create, read with access checks, compare-and-set transitions that
+ * publish on success, expiry, and long-poll waits. Kind-specific rules live in qr/ and login/.
+ */
+export class FlowService {
+  private readonly clock: () => number;
+  private positionLookup: PositionLookup = async () => undefined;
+
+  constructor(
+    private readonly store: FlowStore,
+    private readonly fanout: Fanout,
+    private readonly hub: TopicHub,
+    private readonly opts: FlowServiceOptions,
+  ) {
+    this.clock = opts.clock ?? Date.now;
+  }
+
+  /** Let the login module report queue positions into state objects. */
+  setPositionLookup(lookup: PositionLookup): void {
+    this.positionLookup = lookup;
+  }
+
+  /** Create a flow in its initial state; the watch token is returned here once and never stored. */
+  async create(
+    kind: FlowKind,
+    ttlMs: number,
+    fields: Partial<Pick<FlowRecord, 'requester' | 'userId'>> = {},
+  ): Promise<{ record: FlowRecord; watchToken: string }> {
+    const now = this.clock();
+    const watchToken = randomToken();
+    const record: FlowRecord = {
+      kind,
+      id: randomToken(),
+      state: INITIAL_STATE[kind],
+      version: 1,
+      createdAt: now,
+      expiresAt: now + ttlMs,
+      watchTokenHash: hashWatchToken(watchToken),
+      ...fields,
+    };
+    await this.store.create(record, this.opts.tombstoneMs);
+    return { record, watchToken };
+  }
+
+  /** The public state of a record, with computed fields. */
+  async stateOf(record: FlowRecord): Promise<FlowState> {
+    const position = record.kind === 'login' && record.state === 'queued' ? await this.positionLookup(record) : undefined;
+    return toFlowState(record, position);
+  }
+
+  /** Parse a topic or throw `not_found` (a malformed topic names no flow). */
+  parseTopic(topic: unknown): { kind: FlowKind; id: string } {
+    const parsed = parseTopic(typeof topic === 'string' ? safeDecode(topic) : topic);
+    if (!parsed) throw new HandoffError('not_found');
+    return parsed;
+  }
+
+  /**
+   * The current record, expired at once if its time has passed (so readers never see a stale
+   * live state); throws `not_found` when unknown or forgotten.
+   */
+  async load(kind: FlowKind, id: string): Promise<FlowRecord> {
+    const record = await this.store.get(kind, id);
+    if (!record) throw new HandoffError('not_found');
+    if (!isFinalState(record.state) && record.expiresAt <= this.clock()) return this.expire(kind, id);
+    return record;
+  }
+
+  /** Throw `invalid_watch_token` unless `access` may watch this flow. */
+  authorize(record: FlowRecord, access: Access): void {
+    if (access.watchToken !== undefined && watchTokenMatches(access.watchToken, record.watchTokenHash)) return;
+    // The phone that scanned a qr flow may watch it without the watch token (contract §3).
+    if (access.watchToken === undefined && record.kind === 'qr' && access.userId && record.userId === access.userId) return;
+    throw new HandoffError('invalid_watch_token');
+  }
+
+  /** Read a flow's state for someone allowed to watch it. */
+  async read(topic: unknown, access: Access): Promise<FlowState> {
+    const { kind, id } = this.parseTopic(topic);
+    const record = await this.load(kind, id);
+    this.authorize(record, access);
+    return this.stateOf(record);
+  }
+
+  /**
+   * Long-poll: answer as soon as the flow's version is above `after`, else after `waitMs` with
+   * the current state. The listener is registered before the first read, so no push is missed.
+   */
+  async waitForChange(topic: unknown, access: Access, after: number, waitMs: number, signal?: AbortSignal): Promise<FlowState> {
+    const { kind, id } = this.parseTopic(topic);
+    let wake: () => void = () => {};
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    const off = this.hub.listen(`${kind}:${id}`, (state) => {
+      if (state.version > after) wake();
+    });
+    const timer = setTimeout(wake, waitMs);
+    const onAbort = () => wake();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const first = await this.read(topic, access);
+      if (first.version > after || isFinalState(first.state) || waitMs <= 0) return first;
+      await woken;
+      return await this.read(topic, access);
+    } finally {
+      off();
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * Move a flow to `to` by compare-and-set and publish the new state. Failures map to the
+   * catalogue: unknown → not_found, wrong state → invalid_transition (with the current state),
+   * wrong user → not_scanner, past expiry → the flow is expired now and invalid_transition.
+   */
+  async transition(
+    kind: FlowKind,
+    id: string,
+    to: FlowStateName,
+    opts: { from?: readonly FlowStateName[]; patch?: FlowPatch; requireUserId?: string } = {},
+  ): Promise<FlowRecord> {
+    const result = await this.store.transition({
+      kind,
+      id,
+      to,
+      from: opts.from ?? allowedFrom(kind, to),
+      now: this.clock(),
+      patch: opts.patch,
+      requireUserId: opts.requireUserId,
+      tombstoneMs: this.opts.tombstoneMs,
+    });
+    if (result.ok) {
+      this.fanout.publish(await this.stateOf(result.record));
+      return result.record;
+    }
+    switch (result.reason) {
+      case 'not_found':
+        throw new HandoffError('not_found');
+      case 'not_user':
+        throw new HandoffError('not_scanner');
+      case 'expired_due': {
+        const expired = await this.expire(kind, id);
+        throw new HandoffError('invalid_transition', 'The flow has expired.', { state: await this.stateOf(expired) });
+      }
+      case 'invalid_transition':
+        throw new HandoffError('invalid_transition', `The flow is ${result.record.state}.`, {
+          state: await this.stateOf(result.record),
+        });
+    }
+  }
+
+  /** Expire a flow whose time has passed; returns its record whoever won the race. */
+  async expire(kind: FlowKind, id: string): Promise<FlowRecord> {
+    const result = await this.store.transition({
+      kind,
+      id,
+      to: 'expired',
+      from: allowedFrom(kind, 'expired'),
+      now: this.clock(),
+      tombstoneMs: this.opts.tombstoneMs,
+    });
+    if (result.ok) {
+      this.fanout.publish(await this.stateOf(result.record));
+      return result.record;
+    }
+    if (result.reason === 'not_found') throw new HandoffError('not_found');
+    return result.record;
+  }
+
+  /** Expire every due flow (called by the sweeper on every node; the CAS picks one winner each). */
+  async expireDue(limit = 200): Promise<void> {
+    for (const { kind, id } of await this.store.dueForExpiry(this.clock(), limit)) {
+      await this.expire(kind, id).catch(() => {
+        // Forgotten in between: nothing to push.
+      });
+    }
+  }
+
+  /**
+   * Exchange the watch token for the session, once (contract §1, Redeeming): confirmed/succeeded
+   * → redeemed by compare-and-set, so of two racing redeems exactly one gets the session.
+   */
+  async redeem<T>(topic: unknown, watchToken: string | undefined, issue: (userId: string) => Promise<T>): Promise<T> {
+    const { kind, id } = this.parseTopic(topic);
+    const record = await this.load(kind, id);
+    if (watchToken === undefined || !watchTokenMatches(watchToken, record.watchTokenHash)) {
+      throw new HandoffError('invalid_watch_token');
+    }
+    if (record.state === 'redeemed') throw new HandoffError('already_redeemed');
+    try {
+      const redeemed = await this.transition(kind, id, 'redeemed');
+      return await issue(redeemed.userId ?? '');
+    } catch (err) {
+      if (err instanceof HandoffError && err.code === 'invalid_transition' && err.extra.state?.state === 'redeemed') {
+        throw new HandoffError('already_redeemed');
+      }
+      throw err;
+    }
+  }
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}

@@ -1,0 +1,19 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** A new random id or secret: 24 random bytes (192 bits), base64url. */
+export function randomToken(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+/** hex SHA-256 of a watch token; only this is stored. */
+export function hashWatchToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** Constant-time check of a presented watch token against the stored hash. */
+export function watchTokenMatches(presented: string | undefined, storedHash: string): boolean {
+  if (typeof presented !== 'string' || presented.length === 0 || presented.length > 256) return false;
+  const a = Buffer.from(hashWatchToken(presented), 'hex');
+  const b = Buffer.from(storedHash, 'hex');
+  return a.length === b.length && timingSafeEqual(a, b);
+}

@@ -1,0 +1,46 @@
+import type { FastifyError, FastifyReply } from 'fastify';
+import type { HandoffApp } from './app-type.js';
+import { HandoffError, isStoreDown } from '../errors.js';
+
+/** Send a catalogue error as `{ error: {code, message} }` (+ `state` on invalid_transition). */
+export function sendError(reply: FastifyReply, err: HandoffError): FastifyReply {
+  if (err.extra.retryAfterSeconds !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(err.extra.retryAfterSeconds))));
+  const body: Record<string, unknown> = { error: err.toBody() };
+  if (err.extra.state) body.state = err.extra.state;
+  return reply.code(err.status).header('cache-control', 'no-store').send(body);
+}
+
+/** Map whatever a route threw to the catalogue; bad input is always a 4xx, never a 500. */
+export function classify(err: FastifyError | Error): HandoffError {
+  if (err instanceof HandoffError) return err;
+  const fe = err as FastifyError;
+  if (fe.validation) return new HandoffError('bad_request', fe.message);
+  switch (fe.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new HandoffError('payload_too_large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new HandoffError('bad_request', 'Content-Type must be application/json.');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new HandoffError('bad_request', 'The JSON body is empty.');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new HandoffError('bad_request', 'The body is not valid JSON.');
+  }
+  if (err instanceof SyntaxError) return new HandoffError('bad_request', 'The body is not valid JSON.');
+  if (isStoreDown(err)) return new HandoffError('unavailable');
+  const status = fe.statusCode ?? 500;
+  if (status === 413) return new HandoffError('payload_too_large');
+  if (status === 404) return new HandoffError('not_found');
+  if (status >= 400 && status < 500) return new HandoffError('bad_request', fe.message);
+  return new HandoffError('internal');
+}
+
+/** Install the catalogue-based error and not-found handlers. */
+export function installErrorHandling(app: HandoffApp): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const mapped = classify(err);
+    if (mapped.status >= 500) request.log.error({ err }, 'request failed');
+    return sendError(reply, mapped);
+  });
+  app.setNotFoundHandler((_request, reply) => sendError(reply, new HandoffError('not_found')));
+}

@@ -1,0 +1,101 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { Handoff } from '../handoff.js';
+import { baseUrlOf, requesterOf, requireUser, watchTokenOf } from '../http/request-context.js';
+import { BearerHeaders, FlowStateSchema, RequesterSchema, WatchTokenHeaders, errorResponses } from '../http/schemas.js';
+
+const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
+
+const CreatedQrSchema = Type.Intersect([
+  FlowStateSchema,
+  Type.Object({
+    watchToken: Type.String({ description: 'Secret; returned once. Send it as the Watch-Token header.' }),
+    qrPayload: Type.String({ description: 'What the QR code encodes: a link the app opens.' }),
+    imageUrl: Type.String(),
+  }),
+]);
+
+const ScanResultSchema = Type.Intersect([FlowStateSchema, Type.Object({ requester: RequesterSchema })]);
+
+/** The QR login routes (contract §2). */
+export const qrRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async (app, { handoff }) => {
+  app.post(
+    '/v1/qr',
+    {
+      schema: {
+        summary: 'Create a QR login flow (browser, anonymous)',
+        tags: ['qr'],
+        response: { 201: CreatedQrSchema, ...errorResponses(400, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const created = await handoff.qr.create(requesterOf(request), baseUrlOf(request, handoff.config));
+      return reply.code(201).header('cache-control', 'no-store').send(created);
+    },
+  );
+
+  app.get(
+    '/v1/qr/:id/image.svg',
+    { schema: { summary: 'The QR code as SVG', tags: ['qr'], params: IdParams } },
+    async (request, reply) => {
+      const svg = await handoff.qr.svg(request.params.id, baseUrlOf(request, handoff.config));
+      return reply.type('image/svg+xml').header('cache-control', 'private, max-age=300').send(svg);
+    },
+  );
+
+  app.delete(
+    '/v1/qr/:id',
+    {
+      schema: {
+        summary: 'Cancel from the browser (watch-token holder)',
+        tags: ['qr'],
+        params: IdParams,
+        headers: WatchTokenHeaders,
+        response: { 200: FlowStateSchema, ...errorResponses(403, 404, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      reply.header('cache-control', 'no-store');
+      return handoff.qr.cancelByBrowser(request.params.id, watchTokenOf(request));
+    },
+  );
+
+  app.post(
+    '/v1/qr/:id/scan',
+    {
+      schema: {
+        summary: 'The logged-in app scans: answers who is asking',
+        tags: ['qr'],
+        params: IdParams,
+        headers: BearerHeaders,
+        response: { 200: ScanResultSchema, ...errorResponses(401, 404, 409, 503) },
+      },
+    },
+    async (request) => {
+      const user = await requireUser(request, handoff.users);
+      const { state, requester } = await handoff.qr.scan(request.params.id, user);
+      return { ...state, requester };
+    },
+  );
+
+  for (const action of ['confirm', 'cancel'] as const) {
+    app.post(
+      `/v1/qr/:id/${action}`,
+      {
+        schema: {
+          summary: action === 'confirm' ? 'The user who scanned confirms' : 'The user who scanned declines',
+          tags: ['qr'],
+          params: IdParams,
+          headers: BearerHeaders,
+          response: { 200: FlowStateSchema, ...errorResponses(401, 403, 404, 409, 503) },
+        },
+      },
+      async (request) => {
+        const user = await requireUser(request, handoff.users);
+        return action === 'confirm'
+          ? handoff.qr.confirm(request.params.id, user)
+          : handoff.qr.cancelByApp(request.params.id, user);
+      },
+    );
+  }
+};

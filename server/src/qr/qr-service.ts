@@ -1,0 +1,75 @@
+import type { CreatedFlow, FlowState, Requester } from '@handoff/protocol';
+import QRCode from 'qrcode';
+import type { FlowService } from '../flows/flow-service.js';
+import type { UserRecord } from '../users/user-store.js';
+
+/** What `POST /v1/qr` answers. */
+export interface CreatedQr extends CreatedFlow {
+  qrPayload: string;
+  imageUrl: string;
+}
+
+/**
+ * QR login: the browser creates, the logged-in app scans, confirms or cancels, the browser may
+ * cancel too. Every step is one compare-and-set transition in the FlowService.
+ */
+export class QrService {
+  constructor(
+    private readonly flows: FlowService,
+    private readonly ttlMs: number,
+  ) {}
+
+  /** Create a QR flow for the requesting browser. `baseUrl` is the server's public URL. */
+  async create(requester: Requester, baseUrl: string): Promise<CreatedQr> {
+    const { record, watchToken } = await this.flows.create('qr', this.ttlMs, { requester });
+    const state = await this.flows.stateOf(record);
+    return { ...state, watchToken, qrPayload: qrPayload(baseUrl, record.id), imageUrl: `${baseUrl}/v1/qr/${record.id}/image.svg` };
+  }
+
+  /** The QR code image for an existing flow, as SVG. */
+  async svg(id: string, baseUrl: string): Promise<string> {
+    const parsed = this.flows.parseTopic(`qr:${id}`);
+    await this.flows.load('qr', parsed.id);
+    return QRCode.toString(qrPayload(baseUrl, parsed.id), { type: 'svg', margin: 2, errorCorrectionLevel: 'M' });
+  }
+
+  /** The app scans: pending → scanned; the browser learns who, the phone learns who is asking. */
+  async scan(id: string, user: UserRecord): Promise<{ state: FlowState; requester: Requester }> {
+    const { id: flowId } = this.flows.parseTopic(`qr:${id}`);
+    const record = await this.flows.transition('qr', flowId, 'scanned', {
+      patch: { userId: user.id, scannedBy: { userId: user.id, displayName: user.displayName, avatarUrl: user.avatarUrl } },
+    });
+    return { state: await this.flows.stateOf(record), requester: record.requester ?? unknownRequester(record.createdAt) };
+  }
+
+  /** The scanner confirms: scanned → confirmed (403 not_scanner for anyone else). */
+  async confirm(id: string, user: UserRecord): Promise<FlowState> {
+    const { id: flowId } = this.flows.parseTopic(`qr:${id}`);
+    return this.flows.stateOf(await this.flows.transition('qr', flowId, 'confirmed', { requireUserId: user.id }));
+  }
+
+  /** The scanner declines: scanned → cancelled. */
+  async cancelByApp(id: string, user: UserRecord): Promise<FlowState> {
+    const { id: flowId } = this.flows.parseTopic(`qr:${id}`);
+    return this.flows.stateOf(
+      await this.flows.transition('qr', flowId, 'cancelled', { from: ['scanned'], requireUserId: user.id }),
+    );
+  }
+
+  /** The browser gives up: pending/scanned → cancelled, for the watch-token holder. */
+  async cancelByBrowser(id: string, watchToken: string | undefined): Promise<FlowState> {
+    const { id: flowId } = this.flows.parseTopic(`qr:${id}`);
+    const record = await this.flows.load('qr', flowId);
+    this.flows.authorize(record, { watchToken: watchToken ?? '' });
+    return this.flows.stateOf(await this.flows.transition('qr', flowId, 'cancelled'));
+  }
+}
+
+/** What the QR code encodes: a link the phone app (or /app demo page) opens. */
+export function qrPayload(baseUrl: string, id: string): string {
+  return `${baseUrl}/app#qr=${id}`;
+}
+
+function unknownRequester(createdAt: number): Requester {
+  return { ip: 'unknown', userAgent: 'unknown', createdAt: new Date(createdAt).toISOString() };
+}

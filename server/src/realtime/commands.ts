@@ -1,0 +1,88 @@
+import { Compile } from 'typebox/compile';
+import { Type, type Static, type TSchema } from 'typebox';
+import type { Ack, FlowState, Requester, Session } from '@handoff/protocol';
+import { HandoffError, toHandoffError } from '../errors.js';
+import type { Handoff } from '../handoff.js';
+import type { UserRecord } from '../users/user-store.js';
+
+const Topic = Type.String({ minLength: 1, maxLength: 100 });
+const Token = Type.String({ minLength: 1, maxLength: 256 });
+
+const SubscribeSchema = Type.Object({ topic: Topic, watchToken: Type.Optional(Token) });
+const TopicSchema = Type.Object({ topic: Topic });
+const QrActionSchema = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
+const RedeemSchema = Type.Object({ topic: Topic, watchToken: Token });
+
+function validator<T extends TSchema>(schema: T): (value: unknown) => Static<T> {
+  const compiled = Compile(schema);
+  return (value) => {
+    if (!compiled.Check(value)) throw new HandoffError('bad_request', 'The payload does not match the schema.');
+    return value as Static<T>;
+  };
+}
+
+const parseSubscribe = validator(SubscribeSchema);
+const parseTopic = validator(TopicSchema);
+const parseQrAction = validator(QrActionSchema);
+const parseRedeem = validator(RedeemSchema);
+
+/** Most topics one connection may watch at once. */
+export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 50;
+
+export type QrAction = 'scan' | 'confirm' | 'cancel';
+
+/**
+ * The realtime commands, shared by Socket.IO and plain WebSocket so both answer alike: they
+ * validate the payload, check access and call the same services as HTTP.
+ */
+export class RealtimeCommands {
+  constructor(private readonly handoff: Handoff) {}
+
+  /**
+   * Subscribe: check access (first read), `join` the topic, then take the snapshot (second
+   * read). A push that lands between the two is either in the snapshot or newer than it, so
+   * the subscriber never misses a transition; and nothing is joined before access is proven.
+   */
+  async subscribe(payload: unknown, user: UserRecord | undefined, join: (topic: string) => void): Promise<{ state: FlowState }> {
+    const req = parseSubscribe(payload);
+    const access = { watchToken: req.watchToken, userId: user?.id };
+    const checked = await this.handoff.flows.read(req.topic, access);
+    join(checked.topic);
+    return { state: await this.handoff.flows.read(checked.topic, access) };
+  }
+
+  /** Canonical topic of an unsubscribe request. */
+  unsubscribe(payload: unknown): string {
+    const { kind, id } = this.handoff.flows.parseTopic(parseTopic(payload).topic);
+    return `${kind}:${id}`;
+  }
+
+  /** qr:scan / qr:confirm / qr:cancel for an authenticated app. */
+  async qrAction(action: QrAction, payload: unknown, user: UserRecord | undefined): Promise<{ state: FlowState; requester?: Requester }> {
+    const { id } = parseQrAction(payload);
+    if (!user) throw new HandoffError('unauthorized');
+    const qr = this.handoff.qr;
+    if (action === 'scan') return qr.scan(id, user);
+    return { state: action === 'confirm' ? await qr.confirm(id, user) : await qr.cancelByApp(id, user) };
+  }
+
+  /** Redeem the session of a flow with its watch token. */
+  async redeem(payload: unknown): Promise<{ session: Session }> {
+    const { topic, watchToken } = parseRedeem(payload);
+    const session = await this.handoff.flows.redeem(topic, watchToken, (userId) => this.handoff.users.issueSession(userId));
+    return { session };
+  }
+}
+
+/** Run a command and shape its outcome as an ack: `{ok:true,...}` or `{ok:false,error}`. */
+export async function toAck<T extends object>(run: () => Promise<T> | T, onError?: (err: HandoffError) => void): Promise<Ack<T>> {
+  try {
+    return { ok: true, ...(await run()) };
+  } catch (err) {
+    const mapped = toHandoffError(err);
+    onError?.(mapped);
+    return mapped.extra.state
+      ? { ok: false, error: mapped.toBody(), state: mapped.extra.state }
+      : { ok: false, error: mapped.toBody() };
+  }
+}

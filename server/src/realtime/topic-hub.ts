@@ -1,0 +1,55 @@
+import type { FlowState } from '@handoff/protocol';
+
+/** Receives a state pushed to this node. */
+export type StateListener = (state: FlowState) => void;
+
+/**
+ * This node's local delivery point: every state that reaches the node (from its own transitions or
+ * from another node through Redis) is handed to `deliver`, which gives it to every transport sink
+ * (Socket.IO rooms) and to per-topic listeners (plain WebSocket clients, long-poll waiters).
+ */
+export class TopicHub {
+  private readonly topics = new Map<string, Set<StateListener>>();
+  private readonly sinks = new Set<StateListener>();
+
+  /** Listen for states of one topic; returns the off-function. */
+  listen(topic: string, listener: StateListener): () => void {
+    let set = this.topics.get(topic);
+    if (!set) this.topics.set(topic, (set = new Set()));
+    set.add(listener);
+    return () => {
+      const current = this.topics.get(topic);
+      if (!current) return;
+      current.delete(listener);
+      if (current.size === 0) this.topics.delete(topic);
+    };
+  }
+
+  /** Add a sink that sees every state (a transport that routes by topic itself); returns the off-function. */
+  addSink(sink: StateListener): () => void {
+    this.sinks.add(sink);
+    return () => this.sinks.delete(sink);
+  }
+
+  /** Hand a state to this node's sinks and listeners. A throwing listener never stops the others. */
+  deliver(state: FlowState): void {
+    for (const sink of this.sinks) safeCall(sink, state);
+    const set = this.topics.get(state.topic);
+    if (set) for (const listener of [...set]) safeCall(listener, state);
+  }
+
+  /** Number of per-topic listeners (WebSocket subscriptions and long-poll waiters). */
+  listenerCount(): number {
+    let n = 0;
+    for (const set of this.topics.values()) n += set.size;
+    return n;
+  }
+}
+
+function safeCall(fn: StateListener, state: FlowState): void {
+  try {
+    fn(state);
+  } catch {
+    // A broken listener is its transport's problem; delivery to others goes on.
+  }
+}

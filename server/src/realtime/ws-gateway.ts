@@ -1,0 +1,170 @@
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import { type FlowState, type WsServerFrame } from '@handoff/protocol';
+import { HandoffError } from '../errors.js';
+import type { Handoff } from '../handoff.js';
+import { bearerToken } from '../users/jwt.js';
+import type { UserRecord } from '../users/user-store.js';
+import { MAX_SUBSCRIPTIONS_PER_CONNECTION, RealtimeCommands, toAck, type QrAction } from './commands.js';
+import { originAllowed } from './origin.js';
+
+/** The plain WebSocket endpoint path (contract §4). */
+export const WS_PATH = '/v1/ws';
+/** Do not queue more than this many unsent bytes to a slow peer; it is dropped instead. */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
+
+/** One /v1/ws connection: its user, its subscriptions (topic → off-function), its heartbeat. */
+class WsConnection {
+  user: UserRecord | undefined;
+  readonly subscriptions = new Map<string, () => void>();
+  missedPings = 0;
+
+  constructor(readonly socket: WebSocket) {}
+
+  send(frame: WsServerFrame): void {
+    if (this.socket.readyState !== WebSocket.OPEN) return;
+    if (this.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+      this.socket.terminate();
+      return;
+    }
+    this.socket.send(JSON.stringify(frame));
+  }
+
+  pushState(state: FlowState): void {
+    this.send({ type: 'state', ...state });
+  }
+}
+
+export interface WsGateway {
+  /** Stop the heartbeat and close every connection with `code`. */
+  close(code?: number, reason?: string): void;
+  readonly server: WebSocketServer;
+}
+
+/**
+ * The plain WebSocket endpoint for native clients: JSON text frames, the same commands as
+ * Socket.IO, per-topic listeners on the hub. Frames over the size limit close with 1009 (ws does
+ * that for us via maxPayload); malformed frames get a `bad_request` reply and the connection stays.
+ */
+export function createWsGateway(httpServer: HttpServer, handoff: Handoff): WsGateway {
+  const { config, metrics, log } = handoff;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.wsMaxFrameBytes, perMessageDeflate: false });
+  const commands = new RealtimeCommands(handoff);
+  const connections = new Set<WsConnection>();
+
+  httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path === WS_PATH) return void handleUpgrade(req, socket, head);
+    if (path.startsWith('/socket.io/')) return; // engine.io handles its own upgrades
+    refuse(socket, 404, 'Not Found');
+  });
+
+  async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => socket.destroy());
+    if (!originAllowed(req, config.allowedOrigins, config.publicUrl)) return refuse(socket, 403, 'Forbidden');
+    let user: UserRecord | undefined;
+    if (req.headers.authorization !== undefined) {
+      try {
+        user = await handoff.users.authenticate(bearerToken(req.headers.authorization));
+      } catch (err) {
+        return refuse(socket, err instanceof HandoffError && err.code === 'unavailable' ? 503 : 401, 'Unauthorized');
+      }
+    }
+    if (handoff.shuttingDown) return refuse(socket, 503, 'Service Unavailable');
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, user));
+  }
+
+  function onConnection(ws: WebSocket, user: UserRecord | undefined): void {
+    const conn = new WsConnection(ws);
+    conn.user = user;
+    connections.add(conn);
+    metrics.connections.inc({ transport: 'websocket' });
+    ws.on('pong', () => (conn.missedPings = 0));
+    ws.on('message', (data, isBinary) => void onFrame(conn, data, isBinary));
+    ws.on('error', (err) => log.debug({ err: err.message }, 'websocket error'));
+    ws.on('close', () => {
+      connections.delete(conn);
+      metrics.connections.dec({ transport: 'websocket' });
+      metrics.subscriptions.dec({ transport: 'websocket' }, conn.subscriptions.size);
+      for (const off of conn.subscriptions.values()) off();
+      conn.subscriptions.clear();
+    });
+  }
+
+  async function onFrame(conn: WsConnection, data: RawData, isBinary: boolean): Promise<void> {
+    let frame: Record<string, unknown>;
+    try {
+      if (isBinary) throw new Error('binary');
+      const parsed: unknown = JSON.parse(data.toString());
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+      frame = parsed as Record<string, unknown>;
+    } catch {
+      return conn.send({ type: 'reply', ref: null, ok: false, error: new HandoffError('bad_request', 'Frames are JSON objects.').toBody() });
+    }
+    const ref = typeof frame.ref === 'string' || typeof frame.ref === 'number' ? String(frame.ref) : null;
+    const res = await toAck(() => dispatch(conn, frame));
+    conn.send({ type: 'reply', ref, ...res } as WsServerFrame);
+  }
+
+  async function dispatch(conn: WsConnection, frame: Record<string, unknown>): Promise<object> {
+    switch (frame.type) {
+      case 'auth':
+        conn.user = await handoff.users.authenticate(frame.token);
+        return {};
+      case 'subscribe':
+        if (conn.subscriptions.size >= MAX_SUBSCRIPTIONS_PER_CONNECTION) {
+          throw new HandoffError('rate_limited', `At most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection.`);
+        }
+        return commands.subscribe(frame, conn.user, (topic) => {
+          if (conn.subscriptions.has(topic)) return;
+          conn.subscriptions.set(topic, handoff.hub.listen(topic, (state) => conn.pushState(state)));
+          metrics.subscriptions.inc({ transport: 'websocket' });
+        });
+      case 'unsubscribe': {
+        const topic = commands.unsubscribe(frame);
+        const off = conn.subscriptions.get(topic);
+        if (off) {
+          off();
+          conn.subscriptions.delete(topic);
+          metrics.subscriptions.dec({ transport: 'websocket' });
+        }
+        return {};
+      }
+      case 'qr.scan':
+      case 'qr.confirm':
+      case 'qr.cancel':
+        return commands.qrAction(frame.type.slice(3) as QrAction, frame, conn.user);
+      case 'redeem':
+        return commands.redeem(frame);
+      default:
+        throw new HandoffError('bad_request', `Unknown frame type ${JSON.stringify(String(frame.type)).slice(0, 40)}.`);
+    }
+  }
+
+  // Heartbeat: ping every interval; a peer that missed two pings in a row is dropped.
+  const heartbeat = setInterval(() => {
+    for (const conn of connections) {
+      if (conn.missedPings >= 2) {
+        conn.socket.terminate();
+        continue;
+      }
+      conn.missedPings++;
+      conn.socket.ping();
+    }
+  }, config.wsPingIntervalMs);
+  heartbeat.unref();
+
+  return {
+    server: wss,
+    close(code = 1001, reason = 'server shutting down') {
+      clearInterval(heartbeat);
+      for (const conn of connections) conn.socket.close(code, reason);
+    },
+  };
+}
+
+function refuse(socket: Duplex, status: number, text: string): void {
+  if (!socket.writable) return void socket.destroy();
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}

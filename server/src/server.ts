@@ -1,0 +1,152 @@
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { HandoffApp } from './http/app-type.js';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { pino, type Logger } from 'pino';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config.js';
+import { ExpirySweeper } from './flows/expiry-sweeper.js';
+import { FlowService } from './flows/flow-service.js';
+import { flowRoutes } from './flows/flow-routes.js';
+import type { Handoff } from './handoff.js';
+import { installErrorHandling } from './http/error-handler.js';
+import { healthRoutes } from './http/health-routes.js';
+import { Metrics } from './http/metrics.js';
+import { QrService } from './qr/qr-service.js';
+import { qrRoutes } from './qr/qr-routes.js';
+import { AdapterFanout, FANOUT_EVENT, LocalFanout } from './realtime/fanout.js';
+import { attachSocketIoGateway, createIoServer, type HandoffIo } from './realtime/socketio-gateway.js';
+import { TopicHub } from './realtime/topic-hub.js';
+import { createWsGateway, type WsGateway } from './realtime/ws-gateway.js';
+import { openBackend, type Backend } from './store/backend.js';
+import { Jwt } from './users/jwt.js';
+import { Passwords } from './users/passwords.js';
+import { UserService } from './users/user-service.js';
+import { userRoutes } from './users/user-routes.js';
+
+/** A running (or ready to listen) Handoff server. */
+export interface HandoffServer {
+  app: HandoffApp;
+  io: HandoffIo;
+  ws: WsGateway;
+  handoff: Handoff;
+  backend: Backend;
+  /** Listen on config.port/host; resolves with the base URL. */
+  listen(): Promise<string>;
+  /** Stop everything: sockets, HTTP, timers, store connections. */
+  close(): Promise<void>;
+}
+
+/** Paths whose request lines are not logged (health probes would drown the log). */
+const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+
+/** Build a Handoff server from a validated config. Nothing listens until `listen()`. */
+export async function createHandoffServer(config: Config, opts: { logger?: Logger } = {}): Promise<HandoffServer> {
+  const log =
+    opts.logger ??
+    pino({
+      level: config.logLevel,
+      // Secrets never reach a log line, whatever a serializer or a debug statement does.
+      redact: { paths: ['req.headers.authorization', 'req.headers["watch-token"]', 'req.headers.cookie', '*.password', '*.token', '*.watchToken'], censor: '[redacted]' },
+    });
+
+  const app: HandoffApp = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: (req) => QUIET_ROUTES.has((req.url ?? '').split('?')[0]) }),
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    return503OnClosing: true,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const backend = await openBackend(config, log);
+  const metrics = new Metrics();
+  const hub = new TopicHub();
+  const io = createIoServer(
+    app.server,
+    config,
+    backend.redis ? createAdapter(backend.redis.pub, backend.redis.sub, { key: `${config.redisPrefix}socket.io` }) : undefined,
+  );
+  const fanout = backend.redis ? new AdapterFanout(hub, io) : new LocalFanout(hub);
+  if (backend.redis) io.on(FANOUT_EVENT, (state) => hub.deliver(state));
+
+  const flows = new FlowService(backend.flows, fanout, hub, { tombstoneMs: config.tombstoneSeconds * 1000 });
+  const users = new UserService(
+    backend.users,
+    new Passwords(config.bcryptCost),
+    new Jwt(config.jwtSecret, config.jwtIssuer, config.jwtAudience, config.sessionTtlSeconds),
+  );
+  const qr = new QrService(flows, config.qrTtlSeconds * 1000);
+  const drain = new AbortController();
+
+  const handoff: Handoff = {
+    config,
+    log,
+    store: backend.flows,
+    flows,
+    qr,
+    users,
+    hub,
+    metrics,
+    shuttingDown: false,
+    longPoll: (topic, access, after, waitMs, signal) =>
+      flows.waitForChange(topic, access, after, waitMs, AbortSignal.any([signal, drain.signal])),
+  };
+
+  hub.addSink(() => metrics.pushes.inc({ transport: 'node' }));
+  attachSocketIoGateway(io, handoff);
+  const ws = createWsGateway(app.server, handoff);
+
+  installErrorHandling(app);
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode });
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Handoff', version: '1.0.0', description: 'Real-time login state. See docs/protocol.md for the socket protocols.' },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          watchToken: { type: 'apiKey', in: 'header', name: 'Watch-Token' },
+        },
+      },
+    },
+  });
+  app.get('/docs/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(healthRoutes, { handoff });
+  await app.register(qrRoutes, { handoff });
+  await app.register(flowRoutes, { handoff });
+  await app.register(userRoutes, { handoff });
+
+  const sweeper = new ExpirySweeper(flows, config.expirySweepMs, log);
+
+  let closed: Promise<void> | null = null;
+  return {
+    app,
+    io,
+    ws,
+    handoff,
+    backend,
+    async listen() {
+      await app.listen({ port: config.port, host: config.host });
+      sweeper.start();
+      const addr = app.server.address() as AddressInfo;
+      const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      return `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`;
+    },
+    close() {
+      closed ??= (async () => {
+        handoff.shuttingDown = true;
+        sweeper.stop();
+        drain.abort();
+        ws.close();
+        io.disconnectSockets(true);
+        await new Promise<void>((resolve) => io.close(() => resolve()));
+        await app.close().catch(() => {});
+        await backend.close();
+      })();
+      return closed;
+    },
+  };
+}

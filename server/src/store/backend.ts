@@ -1,0 +1,61 @@
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { FlowStore } from '../flows/flow-store.js';
+import { MemoryFlowStore } from '../flows/memory-flow-store.js';
+import { RedisFlowStore } from '../flows/redis-flow-store.js';
+import { MemoryUserStore } from '../users/memory-user-store.js';
+import { RedisUserStore } from '../users/redis-user-store.js';
+import type { UserStore } from '../users/user-store.js';
+
+/** The stores and connections of one mode: embedded (in memory) or Redis. */
+export interface Backend {
+  mode: 'embedded' | 'redis';
+  flows: FlowStore;
+  users: UserStore;
+  /** Redis mode: the command connection, and a publisher/subscriber pair for the Socket.IO adapter. */
+  redis?: { client: Redis; pub: Redis; sub: Redis };
+  close(): Promise<void>;
+}
+
+/**
+ * Open the backend the config asks for. In Redis mode commands fail fast while Redis is down
+ * (no offline queue: a request answers 503 instead of hanging) and reconnect by themselves.
+ */
+export async function openBackend(config: Config, log: Logger): Promise<Backend> {
+  if (!config.redisUrl) {
+    return { mode: 'embedded', flows: new MemoryFlowStore(), users: new MemoryUserStore(), close: async () => {} };
+  }
+  const retryStrategy = (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000);
+  const client = new Redis(config.redisUrl, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    retryStrategy,
+  });
+  let lastError = '';
+  client.on('error', (err: Error) => {
+    if (err.message !== lastError) log.warn({ err: err.message }, 'redis error');
+    lastError = err.message;
+  });
+  client.on('ready', () => {
+    if (lastError) log.info('redis connection restored');
+    lastError = '';
+  });
+  await client.connect();
+  // The adapter's connections keep an offline queue so their (p)subscriptions survive reconnects.
+  const pub = new Redis(config.redisUrl, { retryStrategy, maxRetriesPerRequest: 1 });
+  const sub = new Redis(config.redisUrl, { retryStrategy, maxRetriesPerRequest: null });
+  for (const c of [pub, sub]) c.on('error', () => {}); // reported once through `client`
+  const prefix = config.redisPrefix;
+  return {
+    mode: 'redis',
+    flows: new RedisFlowStore(client, { prefix }),
+    users: new RedisUserStore(client, { prefix }),
+    redis: { client, pub, sub },
+    async close() {
+      await Promise.allSettled([client.quit(), pub.quit(), sub.quit()]);
+    },
+  };
+}

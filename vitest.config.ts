@@ -1,0 +1,21 @@
+import { defineConfig } from 'vitest/config';
+import { fileURLToPath } from 'node:url';
+
+const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: {
+      '@handoff/protocol': src('./protocol/src/index.ts'),
+      '@handoff/client-sdk': src('./client-sdk/src/index.ts'),
+    },
+  },
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Cluster and e2e tests start real processes; two cores, so keep the pool small.
+    maxWorkers: 2,
+    fileParallelism: true,
+  },
+});
