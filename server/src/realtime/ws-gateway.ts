@@ -7,7 +7,7 @@ import type { Handoff } from '../handoff.js';
 import { bearerToken } from '../users/jwt.js';
 import type { UserRecord } from '../users/user-store.js';
 import { MAX_SUBSCRIPTIONS_PER_CONNECTION, RealtimeCommands, toAck, type QrAction } from './commands.js';
-import { originAllowed } from './origin.js';
+import { refuseUpgrade, routeUpgrades } from './upgrade-router.js';
 
 /** The plain WebSocket endpoint path (contract §4). */
 export const WS_PATH = '/v1/ws';
@@ -53,25 +53,18 @@ export function createWsGateway(httpServer: HttpServer, handoff: Handoff): WsGat
   const commands = new RealtimeCommands(handoff);
   const connections = new Set<WsConnection>();
 
-  httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const path = (req.url ?? '').split('?')[0];
-    if (path === WS_PATH) return void handleUpgrade(req, socket, head);
-    if (path.startsWith('/socket.io/')) return; // engine.io handles its own upgrades
-    refuse(socket, 404, 'Not Found');
-  });
+  routeUpgrades(httpServer, config, { ws: { path: WS_PATH, handle: (req, socket, head) => void handleUpgrade(req, socket, head) } });
 
   async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on('error', () => socket.destroy());
-    if (!originAllowed(req, config.allowedOrigins, config.publicUrl)) return refuse(socket, 403, 'Forbidden');
     let user: UserRecord | undefined;
     if (req.headers.authorization !== undefined) {
       try {
         user = await handoff.users.authenticate(bearerToken(req.headers.authorization));
       } catch (err) {
-        return refuse(socket, err instanceof HandoffError && err.code === 'unavailable' ? 503 : 401, 'Unauthorized');
+        return refuseUpgrade(socket, err instanceof HandoffError && err.code === 'unavailable' ? 503 : 401, 'Unauthorized');
       }
     }
-    if (handoff.shuttingDown) return refuse(socket, 503, 'Service Unavailable');
+    if (handoff.shuttingDown) return refuseUpgrade(socket, 503, 'Service Unavailable');
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, user));
   }
 
@@ -162,9 +155,4 @@ export function createWsGateway(httpServer: HttpServer, handoff: Handoff): WsGat
       for (const conn of connections) conn.socket.close(code, reason);
     },
   };
-}
-
-function refuse(socket: Duplex, status: number, text: string): void {
-  if (!socket.writable) return void socket.destroy();
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
