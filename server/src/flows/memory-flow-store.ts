@@ -23,7 +23,8 @@ export class MemoryFlowStore implements FlowStore {
   async create(record: FlowRecord, tombstoneMs: number): Promise<void> {
     const key = `${record.kind}:${record.id}`;
     this.flows.set(key, { record: structuredClone(record), purgeAt: record.expiresAt + tombstoneMs });
-    if (!isFinalState(record.state)) this.live.add(key);
+    if (isFinalState(record.state)) this.live.delete(key);
+    else this.live.add(key);
   }
 
   async get(kind: FlowKind, id: string): Promise<FlowRecord | null> {

@@ -1,0 +1,35 @@
+--[[
+  Create (or replace) a flow record, atomically.
+
+  Mirrors MemoryFlowStore.create: the whole record is replaced (no stale optional fields survive),
+  it stays readable until expiresAt + tombstoneMs, and a non-final flow is indexed for expiry sweeps.
+
+  Input:
+    KEYS[1]   flow hash                 ${prefix}flow:${kind}:${id}
+    KEYS[2]   due sorted set            ${prefix}flows:due   (score expiresAt, member ${kind}:${id})
+
+    ARGV[1]   due-set member            ${kind}:${id}
+    ARGV[2]   expiresAt                 epoch ms (the due-set score)
+    ARGV[3]   purgeAt                   epoch ms, integer: expiresAt + tombstoneMs (PEXPIREAT)
+    ARGV[4]   '1' when the record's state is final, else '0'
+    ARGV[5..] field, value, field, value, ...   every stored field, already serialised by the caller
+
+  Output:
+     0  created
+]]
+local flowKey = KEYS[1]
+local dueKey = KEYS[2]
+local member = ARGV[1]
+
+redis.call('DEL', flowKey)
+redis.call('HSET', flowKey, unpack(ARGV, 5))
+-- A purgeAt already in the past deletes the key at once (same as the memory store forgetting it).
+redis.call('PEXPIREAT', flowKey, ARGV[3])
+
+if ARGV[4] == '0' and redis.call('EXISTS', flowKey) == 1 then
+  redis.call('ZADD', dueKey, ARGV[2], member)
+else
+  redis.call('ZREM', dueKey, member)
+end
+
+return 0

@@ -1,0 +1,98 @@
+--[[
+  Compare-and-set transition of one flow, atomically.
+
+  Implements exactly MemoryFlowStore.transition, checks in this order:
+    1. no record                                                   -> not_found
+    2. to ~= 'expired', current state not final, expiresAt <= now -> expired_due
+    3. current state not in the `from` list                        -> invalid_transition
+    4. to == 'expired' and expiresAt > now                         -> invalid_transition
+    5. requireUserId given and ~= stored userId (or none stored)   -> not_user
+    6. otherwise: apply the patch, set state, version + 1; when the new state is final,
+       drop it from the due set and keep the hash only tombstoneMs longer (PEXPIRE).
+
+  Input:
+    KEYS[1]   flow hash                 ${prefix}flow:${kind}:${id}
+    KEYS[2]   due sorted set            ${prefix}flows:due
+
+    ARGV[1]   to                        target state
+    ARGV[2]   now                       epoch ms
+    ARGV[3]   tombstoneMs               integer ms
+    ARGV[4]   '1' when requireUserId is given, else '0'
+    ARGV[5]   requireUserId             (ignored unless ARGV[4] == '1')
+    ARGV[6]   due-set member            ${kind}:${id}
+    ARGV[7]   n                         number of `from` states
+    ARGV[8 .. 7+n]                      the `from` states
+    ARGV[8+n] m                         number of patch fields to set
+    then m pairs: field, value          (values already serialised by the caller)
+    then the rest: patch fields to delete (patch keys present with value undefined)
+
+  Output: { code, record }  where record is the flat HGETALL of the flow
+     0  ok                  record after the transition
+    -1  not_found           (no record element)
+    -2  expired_due         current record
+    -3  invalid_transition  current record
+    -4  not_user            current record
+]]
+local flowKey = KEYS[1]
+local dueKey = KEYS[2]
+
+-- Must match FINAL_STATES in protocol/src/states.ts (a contract test checks it).
+local FINAL = { redeemed = true, cancelled = true, expired = true, failed = true }
+
+if redis.call('EXISTS', flowKey) == 0 then
+  return { -1 }
+end
+
+local to = ARGV[1]
+local now = tonumber(ARGV[2])
+local current = redis.call('HMGET', flowKey, 'state', 'expiresAt', 'userId')
+local state = current[1]
+local expiresAt = tonumber(current[2])
+local userId = current[3]
+
+if to ~= 'expired' and not FINAL[state] and expiresAt <= now then
+  return { -2, redis.call('HGETALL', flowKey) }
+end
+
+local nFrom = tonumber(ARGV[7])
+local allowed = false
+for i = 8, 7 + nFrom do
+  if ARGV[i] == state then
+    allowed = true
+    break
+  end
+end
+if not allowed then
+  return { -3, redis.call('HGETALL', flowKey) }
+end
+
+if to == 'expired' and expiresAt > now then
+  return { -3, redis.call('HGETALL', flowKey) }
+end
+
+if ARGV[4] == '1' and userId ~= ARGV[5] then
+  return { -4, redis.call('HGETALL', flowKey) }
+end
+
+-- Apply the patch.
+local i = 8 + nFrom
+local nSet = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, nSet do
+  redis.call('HSET', flowKey, ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+for j = i, #ARGV do
+  redis.call('HDEL', flowKey, ARGV[j])
+end
+
+redis.call('HSET', flowKey, 'state', to)
+redis.call('HINCRBY', flowKey, 'version', 1)
+
+local record = redis.call('HGETALL', flowKey)
+if FINAL[to] then
+  redis.call('ZREM', dueKey, ARGV[6])
+  redis.call('PEXPIRE', flowKey, ARGV[3])
+end
+
+return { 0, record }

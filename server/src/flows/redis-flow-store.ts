@@ -1,0 +1,228 @@
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import { isFinalState, type FlowKind, type FlowStateName } from '@handoff/protocol';
+import type { FlowPatch, FlowRecord, FlowRef, TransitionRequest, TransitionResult } from './flow-record.js';
+import type { FlowStore } from './flow-store.js';
+
+/** Return codes of server/lua/flow-transition.lua (and flow-create.lua's 0). */
+export enum FlowScriptCode {
+  Ok = 0,
+  NotFound = -1,
+  ExpiredDue = -2,
+  InvalidTransition = -3,
+  NotUser = -4,
+}
+
+export interface RedisFlowStoreOptions {
+  /** Key prefix; default `handoff:`. */
+  prefix?: string;
+}
+
+/** Most stale due-set members (hash already purged) one sweep call removes. */
+const MAX_STALE_PER_SWEEP = 1000;
+
+/** Record fields stored as JSON strings in the flow hash. */
+const JSON_FIELDS = ['requester', 'scannedBy', 'error'] as const;
+
+const luaCache = new Map<string, string>();
+/** Read `server/lua/<name>.lua` once per process (the path works from src/flows and dist/flows). */
+function lua(name: string): string {
+  let source = luaCache.get(name);
+  if (source === undefined) {
+    source = readFileSync(new URL(`../../lua/${name}.lua`, import.meta.url), 'utf8');
+    luaCache.set(name, source);
+  }
+  return source;
+}
+
+type Arg = string | number;
+interface FlowCommands {
+  handoffFlowCreate(flowKey: string, dueKey: string, ...argv: Arg[]): Promise<number>;
+  handoffFlowTransition(flowKey: string, dueKey: string, ...argv: Arg[]): Promise<[number, string[]?]>;
+  handoffFlowDue(dueKey: string, ...argv: Arg[]): Promise<string[]>;
+}
+
+/**
+ * Flows in Redis, one Lua script per atomic operation (server/lua/flow-*.lua), with exactly the
+ * behaviour of MemoryFlowStore (both run through test/integration/flow-store.contract.test.ts).
+ *
+ * Keys (p = prefix): flow hash `${p}flow:${kind}:${id}`; non-final flows by expiresAt in the sorted
+ * set `${p}flows:due` (member `${kind}:${id}`). A flow hash carries kind, id, state, version,
+ * expiresAt, createdAt, watchTokenHash, optional userId, and requester / scannedBy / error as JSON.
+ *
+ * The Redis connection is shared and owned by the caller: do not give it an ioredis `keyPrefix`
+ * (use `prefix`), and close it yourself — `close()` leaves it open.
+ *
+ * Time: `create` purges at the absolute expiresAt + tombstoneMs (PEXPIREAT), and a final transition
+ * keeps the tombstone for tombstoneMs from Redis's clock (PEXPIRE); the memory store uses `req.now`.
+ * The two agree as long as the callers' clock and Redis's agree.
+ */
+export class RedisFlowStore implements FlowStore {
+  private readonly prefix: string;
+  private readonly cmd: Redis & FlowCommands;
+
+  constructor(
+    private readonly redis: Redis,
+    opts: RedisFlowStoreOptions = {},
+  ) {
+    this.prefix = opts.prefix ?? 'handoff:';
+    // defineCommand runs the script with EVALSHA and falls back to EVAL when Redis lacks it
+    // (first use, or after a restart / SCRIPT FLUSH). Redefining on a shared connection is harmless.
+    redis.defineCommand('handoffFlowCreate', { numberOfKeys: 2, lua: lua('flow-create') });
+    redis.defineCommand('handoffFlowTransition', { numberOfKeys: 2, lua: lua('flow-transition') });
+    redis.defineCommand('handoffFlowDue', { numberOfKeys: 1, lua: lua('flow-due') });
+    this.cmd = redis as Redis & FlowCommands;
+  }
+
+  async create(record: FlowRecord, tombstoneMs: number): Promise<void> {
+    await this.cmd.handoffFlowCreate(
+      this.flowKey(record.kind, record.id),
+      this.dueKey(),
+      member(record.kind, record.id),
+      String(record.expiresAt),
+      String(Math.ceil(record.expiresAt + tombstoneMs)),
+      isFinalState(record.state) ? '1' : '0',
+      ...encodeRecord(record),
+    );
+  }
+
+  async get(kind: FlowKind, id: string): Promise<FlowRecord | null> {
+    const hash = await this.redis.hgetall(this.flowKey(kind, id));
+    return decodeRecord(hash);
+  }
+
+  async transition(req: TransitionRequest): Promise<TransitionResult> {
+    const { sets, dels } = encodePatch(req.patch);
+    const reply = await this.cmd.handoffFlowTransition(
+      this.flowKey(req.kind, req.id),
+      this.dueKey(),
+      req.to,
+      String(req.now),
+      String(Math.ceil(req.tombstoneMs)),
+      req.requireUserId !== undefined ? '1' : '0',
+      req.requireUserId ?? '',
+      member(req.kind, req.id),
+      String(req.from.length),
+      ...req.from,
+      String(sets.length / 2),
+      ...sets,
+      ...dels,
+    );
+    const [code, flat] = reply;
+    if (code === FlowScriptCode.NotFound) return { ok: false, reason: 'not_found' };
+    const record = decodeRecord(pairsToObject(flat ?? []));
+    if (!record) throw new Error(`flow-transition.lua returned code ${code} without a record`);
+    switch (code) {
+      case FlowScriptCode.Ok:
+        return { ok: true, record };
+      case FlowScriptCode.ExpiredDue:
+        return { ok: false, reason: 'expired_due', record };
+      case FlowScriptCode.InvalidTransition:
+        return { ok: false, reason: 'invalid_transition', record };
+      case FlowScriptCode.NotUser:
+        return { ok: false, reason: 'not_user', record };
+      default:
+        throw new Error(`flow-transition.lua returned unknown code ${String(code)}`);
+    }
+  }
+
+  async dueForExpiry(now: number, limit: number): Promise<FlowRef[]> {
+    // Same as Array.prototype.slice(0, limit) in the memory store.
+    const n = Number.isFinite(limit) ? Math.trunc(limit) : limit > 0 ? Number.MAX_SAFE_INTEGER : 0;
+    if (n <= 0) return [];
+    const keyPrefix = this.redis.options.keyPrefix ?? '';
+    const members = await this.cmd.handoffFlowDue(
+      this.dueKey(),
+      String(now),
+      String(n),
+      `${keyPrefix}${this.prefix}flow:`,
+      String(MAX_STALE_PER_SWEEP),
+    );
+    return members.map((m) => {
+      const sep = m.indexOf(':');
+      return { kind: m.slice(0, sep) as FlowKind, id: m.slice(sep + 1) };
+    });
+  }
+
+  /** Resolves when Redis answers PING (how fast it rejects when down depends on the connection's retry options). */
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  /** Does NOT quit the shared connection: whoever created the Redis client closes it. */
+  async close(): Promise<void> {}
+
+  private flowKey(kind: FlowKind, id: string): string {
+    return `${this.prefix}flow:${kind}:${id}`;
+  }
+
+  private dueKey(): string {
+    return `${this.prefix}flows:due`;
+  }
+}
+
+function member(kind: FlowKind, id: string): string {
+  return `${kind}:${id}`;
+}
+
+/** Field/value pairs for HSET; undefined optional fields are left out. */
+function encodeRecord(r: FlowRecord): string[] {
+  const out = [
+    'kind', r.kind,
+    'id', r.id,
+    'state', r.state,
+    'version', String(r.version),
+    'expiresAt', String(r.expiresAt),
+    'createdAt', String(r.createdAt),
+    'watchTokenHash', r.watchTokenHash,
+  ];
+  if (r.userId !== undefined) out.push('userId', r.userId);
+  for (const field of JSON_FIELDS) {
+    if (r[field] !== undefined) out.push(field, JSON.stringify(r[field]));
+  }
+  return out;
+}
+
+/**
+ * The patch as fields to set and fields to delete. Like Object.assign in the memory store, a key
+ * present with the value `undefined` clears that field.
+ */
+function encodePatch(patch: FlowPatch | undefined): { sets: string[]; dels: string[] } {
+  const sets: string[] = [];
+  const dels: string[] = [];
+  if (!patch) return { sets, dels };
+  if ('userId' in patch) {
+    if (patch.userId === undefined) dels.push('userId');
+    else sets.push('userId', patch.userId);
+  }
+  for (const field of ['scannedBy', 'error'] as const) {
+    if (!(field in patch)) continue;
+    if (patch[field] === undefined) dels.push(field);
+    else sets.push(field, JSON.stringify(patch[field]));
+  }
+  return { sets, dels };
+}
+
+function pairsToObject(flat: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]] = flat[i + 1];
+  return out;
+}
+
+function decodeRecord(h: Record<string, string>): FlowRecord | null {
+  if (h.state === undefined) return null;
+  const record: FlowRecord = {
+    kind: h.kind as FlowKind,
+    id: h.id,
+    state: h.state as FlowStateName,
+    version: Number(h.version),
+    expiresAt: Number(h.expiresAt),
+    createdAt: Number(h.createdAt),
+    watchTokenHash: h.watchTokenHash,
+  };
+  if (h.userId !== undefined) record.userId = h.userId;
+  for (const field of JSON_FIELDS) {
+    if (h[field] !== undefined) record[field] = JSON.parse(h[field]);
+  }
+  return record;
+}

@@ -1,0 +1,109 @@
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import type { UserRecord, UserStore } from './user-store.js';
+
+/** Return codes of server/lua/user-create.lua. */
+export enum UserScriptCode {
+  Created = 0,
+  EmailTaken = -1,
+}
+
+export interface RedisUserStoreOptions {
+  /** Key prefix; default `handoff:`. */
+  prefix?: string;
+}
+
+let createLua: string | undefined;
+/** server/lua/user-create.lua, read once per process (the path works from src/users and dist/users). */
+function userCreateLua(): string {
+  createLua ??= readFileSync(new URL('../../lua/user-create.lua', import.meta.url), 'utf8');
+  return createLua;
+}
+
+interface UserCommands {
+  handoffUserCreate(emailKey: string, userKey: string, ...argv: string[]): Promise<number>;
+}
+
+/**
+ * Users in Redis, with exactly the behaviour of MemoryUserStore (both run through
+ * test/integration/user-store.contract.test.ts).
+ *
+ * Keys (p = prefix): user hash `${p}user:${id}` (id, email, displayName, passwordHash, createdAt,
+ * and avatarUrl when not null); email index `${p}user-email:${email}` → id. Emails are used as
+ * given: callers normalise them (normaliseEmail), as with the memory store.
+ *
+ * The Redis connection is shared and owned by the caller (no ioredis `keyPrefix`; use `prefix`);
+ * this store never closes it.
+ */
+export class RedisUserStore implements UserStore {
+  private readonly prefix: string;
+  private readonly cmd: Redis & UserCommands;
+
+  constructor(
+    private readonly redis: Redis,
+    opts: RedisUserStoreOptions = {},
+  ) {
+    this.prefix = opts.prefix ?? 'handoff:';
+    redis.defineCommand('handoffUserCreate', { numberOfKeys: 2, lua: userCreateLua() });
+    this.cmd = redis as Redis & UserCommands;
+  }
+
+  /** Atomic (user-create.lua): SET NX on the email index, then HSET the user hash. */
+  async create(user: UserRecord): Promise<'created' | 'email_taken'> {
+    const code = await this.cmd.handoffUserCreate(
+      this.emailKey(user.email),
+      this.userKey(user.id),
+      user.id,
+      ...encodeUser(user),
+    );
+    switch (code) {
+      case UserScriptCode.Created:
+        return 'created';
+      case UserScriptCode.EmailTaken:
+        return 'email_taken';
+      default:
+        throw new Error(`user-create.lua returned unknown code ${String(code)}`);
+    }
+  }
+
+  async byEmail(email: string): Promise<UserRecord | null> {
+    const id = await this.redis.get(this.emailKey(email));
+    return id ? this.byId(id) : null;
+  }
+
+  async byId(id: string): Promise<UserRecord | null> {
+    return decodeUser(await this.redis.hgetall(this.userKey(id)));
+  }
+
+  private userKey(id: string): string {
+    return `${this.prefix}user:${id}`;
+  }
+
+  private emailKey(email: string): string {
+    return `${this.prefix}user-email:${email}`;
+  }
+}
+
+function encodeUser(u: UserRecord): string[] {
+  const out = [
+    'id', u.id,
+    'email', u.email,
+    'displayName', u.displayName,
+    'passwordHash', u.passwordHash,
+    'createdAt', String(u.createdAt),
+  ];
+  if (u.avatarUrl !== null && u.avatarUrl !== undefined) out.push('avatarUrl', u.avatarUrl);
+  return out;
+}
+
+function decodeUser(h: Record<string, string>): UserRecord | null {
+  if (h.id === undefined) return null;
+  return {
+    id: h.id,
+    email: h.email,
+    displayName: h.displayName,
+    avatarUrl: h.avatarUrl ?? null,
+    passwordHash: h.passwordHash,
+    createdAt: Number(h.createdAt),
+  };
+}

@@ -1,0 +1,560 @@
+/**
+ * One behaviour, two implementations: every test in the `describe.each` block runs against
+ * MemoryFlowStore (embedded mode) and RedisFlowStore (a private redis-server from the harness).
+ *
+ * Time is passed explicitly (`now`), never slept. The only real waiting is for Redis to purge a
+ * tombstone (real PEXPIRE), polled with vi.waitFor; the memory store's clock is advanced instead.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  FINAL_STATES,
+  INITIAL_STATE,
+  LOGIN_STATES,
+  QR_STATES,
+  TRANSITIONS,
+  allowedFrom,
+  isFinalState,
+  type FlowKind,
+  type FlowStateName,
+} from '@handoff/protocol';
+import type { FlowPatch, FlowRecord, TransitionRequest } from '../../server/src/flows/flow-record.js';
+import type { FlowStore } from '../../server/src/flows/flow-store.js';
+import { MemoryFlowStore } from '../../server/src/flows/memory-flow-store.js';
+import { RedisFlowStore } from '../../server/src/flows/redis-flow-store.js';
+import { startRedis, uniquePrefix, type RedisHandle } from '../harness/redis-server.js';
+
+const TTL_MS = 60_000;
+const LONG_TOMBSTONE_MS = 60_000;
+const SHORT_TOMBSTONE_MS = 300;
+
+let server: RedisHandle;
+let redis: Redis;
+
+beforeAll(async () => {
+  server = await startRedis();
+  redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
+});
+
+afterAll(async () => {
+  await redis?.quit();
+  await server?.stop();
+});
+
+interface Fixture {
+  store: FlowStore;
+  /** "Now" for this store: a frozen fake clock (memory) or the real clock (redis). */
+  now(): number;
+  /** Let `ms` of store time pass: advances the fake clock (memory); real time passes by itself (redis). */
+  elapse(ms: number): void;
+  /** `n` more stores over the same data; for redis each on its own connection (real concurrency). */
+  peers(n: number): FlowStore[];
+  cleanup(): Promise<void>;
+}
+
+async function deleteByPrefix(conn: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await conn.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+    if (keys.length) await conn.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
+const memoryFixture = (): Fixture => {
+  let fakeNow = Date.now();
+  const store = new MemoryFlowStore(() => fakeNow);
+  return {
+    store,
+    now: () => fakeNow,
+    elapse: (ms) => {
+      fakeNow += ms;
+    },
+    peers: (n) => Array.from({ length: n }, () => store),
+    cleanup: () => store.close(),
+  };
+};
+
+const redisFixture = (): Fixture => {
+  const prefix = uniquePrefix('flow');
+  const store = new RedisFlowStore(redis, { prefix });
+  const extra: Redis[] = [];
+  return {
+    store,
+    now: () => Date.now(),
+    elapse: () => {},
+    peers: (n) =>
+      Array.from({ length: n }, () => {
+        const conn = new Redis(server.url, { maxRetriesPerRequest: 1 });
+        extra.push(conn);
+        return new RedisFlowStore(conn, { prefix });
+      }),
+    cleanup: async () => {
+      await store.close();
+      await Promise.all(extra.map((c) => c.quit()));
+      await deleteByPrefix(redis, prefix);
+    },
+  };
+};
+
+const STATES: Record<FlowKind, readonly FlowStateName[]> = { qr: QR_STATES, login: LOGIN_STATES };
+
+function newId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/** Every allowed (kind, from, to) edge of the protocol's state machines. */
+const ALLOWED_EDGES: Array<{ kind: FlowKind; from: FlowStateName; to: FlowStateName }> = (['qr', 'login'] as const).flatMap(
+  (kind) =>
+    Object.entries(TRANSITIONS[kind]).flatMap(([to, froms]) =>
+      (froms as readonly FlowStateName[]).map((from) => ({ kind, from, to: to as FlowStateName })),
+    ),
+);
+
+/** A patch to exercise on an edge (what the services set there). */
+function patchFor(kind: FlowKind, to: FlowStateName): FlowPatch | undefined {
+  if (kind === 'qr' && to === 'scanned') {
+    return { userId: 'user-1', scannedBy: { userId: 'user-1', displayName: 'Ana Ñuñez 🚀', avatarUrl: null } };
+  }
+  if (kind === 'login' && to === 'failed') return { error: { code: 'invalid_credentials', message: 'nope' } };
+  if (kind === 'login' && to === 'succeeded') return { userId: 'user-2' };
+  return undefined;
+}
+
+describe.each([
+  ['memory', memoryFixture],
+  ['redis', redisFixture],
+] as const)('FlowStore contract: %s', (_name, makeFixture) => {
+  let fx: Fixture;
+  let store: FlowStore;
+
+  beforeEach(() => {
+    fx = makeFixture();
+    store = fx.store;
+  });
+
+  afterEach(async () => {
+    await fx.cleanup();
+  });
+
+  function record(overrides: Partial<FlowRecord> = {}): FlowRecord {
+    const kind = overrides.kind ?? 'qr';
+    const now = fx.now();
+    return {
+      kind,
+      id: newId(),
+      state: INITIAL_STATE[kind],
+      version: 1,
+      createdAt: now,
+      expiresAt: now + TTL_MS,
+      watchTokenHash: 'ab'.repeat(32),
+      ...overrides,
+    };
+  }
+
+  async function created(overrides: Partial<FlowRecord> = {}, tombstoneMs = LONG_TOMBSTONE_MS): Promise<FlowRecord> {
+    const r = record(overrides);
+    await store.create(r, tombstoneMs);
+    return r;
+  }
+
+  function req(r: FlowRecord, to: FlowStateName, extra: Partial<TransitionRequest> = {}): TransitionRequest {
+    return {
+      kind: r.kind,
+      id: r.id,
+      to,
+      from: allowedFrom(r.kind, to),
+      now: fx.now(),
+      tombstoneMs: LONG_TOMBSTONE_MS,
+      ...extra,
+    };
+  }
+
+  describe('create / get', () => {
+    it('round-trips a record with nested fields, at version 1', async () => {
+      const qr = await created({
+        userId: 'user-9',
+        requester: { ip: '203.0.113.7', userAgent: 'Mozilla/5.0 "quoted" \\ back', createdAt: '2026-01-02T03:04:05.000Z' },
+        scannedBy: { userId: 'user-9', displayName: 'Zoë 🚀 <b>', avatarUrl: 'https://example.com/a.png?x=1&y=2' },
+      });
+      const login = await created({
+        kind: 'login',
+        state: 'queued',
+        error: { code: 'invalid_credentials', message: 'línea 1\nlínea 2' },
+      });
+      const gotQr = await store.get('qr', qr.id);
+      expect(gotQr).toEqual(qr);
+      expect(gotQr!.version).toBe(1);
+      expect(typeof gotQr!.expiresAt).toBe('number');
+      expect(await store.get('login', login.id)).toEqual(login);
+    });
+
+    it('keeps optional fields absent and null values null', async () => {
+      const r = await created({ scannedBy: { userId: 'u', displayName: 'U', avatarUrl: null } });
+      const got = await store.get('qr', r.id);
+      expect(got).toEqual(r);
+      expect(got!.scannedBy!.avatarUrl).toBeNull();
+      expect(got).not.toHaveProperty('userId');
+      expect(got).not.toHaveProperty('requester');
+      expect(got).not.toHaveProperty('error');
+    });
+
+    it('returns copies: mutating a result does not change the stored record', async () => {
+      const r = await created({ scannedBy: { userId: 'u', displayName: 'Before', avatarUrl: null } });
+      const got = (await store.get('qr', r.id))!;
+      got.scannedBy!.displayName = 'After';
+      got.state = 'redeemed';
+      expect(await store.get('qr', r.id)).toEqual(r);
+    });
+
+    it('answers null for an unknown id, and for the same id under the other kind', async () => {
+      const r = await created();
+      expect(await store.get('qr', newId())).toBeNull();
+      expect(await store.get('login', r.id)).toBeNull();
+    });
+
+    it('create replaces a record with the same kind and id', async () => {
+      const first = await created({ userId: 'user-1' });
+      const second = record({ id: first.id, watchTokenHash: 'cd'.repeat(32) });
+      await store.create(second, LONG_TOMBSTONE_MS);
+      const got = await store.get('qr', first.id);
+      expect(got).toEqual(second);
+      expect(got).not.toHaveProperty('userId');
+    });
+
+    it('a flow created already past expiresAt + tombstoneMs is not readable nor due', async () => {
+      const now = fx.now();
+      const r = await created({ expiresAt: now - 2_000 }, 1_000);
+      expect(await store.get('qr', r.id)).toBeNull();
+      expect(await store.dueForExpiry(now, 10)).toEqual([]);
+    });
+  });
+
+  describe('transition', () => {
+    it.each(ALLOWED_EDGES)('$kind: $from → $to applies, version 1 → 2', async ({ kind, from, to }) => {
+      const r = await created({ kind, state: from });
+      const patch = patchFor(kind, to);
+      // `expired` is only accepted once expiresAt has passed; every other edge before it.
+      const now = to === 'expired' ? r.expiresAt : r.expiresAt - 1;
+      const res = await store.transition(req(r, to, { now, patch }));
+      const expected: FlowRecord = { ...r, ...patch, state: to, version: 2 };
+      expect(res).toEqual({ ok: true, record: expected });
+      expect(await store.get(kind, r.id)).toEqual(expected);
+    });
+
+    it('walks qr pending → scanned → confirmed → redeemed, +1 version per step', async () => {
+      const r = await created();
+      const steps: FlowStateName[] = ['scanned', 'confirmed', 'redeemed'];
+      let version = 1;
+      for (const to of steps) {
+        const res = await store.transition(req(r, to, { patch: patchFor('qr', to) }));
+        expect(res.ok).toBe(true);
+        if (!res.ok) continue;
+        expect(res.record.state).toBe(to);
+        expect(res.record.version).toBe(++version);
+        expect((await store.get('qr', r.id))!.version).toBe(version);
+      }
+      const final = (await store.get('qr', r.id))!;
+      expect(final).toMatchObject({ state: 'redeemed', version: 4, userId: 'user-1' });
+      expect(final.scannedBy).toEqual({ userId: 'user-1', displayName: 'Ana Ñuñez 🚀', avatarUrl: null });
+    });
+
+    it('walks login queued → processing → failed, keeping the error', async () => {
+      const r = await created({ kind: 'login', state: 'queued' });
+      expect(await store.transition(req(r, 'processing'))).toMatchObject({ ok: true, record: { version: 2 } });
+      const failed = await store.transition(req(r, 'failed', { patch: patchFor('login', 'failed') }));
+      expect(failed).toEqual({
+        ok: true,
+        record: { ...r, state: 'failed', version: 3, error: { code: 'invalid_credentials', message: 'nope' } },
+      });
+    });
+
+    it.each(['qr', 'login'] as const)('%s: every disallowed transition → invalid_transition with the current record', async (kind) => {
+      const checked: string[] = [];
+      for (const state of STATES[kind]) {
+        for (const to of STATES[kind]) {
+          if (allowedFrom(kind, to).includes(state)) continue;
+          const r = await created({ kind, state });
+          // Before expiresAt, except `expired`, which is tried after it (only `from` can refuse it then).
+          const now = to === 'expired' ? r.expiresAt + 1 : r.expiresAt - 1;
+          const res = await store.transition(req(r, to, { now }));
+          expect(res, `${kind}: ${state} → ${to}`).toEqual({ ok: false, reason: 'invalid_transition', record: r });
+          expect(await store.get(kind, r.id), `${kind}: ${state} → ${to} left it unchanged`).toEqual(r);
+          checked.push(`${state}→${to}`);
+        }
+      }
+      expect(checked.length).toBe(STATES[kind].length ** 2 - ALLOWED_EDGES.filter((e) => e.kind === kind).length);
+    });
+
+    it('unknown flow → not_found (no record)', async () => {
+      const r = record();
+      expect(await store.transition(req(r, 'scanned'))).toEqual({ ok: false, reason: 'not_found' });
+    });
+
+    it('of 20 racing pending → scanned attempts exactly one wins; the losers see its result', async () => {
+      const r = await created();
+      const stores = [store, ...fx.peers(3)];
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          stores[i % stores.length].transition(
+            req(r, 'scanned', {
+              patch: { userId: `user-${i}`, scannedBy: { userId: `user-${i}`, displayName: `U${i}`, avatarUrl: null } },
+            }),
+          ),
+        ),
+      );
+      const winners = results.filter((x) => x.ok);
+      expect(winners).toHaveLength(1);
+      const winner = winners[0].record;
+      expect(winner).toMatchObject({ state: 'scanned', version: 2 });
+      for (const loser of results.filter((x) => !x.ok)) {
+        expect(loser).toEqual({ ok: false, reason: 'invalid_transition', record: winner });
+      }
+      expect(await store.get('qr', r.id)).toEqual(winner);
+    });
+
+    it('of 20 racing redeems exactly one wins', async () => {
+      const r = await created({ state: 'confirmed', userId: 'user-1' });
+      const stores = [store, ...fx.peers(3)];
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => stores[i % stores.length].transition(req(r, 'redeemed'))),
+      );
+      expect(results.filter((x) => x.ok)).toHaveLength(1);
+      expect(results.filter((x) => !x.ok && x.reason === 'invalid_transition')).toHaveLength(19);
+      expect(await store.get('qr', r.id)).toMatchObject({ state: 'redeemed', version: 2 });
+    });
+
+    describe('requireUserId', () => {
+      it('mismatch → not_user with the current record; match → ok', async () => {
+        const r = await created({ state: 'scanned', userId: 'user-1' });
+        expect(await store.transition(req(r, 'confirmed', { requireUserId: 'user-2' }))).toEqual({
+          ok: false,
+          reason: 'not_user',
+          record: r,
+        });
+        expect(await store.get('qr', r.id)).toEqual(r);
+        expect(await store.transition(req(r, 'confirmed', { requireUserId: 'user-1' }))).toEqual({
+          ok: true,
+          record: { ...r, state: 'confirmed', version: 2 },
+        });
+      });
+
+      it('a flow without userId fails any requireUserId, even the empty string', async () => {
+        const r = await created({ state: 'scanned' });
+        expect(await store.transition(req(r, 'confirmed', { requireUserId: 'user-1' }))).toMatchObject({
+          ok: false,
+          reason: 'not_user',
+        });
+        expect(await store.transition(req(r, 'confirmed', { requireUserId: '' }))).toMatchObject({
+          ok: false,
+          reason: 'not_user',
+        });
+      });
+
+      it('is checked after the state: wrong state and wrong user → invalid_transition', async () => {
+        const r = await created({ state: 'pending', userId: 'user-1' });
+        expect(await store.transition(req(r, 'confirmed', { requireUserId: 'user-2' }))).toMatchObject({
+          ok: false,
+          reason: 'invalid_transition',
+        });
+      });
+    });
+
+    describe('expiry', () => {
+      it('expired_due once expiresAt <= now, for any target but expired, with the current record', async () => {
+        const r = await created({ state: 'scanned', userId: 'user-1' });
+        for (const to of ['confirmed', 'cancelled', 'scanned'] as const) {
+          // expired_due comes first: before the state check and the user check.
+          const res = await store.transition(req(r, to, { now: r.expiresAt, requireUserId: 'someone-else' }));
+          expect(res, to).toEqual({ ok: false, reason: 'expired_due', record: r });
+        }
+        expect(await store.transition(req(r, 'confirmed', { now: r.expiresAt - 1 }))).toMatchObject({ ok: true });
+      });
+
+      it('a final flow past expiresAt is not expired_due (invalid_transition instead)', async () => {
+        const r = await created({ state: 'cancelled' });
+        expect(await store.transition(req(r, 'confirmed', { now: r.expiresAt + 1 }))).toEqual({
+          ok: false,
+          reason: 'invalid_transition',
+          record: r,
+        });
+      });
+
+      it('expired is refused before expiresAt and accepted from it', async () => {
+        const r = await created();
+        expect(await store.transition(req(r, 'expired', { now: r.expiresAt - 1 }))).toEqual({
+          ok: false,
+          reason: 'invalid_transition',
+          record: r,
+        });
+        expect(await store.transition(req(r, 'expired', { now: r.expiresAt }))).toEqual({
+          ok: true,
+          record: { ...r, state: 'expired', version: 2 },
+        });
+        // Final now: a second expiry is refused by the state check.
+        expect(await store.transition(req(r, 'expired', { now: r.expiresAt + 1 }))).toMatchObject({
+          ok: false,
+          reason: 'invalid_transition',
+          record: { state: 'expired', version: 2 },
+        });
+      });
+    });
+
+    it('a patch key present with value undefined clears the field', async () => {
+      const r = await created({ state: 'scanned', userId: 'user-1', scannedBy: { userId: 'user-1', displayName: 'A', avatarUrl: null } });
+      const res = await store.transition(req(r, 'cancelled', { patch: { userId: undefined, scannedBy: undefined } }));
+      expect(res.ok).toBe(true);
+      const got = (await store.get('qr', r.id))!;
+      expect(got.userId).toBeUndefined();
+      expect(got.scannedBy).toBeUndefined();
+      expect(got).toMatchObject({ state: 'cancelled', version: 2 });
+    });
+  });
+
+  describe('dueForExpiry', () => {
+    it('returns due non-final flows oldest first, up to limit, and not final or future ones', async () => {
+      const now = fx.now();
+      const a = await created({ expiresAt: now - 3_000 });
+      const b = await created({ expiresAt: now - 1_000, state: 'confirmed' });
+      const c = await created({ kind: 'login', state: 'processing', expiresAt: now - 2_000 });
+      const atNow = await created({ kind: 'login', state: 'queued', expiresAt: now });
+      const future = await created({ expiresAt: now + 1 });
+      const cancelled = await created({ expiresAt: now - 4_000 });
+      expect(await store.transition(req(cancelled, 'cancelled', { now: now - 5_000 }))).toMatchObject({ ok: true });
+      const finalAtCreate = await created({ expiresAt: now - 5_000, state: 'redeemed' });
+
+      const ref = (r: FlowRecord) => ({ kind: r.kind, id: r.id });
+      expect(await store.dueForExpiry(now, 10)).toEqual([ref(a), ref(c), ref(b), ref(atNow)]);
+      expect(await store.dueForExpiry(now, 2)).toEqual([ref(a), ref(c)]);
+      expect(await store.dueForExpiry(now, 0)).toEqual([]);
+      expect(await store.dueForExpiry(now - 10_000, 10)).toEqual([]);
+      expect(await store.dueForExpiry(now + 1, 10)).toContainEqual(ref(future));
+      expect(await store.dueForExpiry(now + 1, 10)).not.toContainEqual(ref(finalAtCreate));
+
+      // Once expired, a flow is no longer due.
+      expect(await store.transition(req(a, 'expired', { now }))).toMatchObject({ ok: true });
+      expect(await store.dueForExpiry(now, 10)).toEqual([ref(c), ref(b), ref(atNow)]);
+    });
+  });
+
+  describe('tombstones', () => {
+    it('a final flow stays readable, then is gone after tombstoneMs', async () => {
+      const r = await created({ state: 'confirmed', userId: 'user-1' });
+      const res = await store.transition(req(r, 'redeemed', { tombstoneMs: SHORT_TOMBSTONE_MS }));
+      expect(res).toMatchObject({ ok: true, record: { state: 'redeemed', version: 2 } });
+      expect(await store.get('qr', r.id)).toMatchObject({ state: 'redeemed', version: 2 });
+
+      fx.elapse(SHORT_TOMBSTONE_MS);
+      await vi.waitFor(async () => expect(await store.get('qr', r.id)).toBeNull(), { timeout: 5_000, interval: 25 });
+      expect(await store.transition(req(r, 'redeemed', { from: ['redeemed'] }))).toEqual({
+        ok: false,
+        reason: 'not_found',
+      });
+    });
+
+    it('a flow nobody moves is forgotten at expiresAt + tombstoneMs', async () => {
+      const r = await created({ expiresAt: fx.now() + 100 }, SHORT_TOMBSTONE_MS);
+      expect(await store.get('qr', r.id)).toEqual(r);
+      fx.elapse(100 + SHORT_TOMBSTONE_MS);
+      await vi.waitFor(async () => expect(await store.get('qr', r.id)).toBeNull(), { timeout: 5_000, interval: 25 });
+      expect(await store.dueForExpiry(fx.now() + TTL_MS, 10)).toEqual([]);
+    });
+  });
+
+  it('ping resolves', async () => {
+    await expect(store.ping()).resolves.toBeUndefined();
+  });
+});
+
+describe('RedisFlowStore specifics', () => {
+  const prefix = uniquePrefix('flow-layout');
+  let store: RedisFlowStore;
+
+  beforeAll(() => {
+    store = new RedisFlowStore(redis, { prefix });
+  });
+
+  afterAll(async () => {
+    await deleteByPrefix(redis, prefix);
+    await deleteByPrefix(redis, 'handoff:');
+  });
+
+  function rec(overrides: Partial<FlowRecord> = {}): FlowRecord {
+    const now = Date.now();
+    return {
+      kind: 'qr',
+      id: newId(),
+      state: 'pending',
+      version: 1,
+      createdAt: now,
+      expiresAt: now + TTL_MS,
+      watchTokenHash: 'ef'.repeat(32),
+      ...overrides,
+    };
+  }
+
+  it('uses the documented key layout and TTLs', async () => {
+    const r = rec({ userId: 'user-1' });
+    await store.create(r, LONG_TOMBSTONE_MS);
+    const key = `${prefix}flow:qr:${r.id}`;
+    const hash = await redis.hgetall(key);
+    expect(hash).toMatchObject({
+      kind: 'qr',
+      id: r.id,
+      state: 'pending',
+      version: '1',
+      expiresAt: String(r.expiresAt),
+      createdAt: String(r.createdAt),
+      watchTokenHash: r.watchTokenHash,
+      userId: 'user-1',
+    });
+    expect(Number(await redis.zscore(`${prefix}flows:due`, `qr:${r.id}`))).toBe(r.expiresAt);
+    const pttl = await redis.pttl(key);
+    expect(pttl).toBeGreaterThan(TTL_MS);
+    expect(pttl).toBeLessThanOrEqual(TTL_MS + LONG_TOMBSTONE_MS);
+
+    const res = await store.transition({
+      kind: 'qr', id: r.id, to: 'cancelled', from: ['pending'], now: Date.now(), tombstoneMs: 5_000,
+    });
+    expect(res.ok).toBe(true);
+    expect(await redis.zscore(`${prefix}flows:due`, `qr:${r.id}`)).toBeNull();
+    const after = await redis.pttl(key);
+    expect(after).toBeGreaterThan(0);
+    expect(after).toBeLessThanOrEqual(5_000);
+  });
+
+  it('defaults the prefix to handoff:', async () => {
+    const r = rec();
+    await new RedisFlowStore(redis).create(r, LONG_TOMBSTONE_MS);
+    expect(await redis.exists(`handoff:flow:qr:${r.id}`)).toBe(1);
+  });
+
+  it('drops due-set members whose flow hash is gone', async () => {
+    const now = Date.now();
+    const live = rec({ expiresAt: now - 1_000 });
+    await store.create(live, LONG_TOMBSTONE_MS);
+    await redis.zadd(`${prefix}flows:due`, now - 2_000, `qr:${newId()}`);
+    expect(await store.dueForExpiry(now, 10)).toEqual([{ kind: 'qr', id: live.id }]);
+    expect(await redis.zcard(`${prefix}flows:due`)).toBe(1);
+  });
+
+  it('survives SCRIPT FLUSH (EVALSHA falls back to EVAL)', async () => {
+    await redis.script('FLUSH');
+    const r = rec();
+    await store.create(r, LONG_TOMBSTONE_MS);
+    expect(await store.get('qr', r.id)).toEqual(r);
+  });
+
+  it('the Lua FINAL sets match FINAL_STATES', () => {
+    for (const name of ['flow-transition', 'flow-due']) {
+      const src = readFileSync(new URL(`../../server/lua/${name}.lua`, import.meta.url), 'utf8');
+      const m = /local FINAL = \{([^}]*)\}/.exec(src);
+      expect(m, name).not.toBeNull();
+      const states = [...m![1].matchAll(/(\w+)\s*=\s*true/g)].map((x) => x[1]).sort();
+      expect(states, name).toEqual([...FINAL_STATES].sort());
+    }
+    expect(isFinalState('expired')).toBe(true);
+  });
+});

@@ -1,0 +1,166 @@
+/**
+ * One behaviour, two implementations: MemoryUserStore and RedisUserStore (a private redis-server
+ * from the harness) run through the same tests.
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryUserStore } from '../../server/src/users/memory-user-store.js';
+import { RedisUserStore } from '../../server/src/users/redis-user-store.js';
+import type { UserRecord, UserStore } from '../../server/src/users/user-store.js';
+import { startRedis, uniquePrefix, type RedisHandle } from '../harness/redis-server.js';
+
+let server: RedisHandle;
+let redis: Redis;
+
+beforeAll(async () => {
+  server = await startRedis();
+  redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
+});
+
+afterAll(async () => {
+  await redis?.quit();
+  await server?.stop();
+});
+
+interface Fixture {
+  store: UserStore;
+  /** `n` more stores over the same data; for redis each on its own connection. */
+  peers(n: number): UserStore[];
+  cleanup(): Promise<void>;
+}
+
+async function deleteByPrefix(conn: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await conn.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+    if (keys.length) await conn.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
+const memoryFixture = (): Fixture => {
+  const store = new MemoryUserStore();
+  return { store, peers: (n) => Array.from({ length: n }, () => store), cleanup: async () => {} };
+};
+
+const redisFixture = (): Fixture => {
+  const prefix = uniquePrefix('user');
+  const extra: Redis[] = [];
+  return {
+    store: new RedisUserStore(redis, { prefix }),
+    peers: (n) =>
+      Array.from({ length: n }, () => {
+        const conn = new Redis(server.url, { maxRetriesPerRequest: 1 });
+        extra.push(conn);
+        return new RedisUserStore(conn, { prefix });
+      }),
+    cleanup: async () => {
+      await Promise.all(extra.map((c) => c.quit()));
+      await deleteByPrefix(redis, prefix);
+    },
+  };
+};
+
+function user(overrides: Partial<UserRecord> = {}): UserRecord {
+  const id = randomBytes(12).toString('base64url');
+  return {
+    id,
+    email: `${id.toLowerCase()}@example.com`,
+    displayName: 'Ana Ñuñez 🚀',
+    avatarUrl: null,
+    passwordHash: '$2b$10$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234',
+    createdAt: 1_767_225_600_123,
+    ...overrides,
+  };
+}
+
+describe.each([
+  ['memory', memoryFixture],
+  ['redis', redisFixture],
+] as const)('UserStore contract: %s', (_name, makeFixture) => {
+  let fx: Fixture;
+  let store: UserStore;
+
+  beforeEach(() => {
+    fx = makeFixture();
+    store = fx.store;
+  });
+
+  afterEach(async () => {
+    await fx.cleanup();
+  });
+
+  it('creates a user readable by id and by email', async () => {
+    const u = user();
+    expect(await store.create(u)).toBe('created');
+    expect(await store.byId(u.id)).toEqual(u);
+    expect(await store.byEmail(u.email)).toEqual(u);
+    expect(typeof (await store.byId(u.id))!.createdAt).toBe('number');
+  });
+
+  it('keeps avatarUrl: null stays null, a URL stays the URL', async () => {
+    const withNull = user({ avatarUrl: null });
+    const withUrl = user({ avatarUrl: 'https://example.com/a.png?x=1&y=2' });
+    await store.create(withNull);
+    await store.create(withUrl);
+    expect((await store.byId(withNull.id))!.avatarUrl).toBeNull();
+    expect((await store.byId(withUrl.id))!.avatarUrl).toBe('https://example.com/a.png?x=1&y=2');
+  });
+
+  it('answers null for an unknown id or email', async () => {
+    await store.create(user());
+    expect(await store.byId('no-such-id')).toBeNull();
+    expect(await store.byEmail('nobody@example.com')).toBeNull();
+  });
+
+  it('a duplicate email → email_taken, and the first user is kept', async () => {
+    const first = user({ email: 'dup@example.com' });
+    const second = user({ email: 'dup@example.com', displayName: 'Other' });
+    expect(await store.create(first)).toBe('created');
+    expect(await store.create(second)).toBe('email_taken');
+    expect(await store.byEmail('dup@example.com')).toEqual(first);
+    expect(await store.byId(second.id)).toBeNull();
+  });
+
+  it('of 10 concurrent creates with one email exactly one is created', async () => {
+    const stores = [store, ...fx.peers(3)];
+    const users = Array.from({ length: 10 }, (_, i) => user({ email: 'race@example.com', displayName: `U${i}` }));
+    const results = await Promise.all(users.map((u, i) => stores[i % stores.length].create(u)));
+    expect(results.filter((r) => r === 'created')).toHaveLength(1);
+    expect(results.filter((r) => r === 'email_taken')).toHaveLength(9);
+    const winner = users[results.indexOf('created')];
+    expect(await store.byEmail('race@example.com')).toEqual(winner);
+    for (const loser of users.filter((u) => u !== winner)) expect(await store.byId(loser.id)).toBeNull();
+  });
+
+  it('returns copies: mutating a result does not change the stored user', async () => {
+    const u = user();
+    await store.create(u);
+    const got = (await store.byId(u.id))!;
+    got.displayName = 'Changed';
+    expect(await store.byId(u.id)).toEqual(u);
+  });
+});
+
+describe('RedisUserStore specifics', () => {
+  const prefix = uniquePrefix('user-layout');
+
+  afterAll(async () => {
+    await deleteByPrefix(redis, prefix);
+  });
+
+  it('uses the documented key layout', async () => {
+    const store = new RedisUserStore(redis, { prefix });
+    const u = user();
+    await store.create(u);
+    expect(await redis.get(`${prefix}user-email:${u.email}`)).toBe(u.id);
+    expect(await redis.hgetall(`${prefix}user:${u.id}`)).toEqual({
+      id: u.id,
+      email: u.email,
+      displayName: u.displayName,
+      passwordHash: u.passwordHash,
+      createdAt: String(u.createdAt),
+    });
+  });
+});
