@@ -1,0 +1,55 @@
+/** A job as its processor sees it. */
+export interface Job<T> {
+  id: string;
+  data: T;
+  /** Attempts made before this one (0 on the first run). */
+  attemptsMade: number;
+}
+
+export interface JobOptions {
+  /** Deduplicates: a job with an id already queued is not added twice. Default: generated. */
+  jobId?: string;
+  /** Total attempts including the first (default 1: no retry). */
+  attempts?: number;
+  /** Base delay of the exponential, full-jitter backoff between attempts, ms (default 1000). */
+  backoffMs?: number;
+}
+
+export type Processor<T> = (job: Job<T>) => Promise<void>;
+
+export interface WorkOptions<T> {
+  /** Jobs run at once in this process (default 1). */
+  concurrency?: number;
+  /** Called once when a job failed its last attempt. */
+  onFailed?: (job: Job<T>, err: Error) => void;
+}
+
+/**
+ * A named job queue: BullMQ on Redis (any number of producer and worker processes) or the
+ * in-process queue (embedded mode) with the same behaviour: FIFO, bounded concurrency, retries
+ * with exponential full-jitter backoff, graceful close that lets active jobs finish.
+ */
+export interface JobQueue<T> {
+  readonly name: string;
+  /** Enqueue a job; resolves with its id. */
+  add(data: T, opts?: JobOptions): Promise<string>;
+  /** Start processing this queue in this process. Call at most once. */
+  work(processor: Processor<T>, opts?: WorkOptions<T>): void;
+  /** Jobs waiting (not yet started) and running. */
+  counts(): Promise<{ waiting: number; active: number; delayed: number }>;
+  /** Stop taking jobs, let active ones finish, release connections. */
+  close(): Promise<void>;
+}
+
+/** Creates the queues of one backend. */
+export interface QueueFactory {
+  create<T>(name: string): JobQueue<T>;
+  /** Close every queue this factory created. */
+  close(): Promise<void>;
+}
+
+/** Delay before attempt `attemptsMade + 1`: full jitter over an exponential, capped at 5 minutes. */
+export function backoffDelay(attemptsMade: number, baseMs: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(baseMs * 2 ** Math.max(0, attemptsMade - 1), 5 * 60_000);
+  return Math.floor(random() * ceiling);
+}

@@ -1,0 +1,144 @@
+/** One behaviour for both queues: the in-process one (embedded) and BullMQ on a real redis-server. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryQueueFactory } from '../../server/src/queue/memory-queue.js';
+import { BullQueueFactory } from '../../server/src/queue/bullmq-queue.js';
+import { backoffDelay, type QueueFactory } from '../../server/src/queue/job-queue.js';
+import { startRedis, uniquePrefix, type RedisHandle } from '../harness/redis-server.js';
+
+let redis: RedisHandle;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(() => redis?.stop());
+
+const backends: Array<[string, () => QueueFactory]> = [
+  ['memory', () => new MemoryQueueFactory()],
+  ['bullmq', () => new BullQueueFactory({ url: redis.url, prefix: uniquePrefix('bull').slice(0, -1) })],
+];
+
+/** Resolves when `n` calls of the returned `done` happened. */
+function countdown(n: number): { done: () => void; all: Promise<void> } {
+  let resolve!: () => void;
+  const all = new Promise<void>((r) => (resolve = r));
+  let left = n;
+  return { done: () => --left === 0 && resolve(), all };
+}
+
+describe.each(backends)('job queue (%s)', (_name, makeFactory) => {
+  it('runs jobs in FIFO order with concurrency 1', async () => {
+    const factory = makeFactory();
+    const queue = factory.create<{ n: number }>('fifo');
+    const seen: number[] = [];
+    const { done, all } = countdown(20);
+    for (let n = 0; n < 20; n++) await queue.add({ n });
+    queue.work(async (job) => {
+      seen.push(job.data.n);
+      done();
+    });
+    await all;
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    await factory.close();
+  });
+
+  it('never runs more than `concurrency` jobs at once', async () => {
+    const factory = makeFactory();
+    const queue = factory.create<number>('concurrency');
+    let running = 0;
+    let peak = 0;
+    const { done, all } = countdown(12);
+    queue.work(
+      async () => {
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise((r) => setTimeout(r, 20));
+        running--;
+        done();
+      },
+      { concurrency: 3 },
+    );
+    for (let i = 0; i < 12; i++) await queue.add(i);
+    await all;
+    expect(peak).toBe(3);
+    await factory.close();
+  });
+
+  it('retries a failing job with backoff until it succeeds, and reports nothing as failed', async () => {
+    const factory = makeFactory();
+    const queue = factory.create<string>('retry');
+    const attempts: number[] = [];
+    const failed: string[] = [];
+    const succeeded = new Promise<void>((resolve) =>
+      queue.work(
+        async (job) => {
+          attempts.push(job.attemptsMade);
+          if (job.attemptsMade < 2) throw new Error('flaky');
+          resolve();
+        },
+        { onFailed: (job) => failed.push(job.id) },
+      ),
+    );
+    await queue.add('x', { attempts: 5, backoffMs: 10 });
+    await succeeded;
+    expect(attempts).toEqual([0, 1, 2]);
+    expect(failed).toEqual([]);
+    await factory.close();
+  });
+
+  it('reports a job that failed its last attempt exactly once', async () => {
+    const factory = makeFactory();
+    const queue = factory.create<string>('fail');
+    let runs = 0;
+    const failedOnce = new Promise<{ id: string; attemptsMade: number; message: string }>((resolve) =>
+      queue.work(
+        async () => {
+          runs++;
+          throw new Error('always');
+        },
+        { onFailed: (job, err) => resolve({ id: job.id, attemptsMade: job.attemptsMade, message: err.message }) },
+      ),
+    );
+    const id = await queue.add('y', { attempts: 3, backoffMs: 10 });
+    expect(await failedOnce).toEqual({ id, attemptsMade: 3, message: 'always' });
+    expect(runs).toBe(3);
+    await factory.close();
+  });
+
+  it('does not add a job twice under the same id, and counts waiting jobs', async () => {
+    const factory = makeFactory();
+    const queue = factory.create<string>('dedupe');
+    await queue.add('a', { jobId: 'same' });
+    await queue.add('b', { jobId: 'same' });
+    await queue.add('c');
+    expect((await queue.counts()).waiting).toBe(2);
+    await factory.close();
+  });
+
+  it('close() lets the active job finish', async () => {
+    const factory = makeFactory();
+    const queue = factory.create<string>('close');
+    let finished = false;
+    let release!: () => void;
+    const started = new Promise<void>((resolve) =>
+      queue.work(async () => {
+        resolve();
+        await new Promise<void>((r) => (release = r));
+        finished = true;
+      }),
+    );
+    await queue.add('z');
+    await started;
+    const closing = factory.close();
+    release();
+    await closing;
+    expect(finished).toBe(true);
+  });
+});
+
+describe('backoff', () => {
+  it('is full jitter over an exponential, capped', () => {
+    expect(backoffDelay(1, 1000, () => 0.999)).toBe(999);
+    expect(backoffDelay(3, 1000, () => 0.999)).toBe(3996);
+    expect(backoffDelay(3, 1000, () => 0)).toBe(0);
+    expect(backoffDelay(40, 1000, () => 0.5)).toBe(150_000);
+  });
+});
