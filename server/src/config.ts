@@ -44,6 +44,28 @@ export interface Config {
   seedDemoUser: boolean;
   /** SIGTERM drain bound, seconds (SHUTDOWN_TIMEOUT_SECONDS, default 10). */
   shutdownTimeoutSeconds: number;
+  /** Which parts run in this process (ROLE: api | worker | all, default all). */
+  role: 'api' | 'worker' | 'all';
+  /** A job whose worker died is taken over after this long, ms (QUEUE_LOCK_MS, default 30000). */
+  queueLockMs: number;
+  /** Lifetime of an async login flow, seconds (LOGIN_TTL_SECONDS, default 120). */
+  loginTtlSeconds: number;
+  /** Async logins one worker process verifies at once (LOGIN_CONCURRENCY, default 4). */
+  loginConcurrency: number;
+  /** Lifetime of a verification code, seconds (CODE_TTL_SECONDS, default 600). */
+  codeTtlSeconds: number;
+  /** Wait before the same recipient may ask for a code again, seconds (CODE_RESEND_SECONDS, default 60). */
+  codeResendSeconds: number;
+  /** SMTP server for email codes (SMTP_URL, e.g. smtp://user:pass@host:587); unset = log sender in embedded mode. */
+  smtpUrl: string | null;
+  /** From address of code emails (MAIL_FROM, default `Handoff <no-reply@localhost>`). */
+  mailFrom: string;
+  /** HTTP endpoint that sends SMS: receives POST {to, text} JSON (SMS_WEBHOOK_URL). */
+  smsWebhookUrl: string | null;
+  /** Backend endpoints that receive webhooks (WEBHOOK_URLS, comma-separated). */
+  webhookUrls: string[];
+  /** Standard Webhooks signing secret (WEBHOOK_SECRET, `whsec_` + base64, or any string of 24+ bytes). */
+  webhookSecret: string | null;
   /** Trust X-Forwarded-* from a proxy in front (TRUST_PROXY, default false). */
   trustProxy: boolean;
   nodeEnv: string;
@@ -94,6 +116,31 @@ function url(env: Env, name: string, protocols: string[]): string | null {
   return raw;
 }
 
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], def: T): T {
+  const raw = env[name]?.trim();
+  if (!raw) return def;
+  if (!(values as readonly string[]).includes(raw)) throw new ConfigError(name, `must be one of ${values.join(', ')}, got "${raw}"`);
+  return raw as T;
+}
+
+function list(env: Env, name: string): string[] {
+  return (env[name] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function webhookSecret(env: Env): string | null {
+  const raw = env.WEBHOOK_SECRET?.trim();
+  if (!raw) {
+    if (list(env, 'WEBHOOK_URLS').length > 0) throw new ConfigError('WEBHOOK_SECRET', 'is required when WEBHOOK_URLS is set');
+    return null;
+  }
+  const bytes = raw.startsWith('whsec_') ? Buffer.from(raw.slice(6), 'base64').length : Buffer.byteLength(raw);
+  if (bytes < 24) throw new ConfigError('WEBHOOK_SECRET', 'must hold at least 24 bytes');
+  return raw;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** Read and validate the configuration; throws ConfigError naming the bad variable. */
@@ -112,10 +159,7 @@ export function loadConfig(env: Env = process.env): Config {
   const logLevel = (env.LOG_LEVEL ?? 'info').trim();
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
   const publicUrl = url(env, 'PUBLIC_URL', ['http:', 'https:']);
-  const allowedOrigins = (env.ALLOWED_ORIGINS ?? '')
-    .split(',')
-    .map((o) => o.trim())
-    .filter(Boolean);
+  const allowedOrigins = list(env, 'ALLOWED_ORIGINS');
   for (const origin of allowedOrigins) {
     if (origin === '*') continue;
     try {
@@ -148,6 +192,25 @@ export function loadConfig(env: Env = process.env): Config {
     seedDemoUser: bool(env, 'SEED_DEMO_USER', redisUrl === null && nodeEnv !== 'production'),
     shutdownTimeoutSeconds: int(env, 'SHUTDOWN_TIMEOUT_SECONDS', 10, 1, 600),
     trustProxy: bool(env, 'TRUST_PROXY', false),
+    role: oneOf(env, 'ROLE', ['api', 'worker', 'all'] as const, 'all'),
+    queueLockMs: int(env, 'QUEUE_LOCK_MS', 30_000, 500, 600_000),
+    loginTtlSeconds: int(env, 'LOGIN_TTL_SECONDS', 120, 1, 3600),
+    loginConcurrency: int(env, 'LOGIN_CONCURRENCY', 4, 1, 64),
+    codeTtlSeconds: int(env, 'CODE_TTL_SECONDS', 600, 10, 86400),
+    codeResendSeconds: int(env, 'CODE_RESEND_SECONDS', 60, 1, 3600),
+    smtpUrl: url(env, 'SMTP_URL', ['smtp:', 'smtps:']),
+    mailFrom: env.MAIL_FROM?.trim() || 'Handoff <no-reply@localhost>',
+    smsWebhookUrl: url(env, 'SMS_WEBHOOK_URL', ['http:', 'https:']),
+    webhookUrls: list(env, 'WEBHOOK_URLS').map((u) => {
+      try {
+        const parsed = new URL(u);
+        if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error();
+      } catch {
+        throw new ConfigError('WEBHOOK_URLS', `"${u}" is not an http(s) URL`);
+      }
+      return u;
+    }),
+    webhookSecret: webhookSecret(env),
     nodeEnv,
   };
 }

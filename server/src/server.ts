@@ -3,26 +3,21 @@ import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { HandoffApp } from './http/app-type.js';
 import { createAdapter } from '@socket.io/redis-adapter';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
+import { createCore, createLogger } from './core.js';
+import type { Backend } from './store/backend.js';
 import { ExpirySweeper } from './flows/expiry-sweeper.js';
-import { FlowService } from './flows/flow-service.js';
 import { flowRoutes } from './flows/flow-routes.js';
 import type { Handoff } from './handoff.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { healthRoutes } from './http/health-routes.js';
-import { Metrics } from './http/metrics.js';
 import { QrService } from './qr/qr-service.js';
 import { qrRoutes } from './qr/qr-routes.js';
 import { AdapterFanout, FANOUT_EVENT, LocalFanout } from './realtime/fanout.js';
 import { attachSocketIoGateway, createIoServer, type HandoffIo } from './realtime/socketio-gateway.js';
-import { TopicHub } from './realtime/topic-hub.js';
 import { createWsGateway, type WsGateway } from './realtime/ws-gateway.js';
-import { openBackend, type Backend } from './store/backend.js';
-import { Jwt } from './users/jwt.js';
-import { Passwords } from './users/passwords.js';
-import { UserService } from './users/user-service.js';
 import { userRoutes } from './users/user-routes.js';
 
 /** A running (or ready to listen) Handoff server. */
@@ -43,13 +38,7 @@ const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
 
 /** Build a Handoff server from a validated config. Nothing listens until `listen()`. */
 export async function createHandoffServer(config: Config, opts: { logger?: Logger } = {}): Promise<HandoffServer> {
-  const log =
-    opts.logger ??
-    pino({
-      level: config.logLevel,
-      // Secrets never reach a log line, whatever a serializer or a debug statement does.
-      redact: { paths: ['req.headers.authorization', 'req.headers["watch-token"]', 'req.headers.cookie', '*.password', '*.token', '*.watchToken'], censor: '[redacted]' },
-    });
+  const log = opts.logger ?? createLogger(config);
 
   const app: HandoffApp = Fastify({
     loggerInstance: log as FastifyBaseLogger,
@@ -60,35 +49,23 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  const backend = await openBackend(config, log);
-  const metrics = new Metrics();
-  const hub = new TopicHub();
-  const io = createIoServer(
-    app.server,
-    config,
-    backend.redis ? createAdapter(backend.redis.pub, backend.redis.sub, { key: `${config.redisPrefix}socket.io` }) : undefined,
-  );
-  const fanout = backend.redis ? new AdapterFanout(hub, io) : new LocalFanout(hub);
-  if (backend.redis) io.on(FANOUT_EVENT, (state) => hub.deliver(state));
-
-  const flows = new FlowService(backend.flows, fanout, hub, { tombstoneMs: config.tombstoneSeconds * 1000 });
-  const users = new UserService(
-    backend.users,
-    new Passwords(config.bcryptCost),
-    new Jwt(config.jwtSecret, config.jwtIssuer, config.jwtAudience, config.sessionTtlSeconds),
-  );
-  const qr = new QrService(flows, config.qrTtlSeconds * 1000);
+  let io!: HandoffIo;
+  const core = await createCore(config, log, (hub, backend) => {
+    const adapter = backend.redis
+      ? createAdapter(backend.redis.pub, backend.redis.sub, { key: `${config.redisPrefix}socket.io` })
+      : undefined;
+    io = createIoServer(app.server, config, adapter);
+    if (!backend.redis) return new LocalFanout(hub);
+    io.on(FANOUT_EVENT, (state) => hub.deliver(state));
+    return new AdapterFanout(hub, io);
+  });
+  const { backend, flows, hub, metrics } = core;
   const drain = new AbortController();
 
   const handoff: Handoff = {
-    config,
-    log,
-    store: backend.flows,
-    flows,
-    qr,
-    users,
-    hub,
-    metrics,
+    ...core,
+    qr: new QrService(flows, config.qrTtlSeconds * 1000),
+    loginCodes: null,
     shuttingDown: false,
     longPoll: (topic, access, after, waitMs, signal) =>
       flows.waitForChange(topic, access, after, waitMs, AbortSignal.any([signal, drain.signal])),

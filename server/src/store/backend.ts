@@ -7,12 +7,20 @@ import { RedisFlowStore } from '../flows/redis-flow-store.js';
 import { MemoryUserStore } from '../users/memory-user-store.js';
 import { RedisUserStore } from '../users/redis-user-store.js';
 import type { UserStore } from '../users/user-store.js';
+import { RateLimits } from '../http/rate-limits.js';
+import { BullQueueFactory } from '../queue/bullmq-queue.js';
+import type { QueueFactory } from '../queue/job-queue.js';
+import { MemoryQueueFactory } from '../queue/memory-queue.js';
 
 /** The stores and connections of one mode: embedded (in memory) or Redis. */
 export interface Backend {
   mode: 'embedded' | 'redis';
   flows: FlowStore;
   users: UserStore;
+  /** Job queues: BullMQ in Redis mode, in-process in embedded mode. */
+  queues: QueueFactory;
+  /** Rate limiters on the same store. */
+  limits: RateLimits;
   /** Redis mode: the command connection, and a publisher/subscriber pair for the Socket.IO adapter. */
   redis?: { client: Redis; pub: Redis; sub: Redis };
   close(): Promise<void>;
@@ -24,7 +32,15 @@ export interface Backend {
  */
 export async function openBackend(config: Config, log: Logger): Promise<Backend> {
   if (!config.redisUrl) {
-    return { mode: 'embedded', flows: new MemoryFlowStore(), users: new MemoryUserStore(), close: async () => {} };
+    const queues = new MemoryQueueFactory();
+    return {
+      mode: 'embedded',
+      flows: new MemoryFlowStore(),
+      users: new MemoryUserStore(),
+      queues,
+      limits: new RateLimits(undefined, config.redisPrefix),
+      close: () => queues.close(),
+    };
   }
   const retryStrategy = (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000);
   const client = new Redis(config.redisUrl, {
@@ -49,12 +65,16 @@ export async function openBackend(config: Config, log: Logger): Promise<Backend>
   const sub = new Redis(config.redisUrl, { retryStrategy, maxRetriesPerRequest: null });
   for (const c of [pub, sub]) c.on('error', () => {}); // reported once through `client`
   const prefix = config.redisPrefix;
+  const queues = new BullQueueFactory({ url: config.redisUrl, prefix: `${prefix}bull`, lockDurationMs: config.queueLockMs });
   return {
     mode: 'redis',
     flows: new RedisFlowStore(client, { prefix }),
     users: new RedisUserStore(client, { prefix }),
+    queues,
+    limits: new RateLimits(client, prefix),
     redis: { client, pub, sub },
     async close() {
+      await queues.close();
       await Promise.allSettled([client.quit(), pub.quit(), sub.quit()]);
     },
   };

@@ -1,0 +1,75 @@
+import { pino, type Logger } from 'pino';
+import type { Config } from './config.js';
+import { FlowService } from './flows/flow-service.js';
+import type { FlowStore } from './flows/flow-store.js';
+import { Metrics } from './http/metrics.js';
+import type { RateLimits } from './http/rate-limits.js';
+import type { QueueFactory } from './queue/job-queue.js';
+import type { Fanout } from './realtime/fanout.js';
+import { TopicHub } from './realtime/topic-hub.js';
+import { openBackend, type Backend } from './store/backend.js';
+import { Jwt } from './users/jwt.js';
+import { Passwords } from './users/passwords.js';
+import { UserService } from './users/user-service.js';
+
+/**
+ * What every Handoff process has, API node or worker: the backend's stores, queues and limits,
+ * the flow and user services, and the fan-out. No HTTP, no sockets.
+ */
+export interface Core {
+  config: Config;
+  log: Logger;
+  backend: Backend;
+  store: FlowStore;
+  flows: FlowService;
+  users: UserService;
+  hub: TopicHub;
+  fanout: Fanout;
+  metrics: Metrics;
+  queues: QueueFactory;
+  limits: RateLimits;
+}
+
+/** The pino logger Handoff uses; secrets are redacted whatever a serializer or debug line does. */
+export function createLogger(config: Config): Logger {
+  return pino({
+    level: config.logLevel,
+    redact: {
+      paths: ['req.headers.authorization', 'req.headers["watch-token"]', 'req.headers.cookie', '*.password', '*.token', '*.watchToken', '*.code'],
+      censor: '[redacted]',
+    },
+  });
+}
+
+/**
+ * Open the backend and build the services. `makeFanout` decides how states leave this process:
+ * the Socket.IO server's adapter on an API node, the Redis emitter on a worker.
+ */
+export async function createCore(
+  config: Config,
+  log: Logger,
+  makeFanout: (hub: TopicHub, backend: Backend) => Fanout,
+): Promise<Core> {
+  const backend = await openBackend(config, log);
+  const hub = new TopicHub();
+  const fanout = makeFanout(hub, backend);
+  const flows = new FlowService(backend.flows, fanout, hub, { tombstoneMs: config.tombstoneSeconds * 1000 });
+  const users = new UserService(
+    backend.users,
+    new Passwords(config.bcryptCost),
+    new Jwt(config.jwtSecret, config.jwtIssuer, config.jwtAudience, config.sessionTtlSeconds),
+  );
+  return {
+    config,
+    log,
+    backend,
+    store: backend.flows,
+    flows,
+    users,
+    hub,
+    fanout,
+    metrics: new Metrics(),
+    queues: backend.queues,
+    limits: backend.limits,
+  };
+}
