@@ -33,6 +33,9 @@ export interface FlowServiceOptions {
 /** Extra state computed at read time (e.g. a login's queue position). */
 export type PositionLookup = (record: FlowRecord) => Promise<number | undefined>;
 
+/** Told about every transition this process committed (the CAS winner), exactly once each. */
+export type CommitListener = (record: FlowRecord, state: FlowState) => void;
+
 /**
  * Flows for every kind: create, read with access checks, compare-and-set transitions that
  * publish on success, expiry, and long-poll waits. Kind-specific rules live in qr/ and login/.
@@ -40,6 +43,7 @@ export type PositionLookup = (record: FlowRecord) => Promise<number | undefined>
 export class FlowService {
   private readonly clock: () => number;
   private positionLookup: PositionLookup = async () => undefined;
+  private readonly commitListeners = new Set<CommitListener>();
 
   constructor(
     private readonly store: FlowStore,
@@ -53,6 +57,25 @@ export class FlowService {
   /** Let the login module report queue positions into state objects. */
   setPositionLookup(lookup: PositionLookup): void {
     this.positionLookup = lookup;
+  }
+
+  /** Observe the transitions this process commits (webhooks, metrics); returns the off-function. */
+  onCommit(listener: CommitListener): () => void {
+    this.commitListeners.add(listener);
+    return () => this.commitListeners.delete(listener);
+  }
+
+  /** Publish a committed record to every node and tell the local observers. */
+  private async committed(record: FlowRecord): Promise<void> {
+    const state = await this.stateOf(record);
+    this.fanout.publish(state);
+    for (const listener of this.commitListeners) {
+      try {
+        listener(record, state);
+      } catch {
+        // An observer's failure never undoes or hides a committed transition.
+      }
+    }
   }
 
   /** Create a flow in its initial state; the watch token is returned here once and never stored. */
@@ -165,7 +188,7 @@ export class FlowService {
       tombstoneMs: this.opts.tombstoneMs,
     });
     if (result.ok) {
-      this.fanout.publish(await this.stateOf(result.record));
+      await this.committed(result.record);
       return result.record;
     }
     switch (result.reason) {
@@ -195,7 +218,7 @@ export class FlowService {
       tombstoneMs: this.opts.tombstoneMs,
     });
     if (result.ok) {
-      this.fanout.publish(await this.stateOf(result.record));
+      await this.committed(result.record);
       return result.record;
     }
     if (result.reason === 'not_found') throw new HandoffError('not_found');

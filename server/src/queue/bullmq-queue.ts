@@ -1,6 +1,6 @@
 import { Queue, Worker, type Job as BullJob, type MinimalJob } from 'bullmq';
 import { Redis } from 'ioredis';
-import { backoffDelay, type JobOptions, type JobQueue, type Processor, type QueueFactory, type WorkOptions } from './job-queue.js';
+import { backoffDelay, type JobOptions, type QueueOptions, type JobQueue, type Processor, type QueueFactory, type WorkOptions } from './job-queue.js';
 
 export interface BullQueueOptions {
   /** Redis URL. */
@@ -23,6 +23,7 @@ export class BullJobQueue<T> implements JobQueue<T> {
   constructor(
     readonly name: string,
     private readonly opts: BullQueueOptions,
+    private readonly queueOpts: QueueOptions = {},
   ) {
     this.queue = new Queue(name, { connection: this.connection(), prefix: opts.prefix });
     this.queue.on('error', () => {}); // connection errors surface as failed calls
@@ -33,8 +34,8 @@ export class BullJobQueue<T> implements JobQueue<T> {
       jobId: opts.jobId,
       attempts: opts.attempts ?? 1,
       backoff: { type: 'handoff', delay: opts.backoffMs ?? 1000 },
-      removeOnComplete: { count: 1000 },
-      removeOnFail: { count: 5000 },
+      removeOnComplete: this.queueOpts.sensitive ? true : { count: 1000 },
+      removeOnFail: this.queueOpts.sensitive ? true : { count: 5000 },
     });
     return job.id!;
   }
@@ -93,8 +94,8 @@ export class BullQueueFactory implements QueueFactory {
 
   constructor(private readonly opts: BullQueueOptions) {}
 
-  create<T>(name: string): JobQueue<T> {
-    const queue = new BullJobQueue<T>(name, this.opts);
+  create<T>(name: string, queueOpts?: QueueOptions): JobQueue<T> {
+    const queue = new BullJobQueue<T>(name, this.opts, queueOpts);
     this.queues.push(queue as BullJobQueue<unknown>);
     return queue;
   }

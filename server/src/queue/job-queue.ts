@@ -41,9 +41,14 @@ export interface JobQueue<T> {
   close(): Promise<void>;
 }
 
+export interface QueueOptions {
+  /** Job data holds secrets (credentials, codes): remove every job the moment it completes or fails. */
+  sensitive?: boolean;
+}
+
 /** Creates the queues of one backend. */
 export interface QueueFactory {
-  create<T>(name: string): JobQueue<T>;
+  create<T>(name: string, opts?: QueueOptions): JobQueue<T>;
   /** Close every queue this factory created. */
   close(): Promise<void>;
 }
