@@ -52,6 +52,12 @@ export interface Config {
   loginTtlSeconds: number;
   /** Async logins one worker process verifies at once (LOGIN_CONCURRENCY, default 4). */
   loginConcurrency: number;
+  /** Failed logins per account before a lockout (LOGIN_MAX_FAILURES, default 10 per 15 minutes). */
+  loginMaxFailures: number;
+  /** Lockout length and failure window, seconds (LOGIN_LOCKOUT_SECONDS, default 900). */
+  loginLockoutSeconds: number;
+  /** Login attempts per client IP per minute (LOGIN_IP_PER_MINUTE, default 60). */
+  loginIpPerMinute: number;
   /** Lifetime of a verification code, seconds (CODE_TTL_SECONDS, default 600). */
   codeTtlSeconds: number;
   /** Wait before the same recipient may ask for a code again, seconds (CODE_RESEND_SECONDS, default 60). */
@@ -196,6 +202,9 @@ export function loadConfig(env: Env = process.env): Config {
     queueLockMs: int(env, 'QUEUE_LOCK_MS', 30_000, 500, 600_000),
     loginTtlSeconds: int(env, 'LOGIN_TTL_SECONDS', 120, 1, 3600),
     loginConcurrency: int(env, 'LOGIN_CONCURRENCY', 4, 1, 64),
+    loginMaxFailures: int(env, 'LOGIN_MAX_FAILURES', 10, 1, 10_000),
+    loginLockoutSeconds: int(env, 'LOGIN_LOCKOUT_SECONDS', 900, 1, 86_400),
+    loginIpPerMinute: int(env, 'LOGIN_IP_PER_MINUTE', 60, 1, 1_000_000),
     codeTtlSeconds: int(env, 'CODE_TTL_SECONDS', 600, 10, 86400),
     codeResendSeconds: int(env, 'CODE_RESEND_SECONDS', 60, 1, 3600),
     smtpUrl: url(env, 'SMTP_URL', ['smtp:', 'smtps:']),

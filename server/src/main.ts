@@ -1,5 +1,7 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
+import type { Logger } from 'pino';
 import { createHandoffServer } from './server.js';
+import { createWorkerProcess, startWorkers } from './workers.js';
 import { seedDemoUser } from './users/demo-user.js';
 import { parseSeedUsers, seedUsers, type SeedUser } from './users/seed-users.js';
 
@@ -16,15 +18,31 @@ try {
   throw err;
 }
 
-const server = await createHandoffServer(config);
-const { log } = server.handoff;
+if (config.role !== 'all' && !config.redisUrl) {
+  console.error(`handoff: invalid configuration: ROLE: ${config.role} needs REDIS_URL (embedded mode runs everything in one process)`);
+  process.exit(78);
+}
+
+let close: () => Promise<void>;
+let log: Logger;
+if (config.role === 'worker') {
+  const worker = await createWorkerProcess(config);
+  log = worker.core.log;
+  close = () => worker.close();
+  log.info({ mode: 'redis', role: 'worker' }, 'handoff worker running');
+} else {
+  const server = await createHandoffServer(config);
+  log = server.handoff.log;
+  if (config.seedDemoUser) await seedDemoUser(server.handoff);
+  await seedUsers(server.handoff.users, seeds);
+  if (config.role === 'all') startWorkers(server.handoff, server.logins);
+  close = () => server.close();
+  const url = await server.listen();
+  log.info({ url, mode: server.backend.mode, role: config.role }, `handoff listening on ${url} (${server.backend.mode} mode)`);
+}
 if (config.jwtSecretGenerated) {
   log.warn('JWT_SECRET is not set: using a random per-process secret (sessions do not survive a restart or span nodes)');
 }
-if (config.seedDemoUser) await seedDemoUser(server.handoff);
-await seedUsers(server.handoff.users, seeds);
-const url = await server.listen();
-log.info({ url, mode: server.backend.mode }, `handoff listening on ${url} (${server.backend.mode} mode)`);
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
@@ -36,7 +54,7 @@ async function shutdown(signal: string): Promise<void> {
     process.exit(1);
   }, config.shutdownTimeoutSeconds * 1000);
   timer.unref();
-  await server.close();
+  await close();
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

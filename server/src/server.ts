@@ -15,10 +15,13 @@ import { installErrorHandling } from './http/error-handler.js';
 import { healthRoutes } from './http/health-routes.js';
 import { QrService } from './qr/qr-service.js';
 import { qrRoutes } from './qr/qr-routes.js';
-import { AdapterFanout, FANOUT_EVENT, LocalFanout } from './realtime/fanout.js';
+import { AdapterFanout, FANOUT_EVENT, LocalFanout, SIGNAL_EVENT } from './realtime/fanout.js';
 import { attachSocketIoGateway, createIoServer, type HandoffIo } from './realtime/socketio-gateway.js';
 import { createWsGateway, type WsGateway } from './realtime/ws-gateway.js';
 import { userRoutes } from './users/user-routes.js';
+import { LoginPositions } from './login/login-positions.js';
+import { loginRoutes } from './login/login-routes.js';
+import { LoginService } from './login/login-service.js';
 
 /** A running (or ready to listen) Handoff server. */
 export interface HandoffServer {
@@ -27,6 +30,8 @@ export interface HandoffServer {
   ws: WsGateway;
   handoff: Handoff;
   backend: Backend;
+  /** Password/code logins; its queue workers start with `startWorkers` (ROLE=all). */
+  logins: LoginService;
   /** Listen on config.port/host; resolves with the base URL. */
   listen(): Promise<string>;
   /** Stop everything: sockets, HTTP, timers, store connections. */
@@ -57,10 +62,14 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
     io = createIoServer(app.server, config, adapter);
     if (!backend.redis) return new LocalFanout(hub);
     io.on(FANOUT_EVENT, (state) => hub.deliver(state));
+    io.on(SIGNAL_EVENT, (name, payload) => hub.signal(name, payload));
     return new AdapterFanout(hub, io);
   });
   const { backend, flows, hub, metrics } = core;
+  const logins = new LoginService(core, () => handoff.loginCodes);
   const drain = new AbortController();
+  const positions = new LoginPositions(hub, logins.counters);
+  flows.setStateDecorator((record, state) => positions.decorate(record, state));
 
   const handoff: Handoff = {
     ...core,
@@ -95,6 +104,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
   await app.register(qrRoutes, { handoff });
   await app.register(flowRoutes, { handoff });
   await app.register(userRoutes, { handoff });
+  await app.register(loginRoutes, { handoff, logins });
 
   const sweeper = new ExpirySweeper(flows, config.expirySweepMs, log);
 
@@ -105,6 +115,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
     ws,
     handoff,
     backend,
+    logins,
     async listen() {
       await app.listen({ port: config.port, host: config.host });
       sweeper.start();

@@ -21,11 +21,12 @@ export interface ServerProcess {
 export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
 
 /**
- * Start `server/src/main.ts` in its own Node process (through tsx, sources straight from the
+ * Start `server/src/main.ts` in its own Node process (ROLE=worker: a worker process, no URL) (through tsx, sources straight from the
  * tree) on a free port, and resolve once it logs that it listens. Env defaults suit tests:
  * low bcrypt cost, quiet logs, no demo user.
  */
 export async function startServerProcess(env: Record<string, string | undefined> = {}): Promise<ServerProcess> {
+  const worker = env.ROLE === 'worker';
   const child = spawn(
     process.execPath,
     ['--conditions=source', '--import', 'tsx', 'server/src/main.ts'],
@@ -50,6 +51,7 @@ export async function startServerProcess(env: Record<string, string | undefined>
   const url = await new Promise<string>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
+      if (worker && out.includes('handoff worker running')) return resolve('');
       const m = /handoff listening on (http:\/\/[^\s"]+)/.exec(out);
       if (m) resolve(m[1]);
     };
@@ -59,7 +61,7 @@ export async function startServerProcess(env: Record<string, string | undefined>
   });
   return {
     url,
-    port: Number(new URL(url).port),
+    port: url ? Number(new URL(url).port) : 0,
     child,
     output: () => out,
     async stop(graceMs = 10_000) {

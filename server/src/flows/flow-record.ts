@@ -20,6 +20,8 @@ export interface FlowRecord {
   scannedBy?: ScannedBy;
   /** login: why it failed. */
   error?: ErrorBody;
+  /** login: ticket number in the login queue (1, 2, 3, …), for the queue position. */
+  seq?: number;
 }
 
 /** Fields a transition may set besides `state` and `version`. */

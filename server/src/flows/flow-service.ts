@@ -30,8 +30,8 @@ export interface FlowServiceOptions {
   clock?: () => number;
 }
 
-/** Extra state computed at read time (e.g. a login's queue position). */
-export type PositionLookup = (record: FlowRecord) => Promise<number | undefined>;
+/** Adds what is computed at read time (a login's queue position) to a state object. */
+export type StateDecorator = (record: FlowRecord, state: FlowState) => Promise<FlowState>;
 
 /** Told about every transition this process committed (the CAS winner), exactly once each. */
 export type CommitListener = (record: FlowRecord, state: FlowState) => void;
@@ -42,7 +42,7 @@ export type CommitListener = (record: FlowRecord, state: FlowState) => void;
  */
 export class FlowService {
   private readonly clock: () => number;
-  private positionLookup: PositionLookup = async () => undefined;
+  private decorator: StateDecorator = async (_record, state) => state;
   private readonly commitListeners = new Set<CommitListener>();
 
   constructor(
@@ -54,9 +54,9 @@ export class FlowService {
     this.clock = opts.clock ?? Date.now;
   }
 
-  /** Let the login module report queue positions into state objects. */
-  setPositionLookup(lookup: PositionLookup): void {
-    this.positionLookup = lookup;
+  /** Let the login module add queue positions to state objects. */
+  setStateDecorator(decorator: StateDecorator): void {
+    this.decorator = decorator;
   }
 
   /** Observe the transitions this process commits (webhooks, metrics); returns the off-function. */
@@ -82,7 +82,7 @@ export class FlowService {
   async create(
     kind: FlowKind,
     ttlMs: number,
-    fields: Partial<Pick<FlowRecord, 'requester' | 'userId'>> = {},
+    fields: Partial<Pick<FlowRecord, 'requester' | 'userId' | 'seq'>> = {},
   ): Promise<{ record: FlowRecord; watchToken: string }> {
     const now = this.clock();
     const watchToken = randomToken();
@@ -102,8 +102,7 @@ export class FlowService {
 
   /** The public state of a record, with computed fields. */
   async stateOf(record: FlowRecord): Promise<FlowState> {
-    const position = record.kind === 'login' && record.state === 'queued' ? await this.positionLookup(record) : undefined;
-    return toFlowState(record, position);
+    return this.decorator(record, toFlowState(record));
   }
 
   /** Parse a topic or throw `not_found` (a malformed topic names no flow). */

@@ -48,7 +48,7 @@ interface FlowCommands {
  *
  * Keys (p = prefix): flow hash `${p}flow:${kind}:${id}`; non-final flows by expiresAt in the sorted
  * set `${p}flows:due` (member `${kind}:${id}`). A flow hash carries kind, id, state, version,
- * expiresAt, createdAt, watchTokenHash, optional userId, and requester / scannedBy / error as JSON.
+ * expiresAt, createdAt, watchTokenHash, optional userId and seq, and requester / scannedBy / error as JSON.
  *
  * The Redis connection is shared and owned by the caller: do not give it an ioredis `keyPrefix`
  * (use `prefix`), and close it yourself — `close()` leaves it open.
@@ -177,6 +177,7 @@ function encodeRecord(r: FlowRecord): string[] {
     'watchTokenHash', r.watchTokenHash,
   ];
   if (r.userId !== undefined) out.push('userId', r.userId);
+  if (r.seq !== undefined) out.push('seq', String(r.seq));
   for (const field of JSON_FIELDS) {
     if (r[field] !== undefined) out.push(field, JSON.stringify(r[field]));
   }
@@ -221,6 +222,7 @@ function decodeRecord(h: Record<string, string>): FlowRecord | null {
     watchTokenHash: h.watchTokenHash,
   };
   if (h.userId !== undefined) record.userId = h.userId;
+  if (h.seq !== undefined) record.seq = Number(h.seq);
   for (const field of JSON_FIELDS) {
     if (h[field] !== undefined) record[field] = JSON.parse(h[field]);
   }

@@ -1,5 +1,5 @@
 import type { FlowState } from '@handoff/protocol';
-import type { TopicHub } from './topic-hub.js';
+import type { SignalPayload, TopicHub } from './topic-hub.js';
 
 /**
  * The one fan-out path: a committed transition is published here, and reaches the TopicHub of
@@ -15,17 +15,28 @@ export abstract class Fanout {
     this.doPublish(state);
   }
 
+  /** Publish a signal (e.g. "the login queue moved") to every node, this one included. */
+  signal(name: string, payload: SignalPayload): void {
+    this.hub.signal(name, payload);
+    this.doSignal(name, payload);
+  }
+
   /** Send the state to the other nodes. */
   protected abstract doPublish(state: FlowState): void;
+  /** Send a signal to the other nodes. */
+  protected abstract doSignal(name: string, payload: SignalPayload): void;
 }
 
 /** Embedded mode: one process, nothing to send. */
 export class LocalFanout extends Fanout {
   protected doPublish(): void {}
+  protected doSignal(): void {}
 }
 
-/** Event name used on the Socket.IO Redis adapter's server-side channel. */
+/** Event name of states on the Socket.IO Redis adapter's server-side channel. */
 export const FANOUT_EVENT = 'handoff:state';
+/** Event name of signals on the same channel. */
+export const SIGNAL_EVENT = 'handoff:signal';
 
 /** Anything that can emit a server-side event to the other nodes (a Socket.IO Server or a redis emitter). */
 export interface ServerSideEmitter {
@@ -47,5 +58,9 @@ export class AdapterFanout extends Fanout {
 
   protected doPublish(state: FlowState): void {
     this.emitter.serverSideEmit(FANOUT_EVENT, state);
+  }
+
+  protected doSignal(name: string, payload: SignalPayload): void {
+    this.emitter.serverSideEmit(SIGNAL_EVENT, name, payload);
   }
 }

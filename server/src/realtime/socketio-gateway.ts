@@ -6,7 +6,8 @@ import { HandoffError } from '../errors.js';
 import type { Handoff } from '../handoff.js';
 import type { UserRecord } from '../users/user-store.js';
 import { MAX_SUBSCRIPTIONS_PER_CONNECTION, RealtimeCommands, toAck, type QrAction } from './commands.js';
-import { FANOUT_EVENT } from './fanout.js';
+import { FANOUT_EVENT, SIGNAL_EVENT } from './fanout.js';
+import type { SignalPayload } from './topic-hub.js';
 import { originAllowed } from './origin.js';
 
 interface SocketData {
@@ -16,6 +17,7 @@ interface SocketData {
 /** Events between nodes on the adapter's server-side channel: the fan-out. */
 export interface InterServerEvents {
   [FANOUT_EVENT]: (state: FlowState) => void;
+  [SIGNAL_EVENT]: (name: string, payload: SignalPayload) => void;
 }
 
 type HandoffSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;

@@ -3,6 +3,10 @@ import type { FlowState } from '@handoff/protocol';
 /** Receives a state pushed to this node. */
 export type StateListener = (state: FlowState) => void;
 
+/** A small JSON payload of a signal between nodes. */
+export type SignalPayload = Record<string, string | number | boolean>;
+export type SignalListener = (payload: SignalPayload) => void;
+
 /**
  * This node's local delivery point: every state that reaches the node (from its own transitions or
  * from another node through Redis) is handed to `deliver`, which gives it to every transport sink
@@ -11,6 +15,7 @@ export type StateListener = (state: FlowState) => void;
 export class TopicHub {
   private readonly topics = new Map<string, Set<StateListener>>();
   private readonly sinks = new Set<StateListener>();
+  private readonly signals = new Map<string, Set<SignalListener>>();
 
   /** Listen for states of one topic; returns the off-function. */
   listen(topic: string, listener: StateListener): () => void {
@@ -36,6 +41,25 @@ export class TopicHub {
     for (const sink of this.sinks) safeCall(sink, state);
     const set = this.topics.get(state.topic);
     if (set) for (const listener of [...set]) safeCall(listener, state);
+  }
+
+  /** Listen for a named signal; returns the off-function. */
+  onSignal(name: string, listener: SignalListener): () => void {
+    let set = this.signals.get(name);
+    if (!set) this.signals.set(name, (set = new Set()));
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  /** Hand a signal to this node's listeners. */
+  signal(name: string, payload: SignalPayload): void {
+    for (const listener of this.signals.get(name) ?? []) {
+      try {
+        listener(payload);
+      } catch {
+        // as for states: one broken listener never stops the others
+      }
+    }
   }
 
   /** Number of per-topic listeners (WebSocket subscriptions and long-poll waiters). */

@@ -1,6 +1,9 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import type { CodeStore } from '../codes/code-store.js';
+import { MemoryCodeStore } from '../codes/memory-code-store.js';
+import { RedisCodeStore } from '../codes/redis-code-store.js';
 import type { FlowStore } from '../flows/flow-store.js';
 import { MemoryFlowStore } from '../flows/memory-flow-store.js';
 import { RedisFlowStore } from '../flows/redis-flow-store.js';
@@ -17,6 +20,8 @@ export interface Backend {
   mode: 'embedded' | 'redis';
   flows: FlowStore;
   users: UserStore;
+  /** Verification codes (server/src/codes). */
+  codes: CodeStore;
   /** Job queues: BullMQ in Redis mode, in-process in embedded mode. */
   queues: QueueFactory;
   /** Rate limiters on the same store. */
@@ -37,6 +42,7 @@ export async function openBackend(config: Config, log: Logger): Promise<Backend>
       mode: 'embedded',
       flows: new MemoryFlowStore(),
       users: new MemoryUserStore(),
+      codes: new MemoryCodeStore(),
       queues,
       limits: new RateLimits(undefined, config.redisPrefix),
       close: () => queues.close(),
@@ -70,6 +76,7 @@ export async function openBackend(config: Config, log: Logger): Promise<Backend>
     mode: 'redis',
     flows: new RedisFlowStore(client, { prefix }),
     users: new RedisUserStore(client, { prefix }),
+    codes: new RedisCodeStore(client, { prefix }),
     queues,
     limits: new RateLimits(client, prefix),
     redis: { client, pub, sub },

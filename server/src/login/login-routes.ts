@@ -1,0 +1,83 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { MAX_LONG_POLL_SECONDS, isFinalState, topicOf, type FlowState } from '@handoff/protocol';
+import { HandoffError } from '../errors.js';
+import type { Handoff } from '../handoff.js';
+import { FlowStateSchema, SessionSchema, errorResponses } from '../http/schemas.js';
+import type { LoginService } from './login-service.js';
+import { parsePrefer } from './prefer.js';
+import type { Credentials } from './sealed-credentials.js';
+
+const Email = Type.String({ minLength: 3, maxLength: 254 });
+
+/** Credentials for `POST /v1/sessions`: a password, or a verification code. */
+export const LoginBody = Type.Union([
+  Type.Object({ email: Email, password: Type.String({ minLength: 1, maxLength: 1024 }) }, { additionalProperties: false }),
+  Type.Object({ email: Email, code: Type.String({ pattern: '^[0-9]{6}$' }) }, { additionalProperties: false }),
+]);
+
+const AcceptedSchema = Type.Intersect([
+  FlowStateSchema,
+  Type.Object({ watchToken: Type.String({ description: 'Secret; returned once. Send it as the Watch-Token header.' }) }),
+]);
+
+/** How often a client without a socket should poll an async login, seconds (Retry-After on 202). */
+const POLL_HINT_SECONDS = 1;
+
+/**
+ * `POST /v1/sessions`: synchronous login, or with `Prefer: respond-async` a queued login that
+ * answers 202 at once (RFC 7240; `wait=N` first waits up to N seconds for the result).
+ */
+export const loginRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff; logins: LoginService }> = async (app, { handoff, logins }) => {
+  app.post(
+    '/v1/sessions',
+    {
+      schema: {
+        summary: 'Log in with email and password or code; `Prefer: respond-async[, wait=N]` queues it',
+        tags: ['sessions'],
+        body: LoginBody,
+        headers: Type.Object({ prefer: Type.Optional(Type.String({ description: 'respond-async, wait=N (RFC 7240)' })) }),
+        response: { 200: SessionSchema, 202: AcceptedSchema, ...errorResponses(400, 401, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      reply.header('cache-control', 'no-store');
+      const { email } = request.body;
+      const credentials: Credentials = 'password' in request.body ? { password: request.body.password } : { code: request.body.code };
+      await logins.admit(request.ip, email);
+      const prefer = parsePrefer(request.headers.prefer);
+      if (!prefer.respondAsync) {
+        const user = await logins.verify(email, credentials);
+        return handoff.users.issueSession(user.id);
+      }
+
+      const { record, watchToken } = await logins.enqueue(email, credentials);
+      const topic = topicOf('login', record.id);
+      let state = await handoff.flows.stateOf(record);
+      if (prefer.wait) {
+        state = await waitForResult(handoff, topic, watchToken, Math.min(prefer.wait, MAX_LONG_POLL_SECONDS) * 1000);
+        if (state.state === 'succeeded') {
+          return handoff.flows.redeem(topic, watchToken, (userId) => handoff.users.issueSession(userId));
+        }
+        if (state.state === 'failed') throw new HandoffError('invalid_credentials');
+      }
+      return reply
+        .code(202)
+        .header('location', `/v1/flows/${topic}`)
+        .header('preference-applied', 'respond-async')
+        .header('retry-after', String(POLL_HINT_SECONDS))
+        .send({ ...state, watchToken });
+    },
+  );
+};
+
+/** Follow a login until it is decided (succeeded, failed, or final) or `ms` pass. */
+async function waitForResult(handoff: Handoff, topic: string, watchToken: string, ms: number): Promise<FlowState> {
+  const deadline = Date.now() + ms;
+  const access = { watchToken };
+  let state = await handoff.flows.read(topic, access);
+  while (!isFinalState(state.state) && state.state !== 'succeeded' && Date.now() < deadline) {
+    state = await handoff.flows.waitForChange(topic, access, state.version, deadline - Date.now());
+  }
+  return state;
+}
