@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { isFinalState } from '@handoff/protocol';
 import type { Config } from './config.js';
 import { FlowService } from './flows/flow-service.js';
 import type { FlowStore } from './flows/flow-store.js';
@@ -59,6 +60,11 @@ export async function createCore(
     new Passwords(config.bcryptCost),
     new Jwt(config.jwtSecret, config.jwtIssuer, config.jwtAudience, config.sessionTtlSeconds),
   );
+  const metrics = new Metrics();
+  flows.onCreate((record) => metrics.flowsCreated.inc({ kind: record.kind }));
+  flows.onCommit((record) => {
+    if (isFinalState(record.state)) metrics.flowsFinished.inc({ kind: record.kind, state: record.state });
+  });
   return {
     config,
     log,
@@ -68,7 +74,7 @@ export async function createCore(
     users,
     hub,
     fanout,
-    metrics: new Metrics(),
+    metrics,
     queues: backend.queues,
     limits: backend.limits,
   };

@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
+import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { HandoffApp } from './http/app-type.js';
@@ -19,6 +20,8 @@ import { AdapterFanout, FANOUT_EVENT, LocalFanout, SIGNAL_EVENT } from './realti
 import { attachSocketIoGateway, createIoServer, type HandoffIo } from './realtime/socketio-gateway.js';
 import { createWsGateway, type WsGateway } from './realtime/ws-gateway.js';
 import { userRoutes } from './users/user-routes.js';
+import { CodeService, codeRoutes, startCodeWorker } from './codes/index.js';
+import { registrationRoutes } from './users/registration-routes.js';
 import { LoginPositions } from './login/login-positions.js';
 import { loginRoutes } from './login/login-routes.js';
 import { LoginService } from './login/login-service.js';
@@ -85,6 +88,14 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
   const ws = createWsGateway(app.server, handoff);
 
   installErrorHandling(app);
+  // Browser apps on ALLOWED_ORIGINS may call the HTTP API too (same origins as the sockets).
+  await app.register(cors, {
+    origin: config.allowedOrigins.includes('*') ? true : config.allowedOrigins,
+    methods: ['GET', 'POST', 'DELETE'],
+    allowedHeaders: ['content-type', 'authorization', 'watch-token', 'prefer'],
+    exposedHeaders: ['location', 'preference-applied', 'retry-after'],
+    maxAge: 600,
+  });
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode });
   });
@@ -104,6 +115,12 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
   await app.register(qrRoutes, { handoff });
   await app.register(flowRoutes, { handoff });
   await app.register(userRoutes, { handoff });
+  // Verification codes (#4): the service, login by code, the delivery worker, the routes.
+  const codes = new CodeService(core);
+  handoff.loginCodes = codes;
+  startCodeWorker(core); // for now on every API node; belongs in startWorkers (workers.ts)
+  await app.register(codeRoutes, { handoff, codes });
+  await app.register(registrationRoutes, { handoff, codes });
   await app.register(loginRoutes, { handoff, logins });
 
   const sweeper = new ExpirySweeper(flows, config.expirySweepMs, log);

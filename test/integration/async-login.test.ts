@@ -111,7 +111,7 @@ describe('the login queue in Redis mode (API node + separate worker processes)',
     expect(res.headers.get('preference-applied')).toBe('respond-async');
   });
 
-  it('50 queued logins, one worker: each is pushed its own non-increasing positions, then its result', async () => {
+  it('50 queued logins, one worker: each is pushed its own non-increasing positions, then its result', { timeout: 120_000 }, async () => {
     const logins: Array<{ topic: string; watchToken: string; good: boolean; first: number }> = [];
     for (let i = 0; i < 50; i++) {
       const good = i % 3 !== 0;

@@ -115,3 +115,42 @@ describe('operator endpoints and heartbeats', () => {
     healthy.close();
   });
 });
+
+describe('CORS and flow metrics', () => {
+  let server: ServerProcess;
+  beforeAll(async () => {
+    server = await startServerProcess({ ALLOWED_ORIGINS: 'https://app.example', SEED_USERS });
+  });
+  afterAll(() => server?.kill());
+
+  it('lets an allowed browser origin call the API with Watch-Token and read Location', async () => {
+    const preflight = await fetch(`${server.url}/v1/flows/qr:x`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'watch-token' },
+    });
+    expect(preflight.status).toBeLessThan(300);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect(preflight.headers.get('access-control-allow-headers')).toContain('watch-token');
+    const post = await fetch(`${server.url}/v1/qr`, { method: 'POST', headers: { origin: 'https://app.example' } });
+    expect(post.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect(post.headers.get('access-control-expose-headers')).toContain('location');
+    const other = await fetch(`${server.url}/v1/qr`, { method: 'POST', headers: { origin: 'https://evil.example' } });
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('a watch token reads its flow even beside a stale Authorization header', async () => {
+    const qr = await http(server.url, 'POST', '/v1/qr');
+    const res = await http(server.url, 'GET', `/v1/flows/${qr.body.topic}`, {
+      headers: { 'watch-token': qr.body.watchToken, authorization: 'Bearer expired.or.garbage' },
+    });
+    expect(res).toMatchObject({ status: 200, body: { state: 'pending' } });
+  });
+
+  it('counts flows created and finished by kind and final state', async () => {
+    const qr = await http(server.url, 'POST', '/v1/qr');
+    await http(server.url, 'DELETE', `/v1/qr/${qr.body.id}`, { headers: { 'watch-token': qr.body.watchToken } });
+    const metrics = (await http(server.url, 'GET', '/metrics')).body as string;
+    expect(metrics).toMatch(/handoff_flows_created_total\{kind="qr"\} [1-9]/);
+    expect(metrics).toMatch(/handoff_flows_finished_total\{kind="qr",state="cancelled"\} 1/);
+  });
+});

@@ -30,8 +30,10 @@ export const flowRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async
     },
     async (request, reply) => {
       reply.header('cache-control', 'no-store');
-      const user = await optionalUser(request, handoff.users);
-      const access = { watchToken: watchTokenOf(request), userId: user?.id };
+      // The watch token alone decides for its holder; a bearer JWT is only looked at without one.
+      const watchToken = watchTokenOf(request);
+      const user = watchToken === undefined ? await optionalUser(request, handoff.users) : undefined;
+      const access = { watchToken, userId: user?.id };
       const { after, wait } = request.query;
       if (after === undefined) return handoff.flows.read(request.params.topic, access);
       const waitSeconds = wait === undefined ? 0 : Number(wait);

@@ -44,6 +44,7 @@ export class FlowService {
   private readonly clock: () => number;
   private decorator: StateDecorator = async (_record, state) => state;
   private readonly commitListeners = new Set<CommitListener>();
+  private readonly createListeners = new Set<(record: FlowRecord) => void>();
 
   constructor(
     private readonly store: FlowStore,
@@ -63,6 +64,12 @@ export class FlowService {
   onCommit(listener: CommitListener): () => void {
     this.commitListeners.add(listener);
     return () => this.commitListeners.delete(listener);
+  }
+
+  /** Observe the flows this process creates (metrics); returns the off-function. */
+  onCreate(listener: (record: FlowRecord) => void): () => void {
+    this.createListeners.add(listener);
+    return () => this.createListeners.delete(listener);
   }
 
   /** Publish a committed record to every node and tell the local observers. */
@@ -97,6 +104,7 @@ export class FlowService {
       ...fields,
     };
     await this.store.create(record, this.opts.tombstoneMs);
+    for (const listener of this.createListeners) listener(record);
     return { record, watchToken };
   }
 

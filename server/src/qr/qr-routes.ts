@@ -71,7 +71,8 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async (
         response: { 200: ScanResultSchema, ...errorResponses(401, 404, 409, 503) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
+      reply.header('cache-control', 'no-store');
       const user = await requireUser(request, handoff.users);
       const { state, requester } = await handoff.qr.scan(request.params.id, user);
       return { ...state, requester };
@@ -90,7 +91,8 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async (
           response: { 200: FlowStateSchema, ...errorResponses(401, 403, 404, 409, 503) },
         },
       },
-      async (request) => {
+      async (request, reply) => {
+        reply.header('cache-control', 'no-store');
         const user = await requireUser(request, handoff.users);
         return action === 'confirm'
           ? handoff.qr.confirm(request.params.id, user)

@@ -2,7 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { ClientToServerEvents, FlowState, HandshakeAuth, ServerToClientEvents } from '@handoff/protocol';
 import type { Config } from '../config.js';
-import { HandoffError } from '../errors.js';
+import { HandoffError, toHandoffError } from '../errors.js';
 import type { Handoff } from '../handoff.js';
 import type { UserRecord } from '../users/user-store.js';
 import { MAX_SUBSCRIPTIONS_PER_CONNECTION, RealtimeCommands, toAck, type QrAction } from './commands.js';
@@ -53,8 +53,9 @@ export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): void {
     try {
       socket.data.user = await handoff.users.authenticate(auth.token);
       next();
-    } catch {
-      next(new Error('unauthorized'));
+    } catch (err) {
+      // A store outage is not the client's fault: say so, so it retries instead of re-authenticating.
+      next(new Error(toHandoffError(err).code === 'unavailable' ? 'unavailable' : 'unauthorized'));
     }
   });
 
