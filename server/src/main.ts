@@ -25,20 +25,28 @@ if (config.role !== 'all' && !config.redisUrl) {
 
 let close: () => Promise<void>;
 let log: Logger;
-if (config.role === 'worker') {
-  const worker = await createWorkerProcess(config);
-  log = worker.core.log;
-  close = () => worker.close();
-  log.info({ mode: 'redis', role: 'worker' }, 'handoff worker running');
-} else {
-  const server = await createHandoffServer(config);
-  log = server.handoff.log;
-  if (config.seedDemoUser) await seedDemoUser(server.handoff);
-  await seedUsers(server.handoff.users, seeds);
-  if (config.role === 'all') startWorkers(server.handoff, server.logins);
-  close = () => server.close();
-  const url = await server.listen();
-  log.info({ url, mode: server.backend.mode, role: config.role }, `handoff listening on ${url} (${server.backend.mode} mode)`);
+try {
+  if (config.role === 'worker') {
+    const worker = await createWorkerProcess(config);
+    log = worker.core.log;
+    close = () => worker.close();
+    log.info({ mode: 'redis', role: 'worker' }, 'handoff worker running');
+  } else {
+    const server = await createHandoffServer(config);
+    log = server.handoff.log;
+    if (config.seedDemoUser) await seedDemoUser(server.handoff);
+    await seedUsers(server.handoff.users, seeds);
+    if (config.role === 'all') startWorkers(server.handoff, server.logins);
+    close = () => server.close();
+    const url = await server.listen();
+    log.info({ url, mode: server.backend.mode, role: config.role }, `handoff listening on ${url} (${server.backend.mode} mode)`);
+  }
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(`handoff: invalid configuration: ${err.message}`);
+    process.exit(78);
+  }
+  throw err;
 }
 if (config.jwtSecretGenerated) {
   log.warn('JWT_SECRET is not set: using a random per-process secret (sessions do not survive a restart or span nodes)');

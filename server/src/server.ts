@@ -22,6 +22,7 @@ import { createWsGateway, type WsGateway } from './realtime/ws-gateway.js';
 import { userRoutes } from './users/user-routes.js';
 import { CodeService, codeRoutes, startCodeWorker } from './codes/index.js';
 import { registrationRoutes } from './users/registration-routes.js';
+import { startWebhookProducer } from './webhooks/index.js';
 import { LoginPositions } from './login/login-positions.js';
 import { loginRoutes } from './login/login-routes.js';
 import { LoginService } from './login/login-service.js';
@@ -69,6 +70,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
     return new AdapterFanout(hub, io);
   });
   const { backend, flows, hub, metrics } = core;
+  startWebhookProducer(core); // this node commits transitions: it raises their webhooks
   const logins = new LoginService(core, () => handoff.loginCodes);
   const drain = new AbortController();
   const positions = new LoginPositions(hub, logins.counters);

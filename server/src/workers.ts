@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import { createCore, createLogger, type Core } from './core.js';
 import { LoginService } from './login/login-service.js';
 import { AdapterFanout } from './realtime/fanout.js';
+import { startWebhookProducer, startWebhookWorker } from './webhooks/index.js';
 
 /**
  * Start every queue worker on a Core (an API node with ROLE=all, or a worker process). They stop
@@ -11,6 +12,7 @@ import { AdapterFanout } from './realtime/fanout.js';
  */
 export function startWorkers(core: Core, logins: LoginService): void {
   logins.startWorker(core.config.loginConcurrency);
+  startWebhookWorker(core);
 }
 
 /** A process that only runs queue workers (ROLE=worker). Needs Redis. */
@@ -30,6 +32,7 @@ export async function createWorkerProcess(config: Config, opts: { logger?: Logge
     const emitter = new Emitter(backend.redis!.pub, { key: `${config.redisPrefix}socket.io` });
     return new AdapterFanout(hub, emitter);
   });
+  startWebhookProducer(core); // logins finished here raise login.succeeded / login.failed
   startWorkers(core, new LoginService(core, () => null));
   let closed: Promise<void> | null = null;
   return {

@@ -1,0 +1,50 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * Endpoints that answered `410 Gone`: no event is queued for them and queued deliveries are
+ * dropped. Shared by every process in Redis mode (a set), per process in embedded mode.
+ */
+export interface DisabledEndpoints {
+  has(url: string): Promise<boolean>;
+  /** Resolves true when the endpoint was not disabled before. */
+  add(url: string): Promise<boolean>;
+  all(): Promise<Set<string>>;
+}
+
+export class MemoryDisabledEndpoints implements DisabledEndpoints {
+  private readonly urls = new Set<string>();
+
+  async has(url: string): Promise<boolean> {
+    return this.urls.has(url);
+  }
+
+  async add(url: string): Promise<boolean> {
+    if (this.urls.has(url)) return false;
+    this.urls.add(url);
+    return true;
+  }
+
+  async all(): Promise<Set<string>> {
+    return new Set(this.urls);
+  }
+}
+
+export class RedisDisabledEndpoints implements DisabledEndpoints {
+  constructor(
+    private readonly client: Redis,
+    /** The set's key, e.g. `handoff:webhooks:disabled`. */
+    readonly key: string,
+  ) {}
+
+  async has(url: string): Promise<boolean> {
+    return (await this.client.sismember(this.key, url)) === 1;
+  }
+
+  async add(url: string): Promise<boolean> {
+    return (await this.client.sadd(this.key, url)) === 1;
+  }
+
+  async all(): Promise<Set<string>> {
+    return new Set(await this.client.smembers(this.key));
+  }
+}
