@@ -4,6 +4,7 @@
  */
 export const ERRORS = {
   bad_request: { status: 400, message: 'The request does not match the schema.' },
+  weak_password: { status: 400, message: 'The password does not meet the password rules.' },
   unauthorized: { status: 401, message: 'A valid bearer token is required.' },
   invalid_credentials: { status: 401, message: 'The email or password is wrong.' },
   invalid_watch_token: { status: 403, message: 'The watch token is missing or does not match this flow.' },

@@ -1,7 +1,7 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
 import type { Logger } from 'pino';
 import { createHandoffServer } from './server.js';
-import { createWorkerProcess, startWorkers } from './workers.js';
+import { createWorkerProcess } from './workers.js';
 import { seedDemoUser } from './users/demo-user.js';
 import { parseSeedUsers, seedUsers, type SeedUser } from './users/seed-users.js';
 
@@ -36,7 +36,6 @@ try {
     log = server.handoff.log;
     if (config.seedDemoUser) await seedDemoUser(server.handoff);
     await seedUsers(server.handoff.users, seeds);
-    if (config.role === 'all') startWorkers(server.handoff, server.logins);
     close = () => server.close();
     const url = await server.listen();
     log.info({ url, mode: server.backend.mode, role: config.role }, `handoff listening on ${url} (${server.backend.mode} mode)`);

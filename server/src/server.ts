@@ -20,12 +20,13 @@ import { AdapterFanout, FANOUT_EVENT, LocalFanout, SIGNAL_EVENT } from './realti
 import { attachSocketIoGateway, createIoServer, type HandoffIo } from './realtime/socketio-gateway.js';
 import { createWsGateway, type WsGateway } from './realtime/ws-gateway.js';
 import { userRoutes } from './users/user-routes.js';
-import { CodeService, codeRoutes, startCodeWorker } from './codes/index.js';
+import { CodeService, codeRoutes } from './codes/index.js';
 import { registrationRoutes } from './users/registration-routes.js';
 import { startWebhookProducer } from './webhooks/index.js';
 import { LoginPositions } from './login/login-positions.js';
 import { loginRoutes } from './login/login-routes.js';
 import { LoginService } from './login/login-service.js';
+import { startWorkers } from './workers.js';
 
 /** A running (or ready to listen) Handoff server. */
 export interface HandoffServer {
@@ -34,7 +35,7 @@ export interface HandoffServer {
   ws: WsGateway;
   handoff: Handoff;
   backend: Backend;
-  /** Password/code logins; its queue workers start with `startWorkers` (ROLE=all). */
+  /** Password/code logins (its queue workers start on listen() when ROLE=all). */
   logins: LoginService;
   /** Listen on config.port/host; resolves with the base URL. */
   listen(): Promise<string>;
@@ -117,10 +118,9 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
   await app.register(qrRoutes, { handoff });
   await app.register(flowRoutes, { handoff });
   await app.register(userRoutes, { handoff });
-  // Verification codes (#4): the service, login by code, the delivery worker, the routes.
+  // Verification codes (#4): the service and login by code; delivery runs in startWorkers.
   const codes = new CodeService(core);
   handoff.loginCodes = codes;
-  startCodeWorker(core); // for now on every API node; belongs in startWorkers (workers.ts)
   await app.register(codeRoutes, { handoff, codes });
   await app.register(registrationRoutes, { handoff, codes });
   await app.register(loginRoutes, { handoff, logins });
@@ -138,6 +138,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
     async listen() {
       await app.listen({ port: config.port, host: config.host });
       sweeper.start();
+      if (config.role === 'all') startWorkers(core, logins); // ROLE=api leaves the queues to worker processes
       const addr = app.server.address() as AddressInfo;
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       return `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`;

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { createCore, createLogger, type Core } from './core.js';
 import { LoginService } from './login/login-service.js';
+import { CodeService, startCodeWorker } from './codes/index.js';
 import { AdapterFanout } from './realtime/fanout.js';
 import { startWebhookProducer, startWebhookWorker } from './webhooks/index.js';
 
@@ -12,6 +13,7 @@ import { startWebhookProducer, startWebhookWorker } from './webhooks/index.js';
  */
 export function startWorkers(core: Core, logins: LoginService): void {
   logins.startWorker(core.config.loginConcurrency);
+  startCodeWorker(core);
   startWebhookWorker(core);
 }
 
@@ -33,7 +35,8 @@ export async function createWorkerProcess(config: Config, opts: { logger?: Logge
     return new AdapterFanout(hub, emitter);
   });
   startWebhookProducer(core); // logins finished here raise login.succeeded / login.failed
-  startWorkers(core, new LoginService(core, () => null));
+  const codes = new CodeService(core);
+  startWorkers(core, new LoginService(core, () => codes));
   let closed: Promise<void> | null = null;
   return {
     core,

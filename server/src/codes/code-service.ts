@@ -1,0 +1,187 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { Core } from '../core.js';
+import { HandoffError } from '../errors.js';
+import { randomToken } from '../flows/watch-token.js';
+import type { Handoff, LoginCodes } from '../handoff.js';
+import type { Limiter, LimitOptions } from '../http/rate-limits.js';
+import type { JobQueue } from '../queue/job-queue.js';
+import type { UserRecord } from '../users/user-store.js';
+import type { UserService } from '../users/user-service.js';
+import { CodeCrypto, generateCode, isCodeShaped } from './code-crypto.js';
+import { codeMetrics, type CodeMetrics } from './code-metrics.js';
+import { codesQueue, type CodeJob } from './code-queue.js';
+import type { CodeRecord, CodeStore, VerifyResult } from './code-store.js';
+import { normaliseRecipient, type CodeChannel, type CodePurpose } from './recipients.js';
+import { channelConfigured } from './senders.js';
+
+/** Limits and retry policy of verification codes; defaults in DEFAULT_CODE_OPTIONS. */
+export interface CodeServiceOptions {
+  /** Attempts (right or wrong) one code allows; the one that reaches it burns the code. */
+  maxAttempts: number;
+  /** Messages one recipient may be sent (any purpose), counted per send. */
+  perRecipient: LimitOptions;
+  /** Requests one client IP may make, counted per request. */
+  perIp: LimitOptions;
+  /** Delivery job: total attempts and backoff base (exponential, full jitter). */
+  delivery: { attempts: number; backoffMs: number };
+}
+
+export const DEFAULT_CODE_OPTIONS: CodeServiceOptions = {
+  maxAttempts: 5,
+  perRecipient: { points: 5, durationSeconds: 3600 },
+  perIp: { points: 30, durationSeconds: 600 },
+  delivery: { attempts: 5, backoffMs: 500 },
+};
+
+export interface CodeRequest {
+  channel: CodeChannel;
+  to: string;
+  purpose: CodePurpose;
+}
+
+/** The 202 answer of POST /v1/verification-codes, in seconds. */
+export interface CodeSent {
+  /** Until the code (new or re-sent) expires. */
+  expiresIn: number;
+  /** Until the next request for this recipient may send again. */
+  resendAfter: number;
+}
+
+/**
+ * Verification codes: issuing (store + delivery job), checking, and login by code.
+ *
+ * Enumeration resistance: `request` never looks at accounts. It stores a code and queues a job
+ * for every well-formed request, so the answer (202 and its body, the cooldown, the limits) and
+ * its cost are the same whether or not the address has an account. The worker decides what to
+ * send (startCodeWorker): the code, an "you already have an account" notice, or nothing.
+ */
+export class CodeService implements LoginCodes {
+  readonly crypto: CodeCrypto;
+  readonly options: CodeServiceOptions;
+  private readonly store: CodeStore;
+  private readonly queue: JobQueue<CodeJob>;
+  private readonly users: UserService;
+  private readonly config: Config;
+  private readonly log: Logger;
+  private readonly metrics: CodeMetrics;
+  private readonly perIp: Limiter;
+  private readonly perRecipient: Limiter;
+
+  constructor(core: Core, options: Partial<CodeServiceOptions> = {}) {
+    this.options = { ...DEFAULT_CODE_OPTIONS, ...options };
+    this.config = core.config;
+    this.log = core.log;
+    this.store = core.backend.codes;
+    this.queue = codesQueue(core.queues);
+    this.users = core.users;
+    this.crypto = new CodeCrypto(core.config.jwtSecret);
+    this.metrics = codeMetrics(core.metrics.registry);
+    this.perIp = core.limits.create('code-ip', this.options.perIp);
+    this.perRecipient = core.limits.create('code-recipient', this.options.perRecipient);
+    for (const channel of ['email', 'sms'] as const) {
+      if (!channelConfigured(core.config, channel)) {
+        this.log.warn({ channel }, `${channel} verification codes are disabled: ${channel === 'email' ? 'SMTP_URL' : 'SMS_WEBHOOK_URL'} is not set (NODE_ENV=production); requests answer 503`);
+      }
+    }
+  }
+
+  /**
+   * Send a code to `to` (or re-send the live one), for POST /v1/verification-codes.
+   * 400 bad recipient, 429 cooldown / send limits (Retry-After), 503 channel not configured.
+   */
+  async request(input: CodeRequest, ip: string): Promise<CodeSent> {
+    const { channel, purpose } = input;
+    const to = normaliseRecipient(channel, input.to);
+    if (!channelConfigured(this.config, channel)) {
+      throw new HandoffError('unavailable', `Verification codes by ${channel} are not configured on this server.`);
+    }
+    await this.perIp.consume(ip);
+
+    const key = this.crypto.recordKey(purpose, channel, to);
+    const resendMs = this.config.codeResendSeconds * 1000;
+    // Cooldown first, so that asking too early spends no point of the per-recipient limit.
+    const current = await this.store.get(key);
+    const now = Date.now();
+    if (current && now < current.lastSentAt + resendMs) throw this.cooldown(channel, purpose, current.lastSentAt + resendMs - now);
+    await this.perRecipient.consume(this.crypto.recipientId(channel, to));
+
+    const code = generateCode();
+    const generation = randomToken();
+    const result = await this.store.issue(key, {
+      now,
+      ttlMs: this.config.codeTtlSeconds * 1000,
+      resendMs,
+      maxAttempts: this.options.maxAttempts,
+      generation,
+      hash: this.crypto.hash(key, code),
+      sealed: this.crypto.seal(code, key, generation),
+    });
+    if (result.outcome === 'cooldown') throw this.cooldown(channel, purpose, result.retryAfterMs);
+
+    await this.queue.add(
+      { purpose, channel, to, generation: result.generation },
+      { attempts: this.options.delivery.attempts, backoffMs: this.options.delivery.backoffMs },
+    );
+    this.metrics.requests.inc({ channel, purpose, outcome: result.outcome });
+    return {
+      expiresIn: Math.max(0, Math.floor((result.expiresAt - now) / 1000)),
+      resendAfter: this.config.codeResendSeconds,
+    };
+  }
+
+  /**
+   * Check a code for (purpose, channel, to); on a match it is used up. Never throws for a bad
+   * code or recipient: the result says why it failed (callers answer one error for all).
+   */
+  async check(purpose: CodePurpose, channel: CodeChannel, to: string, code: unknown): Promise<VerifyResult> {
+    let recipient: string;
+    try {
+      recipient = normaliseRecipient(channel, to);
+    } catch {
+      return 'missing';
+    }
+    if (!isCodeShaped(code)) return 'missing';
+    const key = this.crypto.recordKey(purpose, channel, recipient);
+    const result = await this.store.verify(key, {
+      hash: this.crypto.hash(key, code),
+      now: Date.now(),
+      maxAttempts: this.options.maxAttempts,
+    });
+    this.metrics.verifications.inc({ purpose, result });
+    return result;
+  }
+
+  /** True when the code matched (and is now used up). */
+  async verify(purpose: CodePurpose, channel: CodeChannel, to: string, code: unknown): Promise<boolean> {
+    return (await this.check(purpose, channel, to, code)) === 'ok';
+  }
+
+  /** LoginCodes: the user whose valid login code this is; every failure is `invalid_credentials`. */
+  async verifyLogin(email: string, code: string): Promise<UserRecord> {
+    if (typeof email !== 'string' || !(await this.verify('login', 'email', email, code))) {
+      throw new HandoffError('invalid_credentials', 'The email or code is wrong, expired or used up.');
+    }
+    const user = await this.users.store.byEmail(normaliseRecipient('email', email));
+    if (!user) throw new HandoffError('invalid_credentials', 'The email or code is wrong, expired or used up.');
+    return user;
+  }
+
+  /** The stored record of (purpose, channel, to), for operators and tests; never the code. */
+  async inspect(purpose: CodePurpose, channel: CodeChannel, to: string): Promise<CodeRecord | null> {
+    return this.store.get(this.crypto.recordKey(purpose, channel, normaliseRecipient(channel, to)));
+  }
+
+  private cooldown(channel: CodeChannel, purpose: CodePurpose, retryAfterMs: number): HandoffError {
+    this.metrics.requests.inc({ channel, purpose, outcome: 'cooldown' });
+    return new HandoffError('rate_limited', 'A code was sent to this address moments ago; wait before asking again.', {
+      retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)),
+    });
+  }
+}
+
+/** The CodeService behind `handoff.loginCodes` (throws when the codes capability is not attached). */
+export function codeServiceOf(handoff: Handoff): CodeService {
+  if (!(handoff.loginCodes instanceof CodeService)) throw new Error('the verification-codes capability is not attached');
+  return handoff.loginCodes;
+}

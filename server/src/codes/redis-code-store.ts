@@ -1,0 +1,131 @@
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import type { CodeRecord, CodeStore, Delivery, IssueRequest, IssueResult, VerifyRequest, VerifyResult } from './code-store.js';
+
+/** Return codes of server/lua/code-issue.lua. */
+export enum CodeIssueCode {
+  Created = 0,
+  Resent = 1,
+  Cooldown = 2,
+}
+
+/** Return codes of server/lua/code-verify.lua. */
+export enum CodeVerifyCode {
+  Ok = 0,
+  Missing = -1,
+  Expired = -2,
+  Burned = -3,
+  Wrong = -4,
+}
+
+const VERIFY_RESULTS: Record<number, VerifyResult> = {
+  [CodeVerifyCode.Ok]: 'ok',
+  [CodeVerifyCode.Missing]: 'missing',
+  [CodeVerifyCode.Expired]: 'expired',
+  [CodeVerifyCode.Burned]: 'burned',
+  [CodeVerifyCode.Wrong]: 'wrong',
+};
+
+export interface RedisCodeStoreOptions {
+  /** Key prefix; default `handoff:`. */
+  prefix?: string;
+}
+
+const luaCache = new Map<string, string>();
+/** Read `server/lua/<name>.lua` once per process (the path works from src/codes and dist/codes). */
+function lua(name: string): string {
+  let source = luaCache.get(name);
+  if (source === undefined) {
+    source = readFileSync(new URL(`../../lua/${name}.lua`, import.meta.url), 'utf8');
+    luaCache.set(name, source);
+  }
+  return source;
+}
+
+type Arg = string | number;
+interface CodeCommands {
+  handoffCodeIssue(key: string, ...argv: Arg[]): Promise<[number, string | number, number?]>;
+  handoffCodeVerify(key: string, ...argv: Arg[]): Promise<number>;
+  handoffCodeDelivery(key: string, ...argv: Arg[]): Promise<number>;
+}
+
+/**
+ * Codes in Redis, one Lua script per atomic operation (server/lua/code-*.lua), with exactly the
+ * behaviour of MemoryCodeStore (both run through test/integration/codes-store.contract.test.ts).
+ *
+ * Keys (p = prefix): one hash per code, `${p}code:${purpose}:${channel}:${recipientId}` (the
+ * recipient is an HMAC, see CodeCrypto), fields generation, hash, sealed (absent once burned),
+ * attempts, createdAt, expiresAt, lastSentAt, sends, delivery. PEXPIREAT at
+ * max(expiresAt, lastSentAt + resendMs), from the caller's clock.
+ *
+ * The Redis connection is shared and owned by the caller (no ioredis `keyPrefix`; use `prefix`).
+ */
+export class RedisCodeStore implements CodeStore {
+  private readonly prefix: string;
+  private readonly cmd: Redis & CodeCommands;
+
+  constructor(
+    private readonly redis: Redis,
+    opts: RedisCodeStoreOptions = {},
+  ) {
+    this.prefix = opts.prefix ?? 'handoff:';
+    redis.defineCommand('handoffCodeIssue', { numberOfKeys: 1, lua: lua('code-issue') });
+    redis.defineCommand('handoffCodeVerify', { numberOfKeys: 1, lua: lua('code-verify') });
+    redis.defineCommand('handoffCodeDelivery', { numberOfKeys: 1, lua: lua('code-delivery') });
+    this.cmd = redis as Redis & CodeCommands;
+  }
+
+  async issue(key: string, req: IssueRequest): Promise<IssueResult> {
+    const [code, a, b] = await this.cmd.handoffCodeIssue(
+      this.key(key),
+      String(req.now),
+      String(req.ttlMs),
+      String(req.resendMs),
+      String(req.maxAttempts),
+      req.generation,
+      req.hash,
+      req.sealed,
+    );
+    switch (code) {
+      case CodeIssueCode.Created:
+        return { outcome: 'created', generation: String(a), expiresAt: Number(b) };
+      case CodeIssueCode.Resent:
+        return { outcome: 'resent', generation: String(a), expiresAt: Number(b) };
+      case CodeIssueCode.Cooldown:
+        return { outcome: 'cooldown', retryAfterMs: Number(a) };
+      default:
+        throw new Error(`code-issue.lua returned unknown code ${String(code)}`);
+    }
+  }
+
+  async verify(key: string, req: VerifyRequest): Promise<VerifyResult> {
+    const code = await this.cmd.handoffCodeVerify(this.key(key), req.hash, String(req.now), String(req.maxAttempts));
+    const result = VERIFY_RESULTS[code];
+    if (!result) throw new Error(`code-verify.lua returned unknown code ${String(code)}`);
+    return result;
+  }
+
+  async get(key: string): Promise<CodeRecord | null> {
+    const h = await this.redis.hgetall(this.key(key));
+    if (h.generation === undefined) return null;
+    return {
+      generation: h.generation,
+      hash: h.hash,
+      sealed: h.sealed ?? null,
+      attempts: Number(h.attempts),
+      createdAt: Number(h.createdAt),
+      expiresAt: Number(h.expiresAt),
+      lastSentAt: Number(h.lastSentAt),
+      sends: Number(h.sends),
+      delivery: h.delivery as Delivery,
+    };
+  }
+
+  async setDelivery(key: string, generation: string, delivery: Delivery): Promise<boolean> {
+    return (await this.cmd.handoffCodeDelivery(this.key(key), generation, delivery)) === 1;
+  }
+
+  private key(key: string): string {
+    return `${this.prefix}code:${key}`;
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * How code messages leave: through the `codes` job queue with retries and backoff, over a real
+ * SMTP server (one that refuses, then accepts; one that always refuses), an HTTP SMS webhook,
+ * and the development log sender; production without a sender answers 503. Embedded and Redis.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CodeService, codeServiceOf, startCodeWorker } from '../../server/src/codes/index.js';
+import { loadConfig, type Config } from '../../server/src/config.js';
+import { createCore } from '../../server/src/core.js';
+import { LocalFanout } from '../../server/src/realtime/fanout.js';
+import { createHandoffServer, type HandoffServer } from '../../server/src/server.js';
+import { http } from '../harness/clients.js';
+import { startRedis, uniquePrefix, type RedisHandle } from '../harness/redis-server.js';
+import { TEST_JWT_SECRET } from '../harness/server-process.js';
+import { codeIn, startSmtp, type SmtpHandle } from '../harness/smtp-server.js';
+
+let redis: RedisHandle;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(() => redis?.stop());
+
+const MODES = [
+  { name: 'embedded', redis: false },
+  { name: 'redis', redis: true },
+] as const;
+type Mode = (typeof MODES)[number];
+
+function configFor(mode: Mode, env: Record<string, string> = {}): Config {
+  return loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    BCRYPT_COST: '4',
+    JWT_SECRET: TEST_JWT_SECRET,
+    SEED_DEMO_USER: 'false',
+    CODE_RESEND_SECONDS: '1',
+    ...(mode.redis ? { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('code-delivery') } : {}),
+    ...env,
+  });
+}
+
+/** A pino logger whose JSON lines the test can read. */
+function capturedLogger(): { log: Logger; lines: () => Array<{ level: number; msg: string; [k: string]: unknown }>; text: () => string } {
+  let out = '';
+  const stream = new Writable({ write: (chunk, _enc, cb) => ((out += chunk.toString()), cb()) });
+  return {
+    log: pino({ level: 'info' }, stream),
+    text: () => out,
+    lines: () => out.split('\n').filter(Boolean).map((l) => JSON.parse(l)),
+  };
+}
+
+async function startServer(config: Config, logger?: Logger): Promise<{ server: HandoffServer; base: string }> {
+  const server = await createHandoffServer(config, { logger: logger ?? pino({ level: 'silent' }) });
+  return { server, base: await server.listen() };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitUntil<T>(read: () => Promise<T> | T, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value ${JSON.stringify(v)}`);
+    await sleep(25);
+  }
+}
+
+const newEmail = (name: string) => `${name}-${randomBytes(4).toString('hex')}@example.com`;
+const askEmailCode = (base: string, to: string, purpose = 'register') =>
+  http(base, 'POST', '/v1/verification-codes', { body: { channel: 'email', to, purpose } });
+
+describe.each(MODES)('code delivery ($name)', (mode) => {
+  describe('over SMTP', () => {
+    let flaky: SmtpHandle;
+    let refusing: SmtpHandle;
+    let app: { server: HandoffServer; base: string };
+
+    beforeAll(async () => {
+      // Refuses each recipient's first two attempts (451, temporary), then accepts.
+      flaky = await startSmtp({ refuse: (_to, attempt) => (attempt <= 2 ? '451 try again later' : null) });
+      refusing = await startSmtp({ refuse: () => '550 mailbox unavailable' });
+      app = await startServer(configFor(mode, { SMTP_URL: `${flaky.url}?ignoreTLS=true` }));
+    });
+    afterAll(async () => {
+      await app?.server.close();
+      await flaky?.stop();
+      await refusing?.stop();
+    });
+
+    it('a server that refuses the first two attempts still gets the code, once, after retries', async () => {
+      const email = newEmail('flaky');
+      expect((await askEmailCode(app.base, email)).status).toBe(202);
+      const mail = await flaky.waitFor((m) => m.to.includes(email));
+      expect(flaky.attempts.get(email)).toBe(3);
+      const codes = codeServiceOf(app.server.handoff);
+      await waitUntil(() => codes.inspect('register', 'email', email), (r) => r?.delivery === 'sent');
+      await sleep(100); // nothing else is on its way
+      expect(flaky.to(email)).toHaveLength(1);
+      const created = await http(app.base, 'POST', '/v1/users', { body: { email, password: 'correct horse battery', code: codeIn(mail) } });
+      expect(created.status).toBe(201);
+    });
+
+    it('a send that fails every attempt is logged without the code, counted, and recorded as failed', async () => {
+      const capture = capturedLogger();
+      const core = await createCore(configFor(mode, { SMTP_URL: refusing.url }), capture.log, (hub) => new LocalFanout(hub));
+      try {
+        const codes = new CodeService(core, { delivery: { attempts: 3, backoffMs: 20 } });
+        startCodeWorker(core);
+        const email = newEmail('doomed');
+        expect(await codes.request({ channel: 'email', to: email, purpose: 'register' }, '10.0.0.1')).toEqual({ expiresIn: 600, resendAfter: 1 });
+        const record = await waitUntil(() => codes.inspect('register', 'email', email), (r) => r?.delivery === 'failed');
+        expect(refusing.attempts.get(email)).toBe(3);
+        expect(refusing.messages).toEqual([]);
+
+        const counter = await core.metrics.registry.getSingleMetricAsString('handoff_code_deliveries_total');
+        expect(counter).toContain('handoff_code_deliveries_total{channel="email",result="failed"} 1');
+
+        const failure = await waitUntil(capture.lines, (ls) => ls.some((l) => l.level === 40 && /every attempt failed/.test(l.msg)));
+        expect(failure.find((l) => l.level === 40)).toMatchObject({ channel: 'email', purpose: 'register', attempts: 3, err: expect.stringMatching(/550|rejected/) });
+        const code = codes.crypto.open(record!.sealed!, codes.crypto.recordKey('register', 'email', email), record!.generation);
+        expect(capture.text()).not.toMatch(new RegExp(`(?<!\\d)${code}(?!\\d)`));
+        expect(capture.text()).not.toContain('Your Handoff code');
+      } finally {
+        await core.backend.close();
+      }
+    });
+  });
+
+  describe('over the SMS webhook', () => {
+    let hook: Server;
+    const received: Array<{ to: string; text: string }> = [];
+    let statuses: number[] = [];
+    let app: { server: HandoffServer; base: string };
+
+    beforeAll(async () => {
+      hook = createServer((req, res) => {
+        let data = '';
+        req.on('data', (c) => (data += c));
+        req.on('end', () => {
+          const status = statuses.shift() ?? 204;
+          if (status < 300) received.push(JSON.parse(data));
+          res.writeHead(status).end();
+        });
+      });
+      await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+      const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/sms`;
+      app = await startServer(configFor(mode, { SMS_WEBHOOK_URL: url }));
+    });
+    afterAll(async () => {
+      await app?.server.close();
+      hook?.close();
+    });
+
+    it('POSTs {to, text}; a 503 is retried; the code in the SMS verifies once', async () => {
+      statuses = [503];
+      const phone = `+4477009${String(Math.floor(Math.random() * 1e5)).padStart(5, '0')}`;
+      const spaced = `${phone.slice(0, 3)} ${phone.slice(3, 7)} ${phone.slice(7)}`;
+      const res = await http(app.base, 'POST', '/v1/verification-codes', { body: { channel: 'sms', to: spaced, purpose: 'register' } });
+      expect(res).toMatchObject({ status: 202, body: { expiresIn: 600, resendAfter: 1 } });
+      const sms = (await waitUntil(() => received.filter((m) => m.to === phone), (l) => l.length > 0))[0];
+      expect(sms.text).toMatch(/^Your Handoff code is \d{6}\. It expires in 10 min\. Never share it\.$/);
+      const codes = codeServiceOf(app.server.handoff);
+      await waitUntil(() => codes.inspect('register', 'sms', phone), (r) => r?.delivery === 'sent');
+      const code = /\d{6}/.exec(sms.text)![0];
+      expect(await codes.verify('register', 'sms', spaced, code)).toBe(true);
+      expect(await codes.verify('register', 'sms', phone, code)).toBe(false);
+    });
+
+    it('sends nothing for a login by SMS (accounts have no phone numbers), answering 202 all the same', async () => {
+      const phone = '+14155550123';
+      const res = await http(app.base, 'POST', '/v1/verification-codes', { body: { channel: 'sms', to: phone, purpose: 'login' } });
+      expect(res).toMatchObject({ status: 202, body: { expiresIn: 600, resendAfter: 1 } });
+      const codes = codeServiceOf(app.server.handoff);
+      await waitUntil(() => codes.inspect('login', 'sms', phone), (r) => r?.delivery === 'skipped');
+      expect(received.filter((m) => m.to === phone)).toEqual([]);
+    });
+  });
+});
+
+describe('without a configured sender', () => {
+  it('development: the log sender prints the message, code included, at info', async () => {
+    const capture = capturedLogger();
+    const app = await startServer(configFor(MODES[0], { NODE_ENV: 'development' }), capture.log);
+    try {
+      const email = newEmail('dev');
+      expect((await askEmailCode(app.base, email)).status).toBe(202);
+      const lines = await waitUntil(capture.lines, (ls) => ls.some((l) => l.msg?.includes('Your Handoff code is')));
+      const line = lines.find((l) => l.msg?.includes('Your Handoff code is'))!;
+      expect(line).toMatchObject({ level: 30, channel: 'email', to: email });
+      expect(line.msg).toContain('no SMTP_URL');
+      const code = /Your Handoff code is: (\d{6})/.exec(line.msg)![1];
+      const created = await http(app.base, 'POST', '/v1/users', { body: { email, password: 'correct horse battery', code } });
+      expect(created.status).toBe(201);
+    } finally {
+      await app.server.close();
+    }
+  });
+
+  it('production: the server starts, warns, and answers 503 unavailable for that channel', async () => {
+    const capture = capturedLogger();
+    const app = await startServer(configFor(MODES[0], { NODE_ENV: 'production' }), capture.log);
+    try {
+      for (const [channel, to] of [['email', 'ana@example.com'], ['sms', '+447700900123']]) {
+        const res = await http(app.base, 'POST', '/v1/verification-codes', { body: { channel, to, purpose: 'register' } });
+        expect(res, channel).toMatchObject({ status: 503, body: { error: { code: 'unavailable', message: `Verification codes by ${channel} are not configured on this server.` } } });
+      }
+      const warnings = capture.lines().filter((l) => l.level === 40).map((l) => l.msg);
+      expect(warnings).toEqual(expect.arrayContaining([expect.stringContaining('SMTP_URL is not set'), expect.stringContaining('SMS_WEBHOOK_URL is not set')]));
+      expect((await http(app.base, 'GET', '/healthz')).status).toBe(200);
+    } finally {
+      await app.server.close();
+    }
+  });
+});
