@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { CodeRecord, CodeStore, Delivery, IssueRequest, IssueResult, VerifyRequest, VerifyResult } from './code-store.js';
+import { defineScripts } from '../store/lua-scripts.js';
 
 /** Return codes of server/lua/code-issue.lua. */
 export enum CodeIssueCode {
@@ -31,17 +31,6 @@ export interface RedisCodeStoreOptions {
   prefix?: string;
 }
 
-const luaCache = new Map<string, string>();
-/** Read `server/lua/<name>.lua` once per process (the path works from src/codes and dist/codes). */
-function lua(name: string): string {
-  let source = luaCache.get(name);
-  if (source === undefined) {
-    source = readFileSync(new URL(`../../lua/${name}.lua`, import.meta.url), 'utf8');
-    luaCache.set(name, source);
-  }
-  return source;
-}
-
 type Arg = string | number;
 interface CodeCommands {
   handoffCodeIssue(key: string, ...argv: Arg[]): Promise<[number, string | number, number?]>;
@@ -69,10 +58,11 @@ export class RedisCodeStore implements CodeStore {
     opts: RedisCodeStoreOptions = {},
   ) {
     this.prefix = opts.prefix ?? 'handoff:';
-    redis.defineCommand('handoffCodeIssue', { numberOfKeys: 1, lua: lua('code-issue') });
-    redis.defineCommand('handoffCodeVerify', { numberOfKeys: 1, lua: lua('code-verify') });
-    redis.defineCommand('handoffCodeDelivery', { numberOfKeys: 1, lua: lua('code-delivery') });
-    this.cmd = redis as Redis & CodeCommands;
+    this.cmd = defineScripts<CodeCommands>(redis, {
+      handoffCodeIssue: ['code-issue', 1],
+      handoffCodeVerify: ['code-verify', 1],
+      handoffCodeDelivery: ['code-delivery', 1],
+    });
   }
 
   async issue(key: string, req: IssueRequest): Promise<IssueResult> {

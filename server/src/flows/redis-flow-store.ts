@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { isFinalState, type FlowKind, type FlowStateName } from '@handoff/protocol';
 import type { FlowPatch, FlowRecord, FlowRef, TransitionRequest, TransitionResult } from './flow-record.js';
 import type { FlowStore } from './flow-store.js';
+import { defineScripts } from '../store/lua-scripts.js';
 
 /** Return codes of server/lua/flow-transition.lua (and flow-create.lua's 0). */
 export enum FlowScriptCode {
@@ -23,17 +23,6 @@ const MAX_STALE_PER_SWEEP = 1000;
 
 /** Record fields stored as JSON strings in the flow hash. */
 const JSON_FIELDS = ['requester', 'scannedBy', 'error'] as const;
-
-const luaCache = new Map<string, string>();
-/** Read `server/lua/<name>.lua` once per process (the path works from src/flows and dist/flows). */
-function lua(name: string): string {
-  let source = luaCache.get(name);
-  if (source === undefined) {
-    source = readFileSync(new URL(`../../lua/${name}.lua`, import.meta.url), 'utf8');
-    luaCache.set(name, source);
-  }
-  return source;
-}
 
 type Arg = string | number;
 interface FlowCommands {
@@ -68,10 +57,11 @@ export class RedisFlowStore implements FlowStore {
     this.prefix = opts.prefix ?? 'handoff:';
     // defineCommand runs the script with EVALSHA and falls back to EVAL when Redis lacks it
     // (first use, or after a restart / SCRIPT FLUSH). Redefining on a shared connection is harmless.
-    redis.defineCommand('handoffFlowCreate', { numberOfKeys: 2, lua: lua('flow-create') });
-    redis.defineCommand('handoffFlowTransition', { numberOfKeys: 2, lua: lua('flow-transition') });
-    redis.defineCommand('handoffFlowDue', { numberOfKeys: 1, lua: lua('flow-due') });
-    this.cmd = redis as Redis & FlowCommands;
+    this.cmd = defineScripts<FlowCommands>(redis, {
+      handoffFlowCreate: ['flow-create', 2],
+      handoffFlowTransition: ['flow-transition', 2],
+      handoffFlowDue: ['flow-due', 1],
+    });
   }
 
   async create(record: FlowRecord, tombstoneMs: number): Promise<void> {

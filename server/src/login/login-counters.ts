@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { defineScripts } from '../store/lua-scripts.js';
 
 /**
  * Two counters make the queue position O(1): every async login draws a ticket (1, 2, 3, …) when it
@@ -51,11 +51,7 @@ export class RedisLoginCounters implements LoginCounters {
     private readonly redis: Redis,
     private readonly prefix: string,
   ) {
-    redis.defineCommand('handoffLoginTake', {
-      numberOfKeys: 2,
-      lua: readFileSync(new URL('../../lua/login-take.lua', import.meta.url), 'utf8'),
-    });
-    this.cmd = redis as Redis & TakeCommand;
+    this.cmd = defineScripts<TakeCommand>(redis, { handoffLoginTake: ['login-take', 2] });
   }
 
   async nextTicket(): Promise<number> {

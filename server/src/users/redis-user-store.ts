@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { UserRecord, UserStore } from './user-store.js';
+import { defineScripts } from '../store/lua-scripts.js';
 
 /** Return codes of server/lua/user-create.lua. */
 export enum UserScriptCode {
@@ -11,13 +11,6 @@ export enum UserScriptCode {
 export interface RedisUserStoreOptions {
   /** Key prefix; default `handoff:`. */
   prefix?: string;
-}
-
-let createLua: string | undefined;
-/** server/lua/user-create.lua, read once per process (the path works from src/users and dist/users). */
-function userCreateLua(): string {
-  createLua ??= readFileSync(new URL('../../lua/user-create.lua', import.meta.url), 'utf8');
-  return createLua;
 }
 
 interface UserCommands {
@@ -44,8 +37,7 @@ export class RedisUserStore implements UserStore {
     opts: RedisUserStoreOptions = {},
   ) {
     this.prefix = opts.prefix ?? 'handoff:';
-    redis.defineCommand('handoffUserCreate', { numberOfKeys: 2, lua: userCreateLua() });
-    this.cmd = redis as Redis & UserCommands;
+    this.cmd = defineScripts<UserCommands>(redis, { handoffUserCreate: ['user-create', 2] });
   }
 
   /** Atomic (user-create.lua): SET NX on the email index, then HSET the user hash. */
