@@ -34,6 +34,7 @@ COPY server/tsconfig.json server/
 COPY server/src server/src
 COPY client-sdk/tsconfig.json client-sdk/
 COPY client-sdk/src client-sdk/src
+COPY client-sdk/scripts client-sdk/scripts
 RUN npm run build
 
 # ---------------------------------------------------------------------------------------------

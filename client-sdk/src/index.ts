@@ -1,5 +1,48 @@
 /**
- * @handoff/client-sdk — placeholder until the client-sdk issue lands. It re-exports the protocol
- * types so applications can already type their own Socket.IO / WebSocket code against Handoff.
+ * @handoff/client-sdk — the Handoff client: QR login (browser and phone), async and sync
+ * password login, over Socket.IO with an HTTP long-poll fallback. See README.md.
  */
-export type * from '@handoff/protocol';
+export { Handoff, type AsyncLoginOptions, type HandoffEvents, type LoginCredentials, type ScanResult } from './handoff.js';
+export { QrLogin } from './qr-login.js';
+export { AsyncLogin } from './async-login.js';
+export { FlowHandle, type FlowEvents } from './flow.js';
+export { HandoffError, isHandoffError, type HandoffErrorDetails } from './errors.js';
+export {
+  SDK_ERRORS,
+  SUBSCRIPTION_CODES,
+  TRANSPORT_CODES,
+  type HandoffErrorCode,
+  type SdkErrorCode,
+  type SubscriptionCode,
+  type TransportCode,
+} from './codes.js';
+export {
+  DEFAULTS,
+  type HandoffOptions,
+  type HandoffSocket,
+  type SocketFactory,
+  type SocketFactoryOptions,
+  type SocketTransport,
+} from './options.js';
+export type { TransportEvent, TransportName, TransportState } from './connection.js';
+export type { SubscriptionEvent, SubscriptionState } from './subscription.js';
+export type { FetchLike } from './http.js';
+export type { Listener, Unsubscribe } from './emitter.js';
+export type { WaitOptions } from './utils.js';
+
+// The protocol's values and types the public API speaks in (bundled into the SDK's builds).
+export { ERRORS, FINAL_STATES, LOGIN_STATES, QR_STATES, isFinalState } from '@handoff/protocol';
+export type {
+  ErrorBody,
+  ErrorCode,
+  FlowKind,
+  FlowState,
+  FlowStateName,
+  LoginState,
+  PublicUser,
+  QrState,
+  Requester,
+  ScannedBy,
+  Session,
+  Topic,
+} from '@handoff/protocol';

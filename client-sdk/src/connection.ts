@@ -1,0 +1,286 @@
+import type { FlowState } from '@handoff/protocol';
+import { io as defaultIo } from 'socket.io-client';
+import { TRANSPORT_CODES, type TransportCode } from './codes.js';
+import { Emitter } from './emitter.js';
+import { HandoffError } from './errors.js';
+import type { ResolvedOptions } from './options.js';
+import type { Scope } from './scope.js';
+import { backoff, parseFlowState } from './utils.js';
+
+/**
+ * The client's transport state:
+ * - `disconnected`: nothing needs the realtime link (or `close()` was called);
+ * - `connecting`: a socket attempt is under way (first connect or after a drop);
+ * - `connected`: a Socket.IO socket is up (a real WebSocket with the default `transports`);
+ * - `fallback`: the socket could not be had; flows are watched over HTTP long-poll while the
+ *   socket is tried again in the background.
+ */
+export type TransportState = 'disconnected' | 'connecting' | 'connected' | 'fallback';
+
+/** What carries the flow states right now: a Socket.IO transport, or HTTP long-poll. */
+export type TransportName = 'websocket' | 'polling' | 'webtransport' | 'long-poll';
+
+/** A transport state change: old/new state, which transport is live, and why. */
+export interface TransportEvent {
+  oldState: TransportState;
+  newState: TransportState;
+  /** The live transport after the change; null while disconnected or connecting. */
+  transport: TransportName | null;
+  code: TransportCode;
+  reason: string;
+}
+
+export interface ConnectionEvents {
+  transport: TransportEvent;
+  push: FlowState;
+}
+
+/** The few socket calls the SDK makes, untyped at this seam (payloads are narrowed where they arrive). */
+interface RawSocket {
+  on(event: string, fn: (...args: never[]) => void): unknown;
+  off(event: string, fn: (...args: never[]) => void): unknown;
+  emit(event: string, ...args: unknown[]): unknown;
+  connect(): unknown;
+  disconnect(): unknown;
+  io?: { engine?: RawEngine | null };
+}
+interface RawEngine {
+  transport?: { name?: string };
+  on(event: string, fn: (...args: never[]) => void): unknown;
+  off(event: string, fn: (...args: never[]) => void): unknown;
+}
+
+function listen<A extends unknown[]>(scope: Scope, target: RawSocket | RawEngine, event: string, fn: (...args: A) => void): void {
+  const handler = fn as unknown as (...args: never[]) => void;
+  target.on(event, handler);
+  scope.add(() => target.off(event, handler));
+}
+
+/**
+ * The realtime link: one Socket.IO socket at a time, opened while something needs it (reference
+ * counted by `acquire()`), reconnected with full-jitter backoff, and replaced by the `fallback`
+ * state (flows long-poll over HTTP) when it cannot be had; the socket is retried in the
+ * background and takes over again when it comes up. socket.io-client's own reconnection is off:
+ * each attempt is a fresh socket, so one attempt's listeners and timers die with it.
+ */
+export class Connection {
+  readonly events = new Emitter<ConnectionEvents>();
+  private _state: TransportState = 'disconnected';
+  private _transport: TransportName | null = null;
+  private users = 0;
+  /** Scope of the current socket attempt (or connection); null between attempts. */
+  private attempt: Scope | null = null;
+  private socket: RawSocket | null = null;
+  private failures = 0;
+  private cancelRetry: (() => void) | null = null;
+  private cancelFallback: (() => void) | null = null;
+  /** The server refused our token on the socket: no more socket attempts. */
+  private socketRefused = false;
+  /** Set by the client's `close()` before it disposes everything: releases then report `closed`, not `idle`. */
+  private closing = false;
+
+  constructor(
+    private readonly opts: ResolvedOptions,
+    private readonly scope: Scope,
+  ) {
+    scope.add(() => this.stop(TRANSPORT_CODES.closed, 'client closed'));
+  }
+
+  get state(): TransportState {
+    return this._state;
+  }
+
+  get transport(): TransportName | null {
+    return this._transport;
+  }
+
+  /** Something needs the realtime link; returns its release. The link closes when the last user releases it. */
+  acquire(): () => void {
+    if (this.scope.disposed) return () => {};
+    this.users++;
+    if (this._state === 'disconnected') this.start();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.users--;
+      if (this.users === 0 && !this.closing && !this.scope.disposed) this.stop(TRANSPORT_CODES.idle, 'nothing to watch');
+    };
+  }
+
+  /** The client is closing: from now on the link only goes down, with code `closed`. */
+  beginClose(): void {
+    this.closing = true;
+  }
+
+  /**
+   * Emit `event` with an ack over the connected socket and resolve with the ack (unknown: the
+   * caller narrows it). Rejects with `network` when not connected or the socket closes first,
+   * `timeout`, `aborted`, or `closed`.
+   */
+  request(event: string, payload: unknown, timeout: number, signal?: AbortSignal): Promise<unknown> {
+    const socket = this.socket;
+    const attempt = this.attempt;
+    if (!socket || !attempt || this._state !== 'connected') {
+      return Promise.reject(new HandoffError('network', 'The socket is not connected.'));
+    }
+    return new Promise((resolve, reject) => {
+      const local = attempt.child();
+      let settled = false;
+      const finish = (fn: () => void): void => {
+        if (settled) return;
+        settled = true;
+        local.dispose();
+        fn();
+      };
+      local.add(() =>
+        finish(() =>
+          reject(this.scope.disposed ? new HandoffError('closed') : new HandoffError('network', 'The socket closed before the answer.')),
+        ),
+      );
+      local.timeout(() => finish(() => reject(new HandoffError('timeout', `No ack for ${event} within ${timeout} ms.`))), timeout);
+      local.onAbort(signal, () => finish(() => reject(new HandoffError('aborted', undefined, { cause: signal?.reason }))));
+      if (signal?.aborted) return finish(() => reject(new HandoffError('aborted', undefined, { cause: signal.reason })));
+      socket.emit(event, payload, (res: unknown) => finish(() => resolve(res)));
+    });
+  }
+
+  /** Emit without an ack (fire and forget); a no-op unless connected. */
+  send(event: string, payload: unknown): void {
+    if (this.socket && this._state === 'connected') this.socket.emit(event, payload);
+  }
+
+  private start(): void {
+    if (this.socketRefused) {
+      this.setState('fallback', 'long-poll', TRANSPORT_CODES.unauthorized, 'the socket refused the token');
+      return;
+    }
+    this.failures = 0;
+    this.setState('connecting', null, TRANSPORT_CODES.connect, 'connect');
+    this.armFallback();
+    this.openSocket();
+  }
+
+  private stop(code: TransportCode, reason: string): void {
+    this.cancelRetry?.();
+    this.cancelFallback?.();
+    this.cancelRetry = this.cancelFallback = null;
+    this.attempt?.dispose();
+    this.attempt = null;
+    this.socket = null;
+    this.failures = 0;
+    this.setState('disconnected', null, code, reason);
+  }
+
+  private openSocket(): void {
+    if (this.scope.disposed || this.attempt) return;
+    const attempt = this.scope.child();
+    this.attempt = attempt;
+    const base = new URL(this.opts.url);
+    const factory = this.opts.io ?? defaultIo;
+    const socket = factory(base.origin, {
+      path: base.pathname.replace(/\/+$/, '') + this.opts.socketPath,
+      transports: this.opts.transports,
+      // A function, not an object: socket.io keeps `auth` on the socket, and a function shows no token.
+      auth: (cb: (data: object) => void) => cb(this.opts.token ? { token: this.opts.token } : {}),
+      reconnection: false,
+      forceNew: true,
+      autoConnect: false,
+      timeout: this.opts.connectTimeout,
+    }) as unknown as RawSocket;
+    attempt.add(() => void socket.disconnect());
+    listen(attempt, socket, 'connect', () => this.onConnect(attempt, socket));
+    listen(attempt, socket, 'connect_error', (err: unknown) => this.onConnectError(attempt, err));
+    listen(attempt, socket, 'disconnect', (reason: unknown) => this.onDisconnect(attempt, String(reason)));
+    listen(attempt, socket, 'state', (raw: unknown) => {
+      const state = parseFlowState(raw);
+      if (state) this.events.emit('push', state);
+    });
+    socket.connect();
+  }
+
+  private onConnect(attempt: Scope, socket: RawSocket): void {
+    if (attempt !== this.attempt) return;
+    this.failures = 0;
+    this.cancelRetry?.();
+    this.cancelFallback?.();
+    this.cancelRetry = this.cancelFallback = null;
+    this.socket = socket;
+    const engine = socket.io?.engine;
+    if (engine) {
+      listen(attempt, engine, 'upgrade', () => {
+        if (attempt === this.attempt) this.setState('connected', this.engineTransport(socket), TRANSPORT_CODES.upgraded, 'transport upgraded');
+      });
+    }
+    this.setState('connected', this.engineTransport(socket), TRANSPORT_CODES.connected, 'socket connected');
+  }
+
+  private engineTransport(socket: RawSocket): TransportName {
+    const name = socket.io?.engine?.transport?.name;
+    if (name === 'websocket' || name === 'polling' || name === 'webtransport') return name;
+    return this.opts.transports[0] ?? 'websocket';
+  }
+
+  private onConnectError(attempt: Scope, err: unknown): void {
+    if (attempt !== this.attempt) return;
+    attempt.dispose();
+    this.attempt = null;
+    this.failures++;
+    const message = err instanceof Error ? err.message : String(err);
+    if (message === 'unauthorized') {
+      this.socketRefused = true;
+      this.cancelFallback?.();
+      this.cancelFallback = null;
+      if (this.opts.longPoll) this.setState('fallback', 'long-poll', TRANSPORT_CODES.unauthorized, 'the socket refused the token');
+      else this.stop(TRANSPORT_CODES.unauthorized, 'the socket refused the token');
+      return;
+    }
+    if (this._state === 'connecting' && this.opts.longPoll && this.failures >= this.opts.fallbackAfterFailures) {
+      this.cancelFallback?.();
+      this.cancelFallback = null;
+      this.setState('fallback', 'long-poll', TRANSPORT_CODES.fallbackFailures, `${this.failures} socket attempts failed: ${message}`);
+    }
+    this.scheduleRetry();
+  }
+
+  private onDisconnect(attempt: Scope, reason: string): void {
+    if (attempt !== this.attempt) return;
+    attempt.dispose();
+    this.attempt = null;
+    this.socket = null;
+    this.setState('connecting', null, TRANSPORT_CODES.socketClosed, reason);
+    this.armFallback();
+    this.scheduleRetry();
+  }
+
+  /** Next socket attempt after a full-jitter backoff; in fallback this keeps probing, at most every `maxReconnectDelay`. */
+  private scheduleRetry(): void {
+    if (this.scope.disposed || this.cancelRetry || this.socketRefused) return;
+    const delay = backoff(Math.max(0, this.failures - 1), this.opts.minReconnectDelay, this.opts.maxReconnectDelay);
+    this.cancelRetry = this.scope.timeout(() => {
+      this.cancelRetry = null;
+      if (this._state !== 'disconnected') this.openSocket();
+    }, delay);
+  }
+
+  /** Give the socket `fallbackTimeout` to come up before flows switch to long-poll. */
+  private armFallback(): void {
+    if (!this.opts.longPoll) return;
+    this.cancelFallback?.();
+    this.cancelFallback = this.scope.timeout(() => {
+      this.cancelFallback = null;
+      if (this._state === 'connecting') {
+        this.setState('fallback', 'long-poll', TRANSPORT_CODES.fallbackTimeout, `no socket within ${this.opts.fallbackTimeout} ms`);
+      }
+    }, this.opts.fallbackTimeout);
+  }
+
+  /** The one place the transport state changes; emits old/new with `{code, reason}`. */
+  private setState(state: TransportState, transport: TransportName | null, code: TransportCode, reason: string): void {
+    if (this._state === state && this._transport === transport) return;
+    const oldState = this._state;
+    this._state = state;
+    this._transport = transport;
+    this.events.emit('transport', { oldState, newState: state, transport, code, reason });
+  }
+}

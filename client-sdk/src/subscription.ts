@@ -1,0 +1,256 @@
+import { isFinalState, type FlowState, type Topic } from '@handoff/protocol';
+import { SUBSCRIPTION_CODES, type SubscriptionCode } from './codes.js';
+import type { Connection } from './connection.js';
+import { Emitter } from './emitter.js';
+import { HandoffError, isTemporary, toHandoffError } from './errors.js';
+import type { HttpClient } from './http.js';
+import type { ResolvedOptions } from './options.js';
+import type { Scope } from './scope.js';
+import { backoff, parseErrorBody, parseFlowState } from './utils.js';
+
+/**
+ * A flow subscription's state:
+ * - `unsubscribed`: not watching (not started, or ended: final state, failure, close);
+ * - `subscribing`: waiting for a transport, or for the snapshot after (re)subscribing;
+ * - `subscribed`: the snapshot is in and newer states arrive as they happen.
+ */
+export type SubscriptionState = 'unsubscribed' | 'subscribing' | 'subscribed';
+
+/** A subscription state change: old/new state and why. */
+export interface SubscriptionEvent {
+  oldState: SubscriptionState;
+  newState: SubscriptionState;
+  code: SubscriptionCode;
+  reason: string;
+  /** The error that ended the subscription (code `failed`). */
+  error?: HandoffError;
+}
+
+export interface SubscriptionEvents {
+  subscription: SubscriptionEvent;
+  flow: FlowState;
+}
+
+/** What the SDK shares with every subscription. */
+export interface SubscriptionDeps {
+  connection: Connection;
+  http: HttpClient;
+  options: ResolvedOptions;
+}
+
+/** How a subscription proves it may watch the flow. */
+export interface FlowAccess {
+  watchToken?: string;
+  bearer?: string;
+}
+
+/**
+ * The version rule (docs/protocol.md §4): a state is taken when its version is above the last one
+ * seen; everything at or below it is stale and dropped. The one exception: a queued async login is
+ * pushed again with the same version when its queue position moves, so a same-version `queued`
+ * state is taken when its `position` is lower than the one held (positions only go down; a
+ * higher or equal one is a late duplicate).
+ */
+export function isNewer(last: FlowState | null, next: FlowState): boolean {
+  if (!last) return true;
+  if (next.version > last.version) return true;
+  if (next.version !== last.version || next.state !== last.state || typeof next.position !== 'number') return false;
+  return last.position === undefined || next.position < last.position;
+}
+
+/**
+ * Watches one flow over whichever transport the client has: Socket.IO (`subscribe` + pushes)
+ * while connected, HTTP long-poll in fallback. After every (re)connect or transport switch it
+ * subscribes again and takes the snapshot, so a transition made while it was away (even the
+ * final one) is never missed. States pass the version rule of `isNewer`; a final state ends it.
+ */
+export class FlowSubscription {
+  readonly events = new Emitter<SubscriptionEvents>();
+  private _state: SubscriptionState = 'unsubscribed';
+  private current: FlowState | null;
+  /** Lives while not unsubscribed. */
+  private scope: Scope | null = null;
+  /** The activity for the current transport state (a subscribe ack, a long-poll loop). */
+  private mode: Scope | null = null;
+  private modeFor: string | null = null;
+  private viaSocket = false;
+  /** Secrets; an ES private field, so they never show in `console.log`. */
+  readonly #access: FlowAccess;
+
+  constructor(
+    private readonly deps: SubscriptionDeps,
+    readonly topic: Topic,
+    access: FlowAccess,
+    initial: FlowState | null,
+    private readonly parent: Scope,
+  ) {
+    this.#access = { ...access };
+    this.current = initial;
+  }
+
+  get state(): SubscriptionState {
+    return this._state;
+  }
+
+  /** The last state taken. */
+  get flow(): FlowState | null {
+    return this.current;
+  }
+
+  /** Start watching (unsubscribed → subscribing). A no-op unless unsubscribed. */
+  subscribe(): void {
+    if (this._state !== 'unsubscribed' || this.parent.disposed) return;
+    const scope = this.parent.child();
+    this.scope = scope;
+    const { connection } = this.deps;
+    this.setState('subscribing', SUBSCRIPTION_CODES.subscribe, 'subscribe called');
+    if (scope.disposed) return;
+    scope.add(connection.events.on('push', (state) => {
+      if (state.topic === this.topic) this.deliver(state);
+    }));
+    scope.add(connection.events.on('transport', (e) => {
+      if (e.oldState !== e.newState) this.sync();
+    }));
+    scope.add(connection.acquire());
+    this.sync();
+  }
+
+  /** Stop watching (→ unsubscribed, code `closed`). */
+  unsubscribe(): void {
+    this.end(SUBSCRIPTION_CODES.closed, 'unsubscribe called');
+  }
+
+  /**
+   * Offer a state (a push, a poll answer, an HTTP answer of the SDK's own call): taken when it
+   * passes the version rule, then emitted; a final state ends the subscription.
+   */
+  deliver(state: FlowState): void {
+    if (state.topic !== this.topic || !isNewer(this.current, state)) return;
+    this.current = state;
+    this.events.emit('flow', state);
+    if (isFinalState(state.state)) this.end(SUBSCRIPTION_CODES.final, `the flow is ${state.state}`);
+  }
+
+  /** Follow the client's transport state: subscribe over the socket, long-poll, or wait. */
+  private sync(): void {
+    const scope = this.scope;
+    if (!scope || this._state === 'unsubscribed') return;
+    const transport = this.deps.connection.state;
+    if (this.mode && this.modeFor === transport) return;
+    this.mode?.dispose();
+    const mode = scope.child();
+    this.mode = mode;
+    this.modeFor = transport;
+    this.viaSocket = false;
+    if (this._state === 'subscribed') {
+      this.setState('subscribing', SUBSCRIPTION_CODES.transportChanged, `the transport is ${transport}`);
+      if (mode.disposed) return;
+    }
+    if (transport === 'connected') this.socketSubscribe(mode, 0);
+    else if (transport === 'fallback') void this.longPoll(mode);
+  }
+
+  private socketSubscribe(mode: Scope, attempt: number): void {
+    const { connection, options } = this.deps;
+    const req = this.#access.watchToken === undefined ? { topic: this.topic } : { topic: this.topic, watchToken: this.#access.watchToken };
+    this.viaSocket = true;
+    connection.request('subscribe', req, options.requestTimeout).then(
+      (ack) => {
+        if (mode.disposed) return;
+        const res = typeof ack === 'object' && ack !== null ? (ack as Record<string, unknown>) : {};
+        const state = res.ok === true ? parseFlowState(res.state) : null;
+        if (state) {
+          this.setState('subscribed', SUBSCRIPTION_CODES.subscribed, 'socket snapshot');
+          if (!mode.disposed) this.deliver(state);
+          return;
+        }
+        const body = parseErrorBody(res.error);
+        const err = body
+          ? new HandoffError(body.code, body.message || undefined, { state: parseFlowState(res.state) ?? undefined })
+          : new HandoffError('bad_response', 'Unexpected subscribe ack.');
+        this.retryOrFail(mode, err, attempt, () => this.socketSubscribe(mode, attempt + 1));
+      },
+      (err: unknown) => {
+        if (mode.disposed) return;
+        this.retryOrFail(mode, toHandoffError(err), attempt, () => this.socketSubscribe(mode, attempt + 1));
+      },
+    );
+  }
+
+  private retryOrFail(mode: Scope, err: HandoffError, attempt: number, retry: () => void): void {
+    if (!isTemporary(err)) return this.end(SUBSCRIPTION_CODES.failed, err.message, err);
+    if (this._state === 'subscribed') {
+      this.setState('subscribing', SUBSCRIPTION_CODES.retrying, err.message);
+      if (mode.disposed) return;
+    }
+    const { minReconnectDelay, maxReconnectDelay } = this.deps.options;
+    const delay = Math.max(backoff(attempt, minReconnectDelay, maxReconnectDelay), (err.retryAfter ?? 0) * 1000);
+    mode.timeout(retry, delay);
+  }
+
+  /**
+   * Long-poll: a snapshot read first, then `?after=<version>&wait=<s>` reads, each answered as
+   * soon as the version moves (or at `wait` with the current state). Errors back off with full
+   * jitter; 429/503 wait at least their `Retry-After`.
+   */
+  private async longPoll(mode: Scope): Promise<void> {
+    const { http, options } = this.deps;
+    const path = `/v1/flows/${encodeURIComponent(this.topic)}`;
+    let snapshot = true;
+    let attempt = 0;
+    while (!mode.disposed) {
+      try {
+        const version = this.current?.version ?? 0;
+        const res = await http.request(
+          'GET',
+          snapshot ? path : `${path}?after=${version}&wait=${options.longPollWait}`,
+          {
+            watchToken: this.#access.watchToken,
+            bearer: this.#access.bearer,
+            timeout: snapshot ? options.requestTimeout : options.longPollWait * 1000 + options.requestTimeout,
+          },
+          mode,
+        );
+        if (mode.disposed) return;
+        const state = parseFlowState(res.body);
+        if (!state) throw new HandoffError('bad_response', 'Unexpected flow state from the server.', { status: res.status });
+        attempt = 0;
+        if (snapshot) {
+          snapshot = false;
+          this.setState('subscribed', SUBSCRIPTION_CODES.subscribed, 'long-poll snapshot');
+          if (mode.disposed) return;
+        }
+        this.deliver(state);
+      } catch (caught) {
+        if (mode.disposed) return;
+        const err = toHandoffError(caught);
+        if (!isTemporary(err)) return this.end(SUBSCRIPTION_CODES.failed, err.message, err);
+        if (this._state === 'subscribed') {
+          this.setState('subscribing', SUBSCRIPTION_CODES.retrying, err.message);
+          if (mode.disposed) return;
+        }
+        snapshot = true;
+        const delay = Math.max(backoff(attempt++, options.minReconnectDelay, options.maxReconnectDelay), (err.retryAfter ?? 0) * 1000);
+        await mode.sleep(delay);
+      }
+    }
+  }
+
+  private end(code: SubscriptionCode, reason: string, error?: HandoffError): void {
+    if (this._state === 'unsubscribed' || !this.scope) return;
+    if (this.viaSocket) this.deps.connection.send('unsubscribe', { topic: this.topic });
+    const scope = this.scope;
+    this.scope = this.mode = this.modeFor = null;
+    this.viaSocket = false;
+    scope.dispose();
+    this.setState('unsubscribed', code, reason, error);
+  }
+
+  /** The one place the subscription state changes; emits old/new with `{code, reason}`. */
+  private setState(state: SubscriptionState, code: SubscriptionCode, reason: string, error?: HandoffError): void {
+    if (this._state === state) return;
+    const oldState = this._state;
+    this._state = state;
+    this.events.emit('subscription', error ? { oldState, newState: state, code, reason, error } : { oldState, newState: state, code, reason });
+  }
+}

@@ -1,0 +1,127 @@
+import {
+  LOGIN_STATES,
+  QR_STATES,
+  isErrorCode,
+  type ErrorBody,
+  type FlowState,
+  type Requester,
+  type Session,
+} from '@handoff/protocol';
+import { HandoffError } from './errors.js';
+import type { Scope } from './scope.js';
+
+/**
+ * Full-jitter exponential backoff (as in centrifuge-js): a delay drawn uniformly from
+ * `[min, min(max, min + min·2^attempt)]`, so attempt 0 waits 0.5–1 s with the defaults
+ * (min 500 ms, max 20 s), attempt 5 up to 16.5 s, and no delay ever exceeds `max`.
+ */
+export function backoff(attempt: number, min: number, max: number, random: () => number = Math.random): number {
+  const step = Math.min(Math.max(0, attempt), 31);
+  const spread = Math.min(max, min * 2 ** step);
+  return Math.min(max, min + Math.floor(random() * (spread + 1)));
+}
+
+/** `Retry-After` as seconds (delta-seconds or an HTTP date); undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
+  if (value === null || value.trim() === '') return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const at = Date.parse(trimmed);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, Math.ceil((at - now) / 1000));
+}
+
+/** Options of everything that waits. */
+export interface WaitOptions {
+  /** Abort the wait (rejects with `aborted`); the operation itself goes on where that makes sense. */
+  signal?: AbortSignal;
+  /** Give up after this many ms (rejects with `timeout`). */
+  timeout?: number;
+}
+
+/** How a wait ended. */
+export type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/**
+ * Wait for what `start` reports, racing `opts.signal` (→ `aborted`), `opts.timeout`
+ * (→ `timeout`) and the disposal of `scope` (→ `closed`). `start` gets the settle function and
+ * may return a cleanup; the timer, the listeners and the cleanup go away as soon as the race is
+ * decided, and `start`'s report settles synchronously (no disposal can overtake it).
+ */
+export function raceWait<T>(
+  scope: Scope,
+  opts: WaitOptions,
+  start: (settle: (outcome: Settled<T>) => void) => (() => void) | void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const race = scope.child();
+    let done = false;
+    const finish = (outcome: Settled<T>): void => {
+      if (done) return;
+      done = true;
+      race.dispose();
+      if (outcome.ok) resolve(outcome.value);
+      else reject(outcome.error);
+    };
+    if (race.disposed) return finish({ ok: false, error: new HandoffError('closed') });
+    if (opts.signal?.aborted) return finish({ ok: false, error: new HandoffError('aborted', undefined, { cause: opts.signal.reason }) });
+    race.add(() => finish({ ok: false, error: new HandoffError('closed') }));
+    race.onAbort(opts.signal, () => finish({ ok: false, error: new HandoffError('aborted', undefined, { cause: opts.signal?.reason }) }));
+    if (opts.timeout !== undefined && Number.isFinite(opts.timeout)) {
+      race.timeout(() => finish({ ok: false, error: new HandoffError('timeout') }), opts.timeout);
+    }
+    const cleanup = start(finish);
+    if (cleanup) race.add(cleanup);
+  });
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+const STATE_NAMES: ReadonlySet<string> = new Set<string>([...QR_STATES, ...LOGIN_STATES]);
+
+/** Narrow a state object received from the server; null when it is not one. */
+export function parseFlowState(x: unknown): FlowState | null {
+  if (!isObject(x)) return null;
+  const { topic, kind, id, state, version, expiresAt } = x;
+  if (kind !== 'qr' && kind !== 'login') return null;
+  if (typeof topic !== 'string' || typeof id !== 'string' || topic !== `${kind}:${id}`) return null;
+  if (typeof state !== 'string' || !STATE_NAMES.has(state)) return null;
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) return null;
+  if (typeof expiresAt !== 'string') return null;
+  if (x.position !== undefined && typeof x.position !== 'number') return null;
+  // Only the contract's fields: extra keys (e.g. `watchToken`, `requester` of a creation or scan answer) are left out.
+  const out: FlowState = { topic: topic as FlowState['topic'], kind, id, state: state as FlowState['state'], version, expiresAt };
+  if (isObject(x.scannedBy)) out.scannedBy = x.scannedBy as unknown as NonNullable<FlowState['scannedBy']>;
+  if (typeof x.position === 'number') out.position = x.position;
+  const error = parseErrorBody(x.error);
+  if (error) out.error = error;
+  return out;
+}
+
+/** Narrow `{code, message}`. */
+export function parseErrorBody(x: unknown): ErrorBody | null {
+  if (!isObject(x) || !isErrorCode(x.code)) return null;
+  return { code: x.code, message: typeof x.message === 'string' ? x.message : '' };
+}
+
+/** Narrow a redeemed session. */
+export function parseSession(x: unknown): Session | null {
+  if (!isObject(x) || typeof x.token !== 'string' || typeof x.expiresAt !== 'string' || !isObject(x.user)) return null;
+  const u = x.user;
+  if (typeof u.id !== 'string' || typeof u.email !== 'string' || typeof u.displayName !== 'string') return null;
+  return x as unknown as Session;
+}
+
+/** Narrow who is asking (scan answer). */
+export function parseRequester(x: unknown): Requester | null {
+  if (!isObject(x) || typeof x.ip !== 'string' || typeof x.userAgent !== 'string' || typeof x.createdAt !== 'string') return null;
+  return { ip: x.ip, userAgent: x.userAgent, createdAt: x.createdAt };
+}
+
+/** Throw `bad_response` unless `value` is non-null. */
+export function expectShape<T>(value: T | null, what: string): T {
+  if (value === null) throw new HandoffError('bad_response', `Unexpected ${what} from the server.`);
+  return value;
+}
