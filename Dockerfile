@@ -62,6 +62,7 @@ COPY --from=build /app/protocol/dist protocol/dist
 COPY --from=build /app/server/dist server/dist
 COPY --from=build /app/client-sdk/dist client-sdk/dist
 COPY server/lua server/lua
+COPY server/public server/public
 
 USER node
 EXPOSE 3000

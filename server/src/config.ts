@@ -72,6 +72,8 @@ export interface Config {
   webhookUrls: string[];
   /** Standard Webhooks signing secret (WEBHOOK_SECRET, `whsec_` + base64, or any string of 24+ bytes). */
   webhookSecret: string | null;
+  /** Serve the demo pages at / and /app (DEMO_PAGES, default true). */
+  demoPages: boolean;
   /** Trust X-Forwarded-* from a proxy in front (TRUST_PROXY, default false). */
   trustProxy: boolean;
   nodeEnv: string;
@@ -198,6 +200,7 @@ export function loadConfig(env: Env = process.env): Config {
     seedDemoUser: bool(env, 'SEED_DEMO_USER', redisUrl === null && nodeEnv !== 'production'),
     shutdownTimeoutSeconds: int(env, 'SHUTDOWN_TIMEOUT_SECONDS', 10, 1, 600),
     trustProxy: bool(env, 'TRUST_PROXY', false),
+    demoPages: bool(env, 'DEMO_PAGES', true),
     role: oneOf(env, 'ROLE', ['api', 'worker', 'all'] as const, 'all'),
     queueLockMs: int(env, 'QUEUE_LOCK_MS', 30_000, 500, 600_000),
     loginTtlSeconds: int(env, 'LOGIN_TTL_SECONDS', 120, 1, 3600),

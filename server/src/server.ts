@@ -21,6 +21,7 @@ import { attachSocketIoGateway, createIoServer, type HandoffIo } from './realtim
 import { createWsGateway, type WsGateway } from './realtime/ws-gateway.js';
 import { userRoutes } from './users/user-routes.js';
 import { CodeService, codeRoutes } from './codes/index.js';
+import { demoPages } from './demo/index.js';
 import { registrationRoutes } from './users/registration-routes.js';
 import { startWebhookProducer } from './webhooks/index.js';
 import { LoginPositions } from './login/login-positions.js';
@@ -123,6 +124,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
   handoff.loginCodes = codes;
   await app.register(codeRoutes, { handoff, codes });
   await app.register(registrationRoutes, { handoff, codes });
+  await app.register(demoPages, { enabled: config.demoPages }); // the demo pages: / and /app
   await app.register(loginRoutes, { handoff, logins });
 
   const sweeper = new ExpirySweeper(flows, config.expirySweepMs, log);

@@ -1,0 +1,428 @@
+// The demo phone app: sign in (the JWT is kept in sessionStorage), scan a QR link or id, show who
+// is asking, confirm or cancel. While the confirm screen is open it watches the flow as the
+// scanning user (long-poll with its JWT: no watch token needed), so a cancel in the browser or the
+// expiry shows at once.
+'use strict';
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const STORAGE_KEY = 'handoff-demo-session';
+
+  if (typeof window.Handoff !== 'function') {
+    const box = $('boot-error');
+    box.textContent =
+      'The Handoff SDK bundle did not load (/sdk/handoff.iife.js). Build it with `npm run build:sdk` (or `npm start`), then reload.';
+    box.hidden = false;
+    return;
+  }
+  const Handoff = window.Handoff;
+
+  const el = {
+    who: $('who'),
+    whoAvatar: $('who-avatar'),
+    whoName: $('who-name'),
+    signOut: $('sign-out'),
+    views: {
+      signin: $('view-signin'),
+      scan: $('view-scan'),
+      confirm: $('view-confirm'),
+      done: $('view-done'),
+    },
+    headings: {
+      signin: $('signin-title'),
+      scan: $('scan-title'),
+      confirm: $('confirm-title'),
+      done: $('done-title'),
+    },
+    signinForm: $('signin-form'),
+    email: $('app-email'),
+    password: $('app-password'),
+    signinError: $('signin-error'),
+    signinSubmit: $('signin-submit'),
+    signinPending: $('signin-pending'),
+    scanForm: $('scan-form'),
+    scanInput: $('scan-input'),
+    scanError: $('scan-error'),
+    scanSubmit: $('scan-submit'),
+    confirmTitle: $('confirm-title'),
+    confirmWhen: $('confirm-when'),
+    confirmUa: $('confirm-ua'),
+    confirmError: $('confirm-error'),
+    yes: $('confirm-yes'),
+    no: $('confirm-no'),
+    doneIcon: $('done-icon'),
+    doneTitle: $('done-title'),
+    doneDetail: $('done-detail'),
+    scanAnother: $('scan-another'),
+  };
+
+  /** `{token, expiresAt, user}` or null. */
+  let session = loadSession();
+  /** The SDK client with the app's JWT (phone side: scan / confirm / cancel). */
+  let app = null;
+  /** The flow on the confirm screen: `{id, version, watch: AbortController, acting, outcome}`. */
+  let current = null;
+  /** A QR id from the page's own URL (`#qr=<id>`), scanned as soon as we are signed in. */
+  let pendingId = null;
+
+  // ---- views -----------------------------------------------------------------------------
+
+  function show(name, focusTarget) {
+    for (const [key, view] of Object.entries(el.views)) view.hidden = key !== name;
+    (focusTarget || el.headings[name]).focus();
+  }
+
+  function setWho() {
+    el.who.hidden = !session;
+    if (!session) return;
+    const name = session.user.displayName || session.user.email;
+    el.whoName.textContent = name;
+    el.whoAvatar.textContent = name.charAt(0).toUpperCase();
+  }
+
+  // ---- session ---------------------------------------------------------------------------
+
+  function loadSession() {
+    try {
+      const s = JSON.parse(sessionStorage.getItem(STORAGE_KEY) || 'null');
+      if (s && typeof s.token === 'string' && Date.parse(s.expiresAt) > Date.now() + 5000) return s;
+    } catch {
+      // unreadable: start over
+    }
+    sessionStorage.removeItem(STORAGE_KEY);
+    return null;
+  }
+
+  function useSession(s) {
+    session = s;
+    if (app) app.close();
+    app = s ? new Handoff({ url: location.origin, token: s.token }) : null;
+    if (s) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(s));
+    else sessionStorage.removeItem(STORAGE_KEY);
+    setWho();
+  }
+
+  async function onSignIn(event) {
+    event.preventDefault();
+    const email = el.email.value.trim();
+    const password = el.password.value;
+    el.signinError.textContent = '';
+    if (!email || !password) {
+      el.signinError.textContent = !email ? 'Enter your email.' : 'Enter your password.';
+      (!email ? el.email : el.password).focus();
+      return;
+    }
+    el.signinSubmit.disabled = true;
+    el.signinSubmit.textContent = 'Signing in…';
+    const anon = new Handoff({ url: location.origin });
+    try {
+      useSession(await anon.login({ email, password }));
+      el.password.value = '';
+      afterSignIn();
+    } catch (err) {
+      el.signinError.textContent = Handoff.isHandoffError(err, 'invalid_credentials') ? 'Wrong email or password.' : describeError(err);
+      el.password.select();
+      el.password.focus();
+    } finally {
+      anon.close();
+      el.signinSubmit.disabled = false;
+      el.signinSubmit.textContent = 'Sign in';
+    }
+  }
+
+  function afterSignIn() {
+    if (pendingId) {
+      const id = pendingId;
+      pendingId = null;
+      el.scanInput.value = id;
+      scan(id);
+    } else {
+      showScan();
+    }
+  }
+
+  function signOut(message) {
+    stopWatching();
+    current = null;
+    useSession(null);
+    el.signinError.textContent = message || '';
+    show('signin', el.email);
+  }
+
+  function showScan(message) {
+    el.scanError.textContent = message || '';
+    show('scan', el.scanInput);
+  }
+
+  // ---- scanning --------------------------------------------------------------------------
+
+  /** The QR id in a pasted link (`…/app#qr=<id>`), or the pasted id itself. */
+  function parseQrId(text) {
+    const t = text.trim();
+    const m = /[#?&]qr=([A-Za-z0-9_-]+)/.exec(t);
+    if (m) return m[1];
+    if (/^(qr:)?[A-Za-z0-9_-]{8,64}$/.test(t)) return t.replace(/^qr:/, '');
+    return null;
+  }
+
+  function onScanSubmit(event) {
+    event.preventDefault();
+    const id = parseQrId(el.scanInput.value);
+    if (!id) {
+      el.scanError.textContent = 'That is not a QR link or id. Copy the link shown under the QR code.';
+      el.scanInput.setAttribute('aria-invalid', 'true');
+      el.scanInput.focus();
+      return;
+    }
+    el.scanInput.removeAttribute('aria-invalid');
+    scan(id);
+  }
+
+  async function scan(id) {
+    el.scanError.textContent = '';
+    el.scanSubmit.disabled = true;
+    el.scanSubmit.textContent = 'Scanning…';
+    try {
+      const { state, requester } = await app.scan(id);
+      showConfirm(id, state, requester);
+    } catch (err) {
+      if (Handoff.isHandoffError(err, 'unauthorized')) return signOut('Your session ended. Sign in again.');
+      showScan(scanErrorText(err));
+    } finally {
+      el.scanSubmit.disabled = false;
+      el.scanSubmit.textContent = 'Scan';
+    }
+  }
+
+  function scanErrorText(err) {
+    if (Handoff.isHandoffError(err, 'not_found')) return 'No such code. It may have expired: get a new one on the login page.';
+    if (Handoff.isHandoffError(err, 'invalid_transition')) {
+      const state = err.state && err.state.state;
+      if (state === 'expired') return 'This code expired. Get a new one on the login page.';
+      if (state === 'cancelled') return 'This code was cancelled. Get a new one on the login page.';
+      if (state === 'scanned') return 'This code was already scanned.';
+      return 'This code was already used.';
+    }
+    return describeError(err);
+  }
+
+  // ---- confirm ---------------------------------------------------------------------------
+
+  function showConfirm(id, state, requester) {
+    stopWatching();
+    current = { id, version: state.version, watch: new AbortController(), acting: false, outcome: null };
+    el.confirmTitle.textContent = `Sign in on ${describeUserAgent(requester.userAgent)} from ${requester.ip}?`;
+    el.confirmWhen.textContent = `Asked at ${formatTime(requester.createdAt)}.`;
+    el.confirmUa.textContent = requester.userAgent || '(no user agent)';
+    el.confirmError.textContent = '';
+    el.yes.disabled = false;
+    el.no.disabled = false;
+    el.scanInput.value = '';
+    show('confirm');
+    watch(current);
+  }
+
+  async function act(action) {
+    const flow = current;
+    if (!flow || flow.acting || flow.outcome) return;
+    flow.acting = true;
+    el.yes.disabled = true;
+    el.no.disabled = true;
+    el.confirmError.textContent = '';
+    try {
+      const state = action === 'confirm' ? await app.confirm(flow.id) : await app.cancel(flow.id);
+      finish(flow, action === 'confirm' ? 'confirmed' : 'declined', state);
+    } catch (err) {
+      if (Handoff.isHandoffError(err, 'unauthorized')) return signOut('Your session ended. Sign in again.');
+      const state = err.state && err.state.state;
+      if (state === 'cancelled') return finish(flow, 'cancelled-elsewhere');
+      if (state === 'expired') return finish(flow, 'expired');
+      el.confirmError.textContent = describeError(err);
+      el.yes.disabled = false;
+      el.no.disabled = false;
+    } finally {
+      flow.acting = false;
+    }
+  }
+
+  const OUTCOMES = {
+    confirmed: { kind: 'ok', title: 'Done — you are signed in on the other screen', detail: 'Waiting for the browser to pick up its session…' },
+    declined: { kind: 'no', title: 'Declined', detail: 'You cancelled: nobody was signed in.' },
+    'cancelled-elsewhere': { kind: 'no', title: 'Cancelled in the browser', detail: 'The login page withdrew this code. Nothing to confirm.' },
+    expired: { kind: 'warn', title: 'This code expired', detail: 'It was not confirmed in time. Get a new code on the login page.' },
+  };
+
+  function finish(flow, outcome) {
+    if (flow !== current || flow.outcome) return;
+    flow.outcome = outcome;
+    if (outcome !== 'confirmed') stopWatching();
+    const o = OUTCOMES[outcome];
+    el.doneIcon.dataset.kind = o.kind;
+    el.doneTitle.textContent = o.title;
+    el.doneDetail.textContent = o.detail;
+    show('done');
+  }
+
+  /**
+   * Watch the flow as the user who scanned it: `GET /v1/flows/qr:<id>?after=<version>&wait=25`
+   * with the app's JWT answers as soon as the flow moves on (contract §3: the scanner may watch).
+   */
+  async function watch(flow) {
+    const signal = flow.watch.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      let res;
+      try {
+        res = await fetch(`/v1/flows/qr:${encodeURIComponent(flow.id)}?after=${flow.version}&wait=25`, {
+          headers: { authorization: `Bearer ${session.token}` },
+          cache: 'no-store',
+          signal,
+        });
+      } catch {
+        if (signal.aborted) return;
+        await pause(Math.min(10_000, 500 * 2 ** failures++), signal);
+        continue;
+      }
+      if (res.status === 200) {
+        failures = 0;
+        const s = await res.json();
+        if (s.version <= flow.version) continue;
+        flow.version = s.version;
+        onWatchedState(flow, s);
+        if (s.state === 'redeemed' || s.state === 'cancelled' || s.state === 'expired') return;
+      } else if (res.status === 404) {
+        return; // the tombstone is gone: nothing more will happen
+      } else {
+        const retry = Number(res.headers.get('retry-after')) * 1000 || 0;
+        await pause(Math.max(retry, Math.min(10_000, 500 * 2 ** failures++)), signal);
+      }
+    }
+  }
+
+  function onWatchedState(flow, s) {
+    if (flow !== current) return;
+    switch (s.state) {
+      case 'cancelled':
+        if (!flow.outcome && !flow.acting) finish(flow, 'cancelled-elsewhere');
+        break;
+      case 'expired':
+        if (!flow.outcome && !flow.acting) finish(flow, 'expired');
+        else if (flow.outcome === 'confirmed') {
+          el.doneDetail.textContent = 'The code expired before the browser picked up its session.';
+        }
+        break;
+      case 'redeemed':
+        if (flow.outcome === 'confirmed') {
+          el.doneDetail.textContent = 'The browser has its session. You can put the phone away.';
+        }
+        break;
+    }
+  }
+
+  function stopWatching() {
+    if (current) current.watch.abort();
+  }
+
+  function pause(ms, signal) {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    });
+  }
+
+  // ---- helpers ---------------------------------------------------------------------------
+
+  /** "Chrome 131 (Linux)" from a user agent string; the whole string is under "Browser details". */
+  function describeUserAgent(ua) {
+    if (!ua) return 'an unknown browser';
+    const browsers = [
+      [/Edg\/(\d+)/, 'Edge'],
+      [/OPR\/(\d+)/, 'Opera'],
+      [/Firefox\/(\d+)/, 'Firefox'],
+      [/HeadlessChrome\/(\d+)/, 'Headless Chrome'],
+      [/Chrome\/(\d+)/, 'Chrome'],
+      [/Version\/(\d+)[\d.]* .*Safari\//, 'Safari'],
+      [/curl\/([\d.]+)/, 'curl'],
+      [/node/i, 'Node.js'],
+    ];
+    const systems = [
+      [/iPhone|iPad/, 'iOS'],
+      [/Android/, 'Android'],
+      [/CrOS/, 'ChromeOS'],
+      [/Windows/, 'Windows'],
+      [/Mac OS X|Macintosh/, 'macOS'],
+      [/Linux/, 'Linux'],
+    ];
+    let browser = null;
+    for (const [re, name] of browsers) {
+      const m = re.exec(ua);
+      if (m) {
+        browser = m[1] ? `${name} ${m[1]}` : name;
+        break;
+      }
+    }
+    const os = (systems.find(([re]) => re.test(ua)) || [])[1];
+    if (!browser) return ua.length > 40 ? `${ua.slice(0, 40)}…` : ua;
+    return os ? `${browser} (${os})` : browser;
+  }
+
+  function describeError(err) {
+    if (Handoff.isHandoffError(err, 'rate_limited')) return `Too many attempts; try again in ${err.retryAfter || 'a few'} seconds.`;
+    if (Handoff.isHandoffError(err, 'network')) return 'The server cannot be reached.';
+    return (err && err.message) || String(err);
+  }
+
+  function formatTime(iso) {
+    const d = new Date(iso);
+    return Number.isNaN(d.getTime()) ? iso : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  }
+
+  /** `#qr=<id>` in our own URL (the QR code's link opens this page): remember it and clean the URL. */
+  function takeIdFromUrl() {
+    const m = /^#qr=([A-Za-z0-9_-]+)$/.exec(location.hash);
+    if (!m) return null;
+    history.replaceState(null, '', location.pathname + location.search);
+    return m[1];
+  }
+
+  function onLink() {
+    const id = takeIdFromUrl();
+    if (!id) return;
+    if (session) {
+      stopWatching();
+      current = null;
+      el.scanInput.value = id;
+      scan(id);
+    } else {
+      pendingId = id;
+      el.signinPending.hidden = false;
+    }
+  }
+
+  // ---- wiring ----------------------------------------------------------------------------
+
+  el.signinForm.addEventListener('submit', onSignIn);
+  el.scanForm.addEventListener('submit', onScanSubmit);
+  el.yes.addEventListener('click', () => act('confirm'));
+  el.no.addEventListener('click', () => act('cancel'));
+  el.scanAnother.addEventListener('click', () => {
+    stopWatching();
+    current = null;
+    showScan();
+  });
+  el.signOut.addEventListener('click', () => signOut());
+  window.addEventListener('hashchange', onLink);
+  window.addEventListener('pagehide', () => {
+    stopWatching();
+    if (app) app.close();
+  });
+  // Back from the back/forward cache with a closed client: start over.
+  window.addEventListener('pageshow', (e) => {
+    if (e.persisted) location.reload();
+  });
+
+  useSession(session);
+  if (session) showScan();
+  else show('signin', el.email);
+  onLink();
+})();
