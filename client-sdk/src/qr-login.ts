@@ -63,7 +63,9 @@ export class QrLogin extends FlowHandle {
       'DELETE',
       `/v1/qr/${encodeURIComponent(this.id)}`,
       { watchToken: this.secret, signal: opts.signal, timeout: opts.timeout ?? options.requestTimeout },
-      this.lifetime.disposed ? this.context.scope : this.lifetime,
+      // The client's scope, not the flow's: the `cancelled` push may end the flow's lifetime before
+      // this answer arrives, and must not abort the request that caused it.
+      this.context.scope,
     );
     const state = expectShape(parseFlowState(res.body), 'flow state');
     this.offer(state);

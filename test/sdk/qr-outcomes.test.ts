@@ -30,6 +30,26 @@ it('session() rejects with `expired` when nobody confirms in time', async () => 
   expect(qr.subscriptionState).toBe('unsubscribed');
 });
 
+it('cancel() resolves even when the cancelled push arrives before its own HTTP answer', async () => {
+  let pushed!: () => void;
+  const pushArrived = new Promise<void>((resolve) => (pushed = resolve));
+  // Hold the DELETE's answer back until the socket has delivered the `cancelled` push.
+  const slowDelete: typeof fetch = async (input, init) => {
+    const res = await fetch(input, init);
+    if (init?.method === 'DELETE') await pushArrived;
+    return res;
+  };
+  const handoff = clients.make({ url: cluster.browser, fetch: slowDelete });
+  const qr = await handoff.qrLogin();
+  qr.on('state', (s) => s.state === 'cancelled' && pushed());
+  if (qr.subscriptionState !== 'subscribed') {
+    await new Promise<void>((resolve) => qr.on('subscription', (e) => e.newState === 'subscribed' && resolve()));
+  }
+  const outcome = rejectionOf(qr.session());
+  expect(await qr.cancel()).toMatchObject({ state: 'cancelled', version: 2 });
+  expect(await outcome).toMatchObject({ code: 'cancelled' });
+});
+
 it('the browser cancels: cancel() answers the cancelled state and session() rejects with `cancelled`', async () => {
   const handoff = clients.make({ url: cluster.browser });
   const qr = await handoff.qrLogin();
