@@ -2,6 +2,7 @@ import type { FlowState } from '@handoff/protocol';
 import { io as defaultIo } from 'socket.io-client';
 import { TRANSPORT_CODES, type TransportCode } from './codes.js';
 import { Emitter } from './emitter.js';
+import { Endpoints } from './endpoints.js';
 import { HandoffError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import type { Scope } from './scope.js';
@@ -82,6 +83,8 @@ export class Connection {
   constructor(
     private readonly opts: ResolvedOptions,
     private readonly scope: Scope,
+    /** Where sockets connect; a failed attempt (or the server's shutdown hint) moves on to the next URL. */
+    private readonly endpoints: Endpoints = new Endpoints(opts.urls ?? [opts.url]),
   ) {
     scope.add(() => this.stop(TRANSPORT_CODES.closed, 'client closed'));
   }
@@ -176,7 +179,8 @@ export class Connection {
     if (this.scope.disposed || this.attempt) return;
     const attempt = this.scope.child();
     this.attempt = attempt;
-    const base = new URL(this.opts.url);
+    const url = this.endpoints.current;
+    const base = new URL(url);
     const factory = this.opts.io ?? defaultIo;
     const socket = factory(base.origin, {
       path: base.pathname.replace(/\/+$/, '') + this.opts.socketPath,
@@ -190,7 +194,9 @@ export class Connection {
     }) as unknown as RawSocket;
     attempt.add(() => void socket.disconnect());
     listen(attempt, socket, 'connect', () => this.onConnect(attempt, socket));
-    listen(attempt, socket, 'connect_error', (err: unknown) => this.onConnectError(attempt, err));
+    listen(attempt, socket, 'connect_error', (err: unknown) => this.onConnectError(attempt, err, url));
+    // The server is shutting down gracefully and will close this socket: reconnect elsewhere.
+    listen(attempt, socket, 'reconnect', () => this.endpoints.rotate(url));
     listen(attempt, socket, 'disconnect', (reason: unknown) => this.onDisconnect(attempt, String(reason)));
     listen(attempt, socket, 'state', (raw: unknown) => {
       const state = parseFlowState(raw);
@@ -221,12 +227,13 @@ export class Connection {
     return this.opts.transports[0] ?? 'websocket';
   }
 
-  private onConnectError(attempt: Scope, err: unknown): void {
+  private onConnectError(attempt: Scope, err: unknown, url: string): void {
     if (attempt !== this.attempt) return;
     attempt.dispose();
     this.attempt = null;
     this.failures++;
     const message = err instanceof Error ? err.message : String(err);
+    if (message !== 'unauthorized') this.endpoints.rotate(url);
     if (message === 'unauthorized') {
       this.socketRefused = true;
       this.cancelFallback?.();

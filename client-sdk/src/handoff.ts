@@ -2,6 +2,7 @@ import type { FlowState, Requester, Session } from '@handoff/protocol';
 import { AsyncLogin, parseQueuedLogin } from './async-login.js';
 import { Connection, type TransportEvent, type TransportName, type TransportState } from './connection.js';
 import type { Listener, Unsubscribe } from './emitter.js';
+import { Endpoints } from './endpoints.js';
 import { HandoffError } from './errors.js';
 import type { FlowContext } from './flow.js';
 import { HttpClient } from './http.js';
@@ -50,6 +51,7 @@ type QrAction = 'scan' | 'confirm' | 'cancel';
  */
 export class Handoff {
   private readonly options: ResolvedOptions;
+  private readonly endpoints: Endpoints;
   private readonly scope = new Scope();
   private readonly http: HttpClient;
   private readonly connection: Connection;
@@ -57,13 +59,14 @@ export class Handoff {
 
   constructor(options: HandoffOptions) {
     this.options = resolveOptions(options);
-    this.http = new HttpClient(this.options.url, this.options.fetch, this.options.headers);
-    this.connection = new Connection(this.options, this.scope.child());
+    this.endpoints = new Endpoints(this.options.urls);
+    this.http = new HttpClient(this.endpoints, this.options.fetch, this.options.headers);
+    this.connection = new Connection(this.options, this.scope.child(), this.endpoints);
   }
 
-  /** The base URL this client talks to (no trailing slash). */
+  /** The base URL this client talks to now (no trailing slash): with a list, the one in use. */
   get url(): string {
-    return this.options.url;
+    return this.endpoints.current;
   }
 
   /** `disconnected | connecting | connected | fallback`. */

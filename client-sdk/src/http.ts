@@ -1,4 +1,5 @@
 import { WATCH_TOKEN_HEADER, isErrorCode } from '@handoff/protocol';
+import type { Endpoints } from './endpoints.js';
 import { HandoffError } from './errors.js';
 import type { Scope } from './scope.js';
 import { parseErrorBody, parseFlowState, parseRetryAfter } from './utils.js';
@@ -28,11 +29,12 @@ export interface HttpResponse {
 /**
  * JSON over the injected `fetch`. Non-2xx answers become HandoffErrors with the catalogue code,
  * the status, `Retry-After` and (on invalid_transition) the flow's state. Every request is bound
- * to `scope`: disposing it aborts the request (`closed`).
+ * to `scope`: disposing it aborts the request (`closed`). Requests go to the endpoints' current
+ * URL; a network error there (no answer at all) moves the endpoints on to the next URL.
  */
 export class HttpClient {
   constructor(
-    private readonly base: string,
+    private readonly endpoints: Endpoints,
     private readonly fetchFn: FetchLike,
     private readonly defaultHeaders: Record<string, string>,
   ) {}
@@ -57,8 +59,9 @@ export class HttpClient {
     local.timeout(() => abort(new HandoffError('timeout', `No answer from ${method} ${path} within ${req.timeout} ms.`)), req.timeout);
     if (req.signal?.aborted) abort(new HandoffError('aborted', undefined, { cause: req.signal.reason }));
 
+    const base = this.endpoints.current;
     try {
-      const res = await this.fetchFn(this.base + path, {
+      const res = await this.fetchFn(base + path, {
         method,
         headers,
         body: req.body === undefined ? undefined : JSON.stringify(req.body),
@@ -78,6 +81,7 @@ export class HttpClient {
     } catch (err) {
       if (why) throw why;
       if (err instanceof HandoffError) throw err;
+      this.endpoints.rotate(base);
       throw new HandoffError('network', `${method} ${path} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     } finally {
       done = true;

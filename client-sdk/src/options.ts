@@ -16,8 +16,8 @@ export type SocketTransport = 'websocket' | 'polling' | 'webtransport';
 
 /** Options of `new Handoff(options)`. Every duration is in milliseconds unless its name says otherwise. */
 export interface HandoffOptions {
-  /** Base URL of the Handoff server, e.g. `https://auth.example.com`. Required. */
-  url: string;
+  /** Base URL of the Handoff server, e.g. `https://auth.example.com`; or a list of node URLs, tried in turn (the next one after a failed socket connect, a network error or a shutdown hint). Required. */
+  url: string | readonly string[];
   /** App JWT (the phone side): sent as `Authorization: Bearer` and in the socket handshake. Default: none (anonymous browser). */
   token?: string;
   /** The `fetch` to use. Default: `globalThis.fetch`. */
@@ -67,7 +67,10 @@ export const DEFAULTS = {
 
 /** Options with every default applied and checked. */
 export interface ResolvedOptions {
+  /** The first URL. */
   url: string;
+  /** Every URL (one unless a list was given), without trailing slashes. */
+  urls: string[];
   token: string | undefined;
   fetch: FetchLike;
   io: SocketFactory | undefined;
@@ -95,13 +98,16 @@ function positive(name: string, value: number | undefined, def: number, min = 0)
 
 /** Apply defaults; throws TypeError on a bad value (naming the option). */
 export function resolveOptions(options: HandoffOptions): ResolvedOptions {
-  if (!options || typeof options.url !== 'string' || options.url === '') throw new TypeError('Handoff: option url is required');
-  let url: URL;
-  try {
-    url = new URL(options.url);
-  } catch {
-    throw new TypeError(`Handoff: option url is not a URL: ${options.url}`);
-  }
+  const given = options?.url;
+  const list: readonly unknown[] = Array.isArray(given) ? given : [given];
+  if (list.length === 0 || list.some((u) => typeof u !== 'string' || u === '')) throw new TypeError('Handoff: option url is required');
+  const urls = list.map((u) => {
+    try {
+      return new URL(u as string).href.replace(/\/+$/, '');
+    } catch {
+      throw new TypeError(`Handoff: option url is not a URL: ${String(u)}`);
+    }
+  });
   const fetchFn = options.fetch ?? (typeof fetch === 'function' ? (fetch.bind(globalThis) as FetchLike) : undefined);
   if (!fetchFn) throw new TypeError('Handoff: no global fetch; pass options.fetch');
   const minDelay = positive('minReconnectDelay', options.minReconnectDelay, DEFAULTS.minReconnectDelay, 1);
@@ -110,7 +116,8 @@ export function resolveOptions(options: HandoffOptions): ResolvedOptions {
   const wait = positive('longPollWait', options.longPollWait, DEFAULTS.longPollWait, 1);
   if (wait > 30 || !Number.isInteger(wait)) throw new TypeError('Handoff: longPollWait must be a whole number of seconds, 1–30');
   const resolved: ResolvedOptions = {
-    url: url.href.replace(/\/+$/, ''),
+    url: urls[0],
+    urls,
     token: undefined,
     fetch: fetchFn,
     io: options.io,

@@ -51,17 +51,33 @@ if (config.jwtSecretGenerated) {
   log.warn('JWT_SECRET is not set: using a random per-process secret (sessions do not survive a restart or span nodes)');
 }
 
+// A promise nobody awaits must never take the node (and every socket on it) down: log it loudly.
+process.on('unhandledRejection', (reason) => {
+  log.error({ err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) }, 'unhandled rejection');
+});
+
+/**
+ * Graceful shutdown (server.close() has the order: readiness, long-polls, sockets, HTTP, queues,
+ * Redis), bounded by SHUTDOWN_TIMEOUT_SECONDS: past it the process exits with code 1.
+ */
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
-  log.info({ signal }, 'shutting down');
+  const started = Date.now();
+  log.info({ signal, timeoutSeconds: config.shutdownTimeoutSeconds }, 'shutting down');
   const timer = setTimeout(() => {
-    log.error('shutdown timed out; exiting');
+    log.error({ ms: Date.now() - started }, 'shutdown timed out; exiting');
     process.exit(1);
   }, config.shutdownTimeoutSeconds * 1000);
   timer.unref();
-  await close();
+  try {
+    await close();
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'shutdown failed; exiting');
+    process.exit(1);
+  }
+  log.info({ ms: Date.now() - started }, 'stopped');
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -17,8 +17,11 @@ import { healthRoutes } from './http/health-routes.js';
 import { QrService } from './qr/qr-service.js';
 import { qrRoutes } from './qr/qr-routes.js';
 import { AdapterFanout, FANOUT_EVENT, LocalFanout, SIGNAL_EVENT } from './realtime/fanout.js';
+import { Resync } from './realtime/resync.js';
 import { attachSocketIoGateway, createIoServer, type HandoffIo } from './realtime/socketio-gateway.js';
 import { createWsGateway, type WsGateway } from './realtime/ws-gateway.js';
+import { HandoffError } from './errors.js';
+import { sendError } from './http/error-handler.js';
 import { userRoutes } from './users/user-routes.js';
 import { CodeService, codeRoutes } from './codes/index.js';
 import { demoPages } from './demo/index.js';
@@ -40,7 +43,13 @@ export interface HandoffServer {
   logins: LoginService;
   /** Listen on config.port/host; resolves with the base URL. */
   listen(): Promise<string>;
-  /** Stop everything: sockets, HTTP, timers, store connections. */
+  /**
+   * Graceful shutdown (idempotent): readiness fails, held long-polls answer with the current state,
+   * socket clients get the reconnect hint (Socket.IO) or close 1012 (WebSocket) once their
+   * in-flight commands answered, HTTP stops accepting and finishes in-flight requests, queue
+   * workers finish their active jobs, then the Redis connections close. The caller bounds it
+   * (main.ts: SHUTDOWN_TIMEOUT_SECONDS).
+   */
   close(): Promise<void>;
 }
 
@@ -56,7 +65,8 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
     logController: new LogController({ disableRequestLogging: (req) => QUIET_ROUTES.has((req.url ?? '').split('?')[0]) }),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
-    return503OnClosing: true,
+    // While closing, Fastify's own 503 body is not the catalogue's: the onRequest hook below answers instead.
+    return503OnClosing: false,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -67,11 +77,15 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
       : undefined;
     io = createIoServer(app.server, config, adapter);
     if (!backend.redis) return new LocalFanout(hub);
-    io.on(FANOUT_EVENT, (state) => hub.deliver(state));
+    const fanout = new AdapterFanout(hub, io);
+    io.on(FANOUT_EVENT, (state, committedAt) => fanout.receive(state, committedAt));
     io.on(SIGNAL_EVENT, (name, payload) => hub.signal(name, payload));
-    return new AdapterFanout(hub, io);
+    return fanout;
   });
   const { backend, flows, hub, metrics } = core;
+  metrics.attachQueues(backend.queues);
+  if (backend.redis) metrics.attachRedis(backend.redis.watch);
+  core.fanout.onDelivered((origin, ms) => metrics.pushLatency.observe({ origin }, ms / 1000));
   startWebhookProducer(core); // this node commits transitions: it raises their webhooks
   const logins = new LoginService(core, () => handoff.loginCodes);
   const drain = new AbortController();
@@ -83,15 +97,45 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
     qr: new QrService(flows, config.qrTtlSeconds * 1000),
     loginCodes: null,
     shuttingDown: false,
-    longPoll: (topic, access, after, waitMs, signal) =>
-      flows.waitForChange(topic, access, after, waitMs, AbortSignal.any([signal, drain.signal])),
+    longPoll: async (topic, access, after, waitMs, signal) => {
+      metrics.connections.inc({ transport: 'long-poll' });
+      try {
+        return await flows.waitForChange(topic, access, after, waitMs, AbortSignal.any([signal, drain.signal]));
+      } finally {
+        metrics.connections.dec({ transport: 'long-poll' });
+      }
+    },
   };
 
   hub.addSink(() => metrics.pushes.inc({ transport: 'node' }));
-  attachSocketIoGateway(io, handoff);
+  const socketIo = attachSocketIoGateway(io, handoff);
   const ws = createWsGateway(app.server, handoff);
 
+  // Redis pub/sub stores nothing: when this node's subscriber was disconnected, transitions
+  // committed elsewhere meanwhile reached none of its subscribers. Once it is back (autoResubscribe
+  // re-subscribed it; a PING on the same connection answers after the SUBSCRIBEs), re-push the
+  // current state of every topic subscribed here.
+  const resync = new Resync(flows, hub, () => [...socketIo.topics(), ...hub.listenedTopics()], log, (outcome) =>
+    metrics.resyncs.inc({ outcome }),
+  );
+  if (backend.redis) {
+    const sub = backend.redis.sub;
+    let lost = false;
+    sub.on('close', () => (lost = true));
+    sub.on('ready', () => {
+      if (!lost || handoff.shuttingDown) return;
+      lost = false;
+      void sub.ping().catch(() => {}).then(() => resync.run());
+    });
+  }
+
   installErrorHandling(app);
+  // Once HTTP is closing (the last step of a graceful shutdown), requests that still arrive on open
+  // keep-alive connections answer 503 `unavailable` (with Connection: close) instead of running.
+  let httpClosing = false;
+  app.addHook('onRequest', async (_request, reply) => {
+    if (httpClosing) return sendError(reply, new HandoffError('unavailable', 'The server is shutting down.'));
+  });
   // Browser apps on ALLOWED_ORIGINS may call the HTTP API too (same origins as the sockets).
   await app.register(cors, {
     origin: config.allowedOrigins.includes('*') ? true : config.allowedOrigins,
@@ -147,14 +191,27 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
     },
     close() {
       closed ??= (async () => {
+        const started = Date.now();
+        // 1. Readiness fails (/readyz 503), new sockets are refused, the sweeper stops (other nodes sweep).
         handoff.shuttingDown = true;
+        metrics.draining.set(1);
         sweeper.stop();
+        resync.stop();
+        // 2. Held long-polls answer now, with the current state.
         drain.abort();
-        ws.close();
-        io.disconnectSockets(true);
-        await new Promise<void>((resolve) => io.close(() => resolve()));
+        // 3. Socket clients: the reconnect hint (Socket.IO) / close 1012 (WebSocket), after their
+        //    in-flight commands answered; they reconnect to another node and subscribe again.
+        const socketWaitMs = Math.min(5_000, Math.floor((config.shutdownTimeoutSeconds * 1000) / 3));
+        await Promise.all([socketIo.drain(socketWaitMs), ws.drain(socketWaitMs)]);
+        // 4. HTTP: stop accepting, finish in-flight requests (long-polls are answering), close idle connections.
+        httpClosing = true;
         await app.close().catch(() => {});
+        // 5. Queue workers stop taking jobs and finish their active ones (which may still publish).
+        await backend.queues.close().catch(() => {});
+        // 6. Socket.IO's adapter unsubscribes; then the Redis connections close.
+        await io.close().catch(() => {});
         await backend.close();
+        log.info({ ms: Date.now() - started }, 'shutdown complete');
       })();
       return closed;
     },

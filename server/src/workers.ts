@@ -34,6 +34,9 @@ export async function createWorkerProcess(config: Config, opts: { logger?: Logge
     const emitter = new Emitter(backend.redis!.pub, { key: `${config.redisPrefix}socket.io` });
     return new AdapterFanout(hub, emitter);
   });
+  // A worker serves no HTTP, but its metrics are kept alike (job durations, Redis errors).
+  core.metrics.attachQueues(core.backend.queues);
+  core.metrics.attachRedis(core.backend.redis!.watch);
   startWebhookProducer(core); // logins finished here raise login.succeeded / login.failed
   const codes = new CodeService(core);
   startWorkers(core, new LoginService(core, () => codes));

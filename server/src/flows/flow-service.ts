@@ -74,8 +74,9 @@ export class FlowService {
 
   /** Publish a committed record to every node and tell the local observers. */
   private async committed(record: FlowRecord): Promise<void> {
+    const committedAt = Date.now();
     const state = await this.stateOf(record);
-    this.fanout.publish(state);
+    this.fanout.publish(state, committedAt);
     for (const listener of this.commitListeners) {
       try {
         listener(record, state);
@@ -161,6 +162,7 @@ export class FlowService {
     const timer = setTimeout(wake, waitMs);
     const onAbort = () => wake();
     signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) wake(); // e.g. the server began draining before this request arrived
     try {
       const first = await this.read(topic, access);
       if (first.version > after || isFinalState(first.state) || waitMs <= 0) return first;
@@ -253,8 +255,13 @@ export class FlowService {
     }
     if (record.state === 'redeemed') throw new HandoffError('already_redeemed');
     try {
+      // Mint the session before the compare-and-set: once the flow is `redeemed` nothing may fail
+      // before the session is handed out (a store error there would burn it for good). A session
+      // minted for a CAS that then loses is never shown to anyone.
+      const ready = record.state === 'confirmed' || record.state === 'succeeded';
+      const session = ready && record.userId ? await issue(record.userId) : null;
       const redeemed = await this.transition(kind, id, 'redeemed');
-      return await issue(redeemed.userId ?? '');
+      return session ?? (await issue(redeemed.userId ?? ''));
     } catch (err) {
       if (err instanceof HandoffError && err.code === 'invalid_transition' && err.extra.state?.state === 'redeemed') {
         throw new HandoffError('already_redeemed');

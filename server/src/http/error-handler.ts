@@ -39,7 +39,9 @@ export function classify(err: FastifyError | Error): HandoffError {
 export function installErrorHandling(app: HandoffApp): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const mapped = classify(err);
-    if (mapped.status >= 500) request.log.error({ err }, 'request failed');
+    // A store outage is expected and logged by the backend once per cause: one short line per request, no stack.
+    if (mapped.code === 'unavailable') request.log.warn({ err: err.message }, 'store unavailable');
+    else if (mapped.status >= 500) request.log.error({ err }, 'request failed');
     return sendError(reply, mapped);
   });
   app.setNotFoundHandler((_request, reply) => sendError(reply, new HandoffError('not_found')));

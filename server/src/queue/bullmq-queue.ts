@@ -1,6 +1,20 @@
 import { Queue, Worker, type Job as BullJob, type MinimalJob } from 'bullmq';
 import { Redis } from 'ioredis';
-import { backoffDelay, type JobOptions, type QueueOptions, type JobQueue, type Processor, type QueueFactory, type WorkOptions } from './job-queue.js';
+import { withDeadline } from './deadline.js';
+import {
+  JobObservers,
+  backoffDelay,
+  type JobObserver,
+  type JobOptions,
+  type QueueOptions,
+  type JobQueue,
+  type Processor,
+  type QueueFactory,
+  type WorkOptions,
+} from './job-queue.js';
+
+/** Longest wait for Redis when adding a job or counting jobs; then `unavailable` (503). */
+export const QUEUE_CALL_TIMEOUT_MS = 2_000;
 
 export interface BullQueueOptions {
   /** Redis URL. */
@@ -9,45 +23,57 @@ export interface BullQueueOptions {
   prefix: string;
   /** How long a worker's lock on a job lasts before another worker may take it over, ms (default 30000). */
   lockDurationMs?: number;
+  /** Longest wait of `add` / `counts` for Redis, ms (default QUEUE_CALL_TIMEOUT_MS); then `unavailable`. */
+  callTimeoutMs?: number;
+  /** Told about every Redis connection a queue opens (metrics count their errors). */
+  onConnection?: (client: Redis, role: 'producer' | 'worker') => void;
 }
 
 /**
  * A BullMQ queue: jobs in Redis, workers in any process. A worker that dies mid-job loses its
  * lock; after `lockDurationMs` the job is stalled and another worker runs it again.
+ *
+ * While Redis is unreachable: the producer connection has no offline queue (a call fails at once)
+ * and every producer call is bounded by `callTimeoutMs` (a frozen Redis), both answering
+ * `unavailable`; the worker connections (BullMQ needs `maxRetriesPerRequest: null` there) wait and
+ * reconnect by themselves, so workers resume taking jobs when Redis is back.
  */
 export class BullJobQueue<T> implements JobQueue<T> {
   private readonly queue: Queue;
   private worker: Worker | null = null;
   private readonly connections: Redis[] = [];
+  private closed: Promise<void> | null = null;
 
   constructor(
     readonly name: string,
     private readonly opts: BullQueueOptions,
     private readonly queueOpts: QueueOptions = {},
+    private readonly observers: JobObservers = new JobObservers(),
   ) {
-    this.queue = new Queue(name, { connection: this.connection(), prefix: opts.prefix });
+    this.queue = new Queue(name, { connection: this.connection('producer'), prefix: opts.prefix });
     this.queue.on('error', () => {}); // connection errors surface as failed calls
   }
 
   async add(data: T, opts: JobOptions = {}): Promise<string> {
-    const job = await this.queue.add(this.name, data, {
+    const job = await this.bounded(this.queue.add(this.name, data, {
       jobId: opts.jobId,
       attempts: opts.attempts ?? 1,
       backoff: { type: 'handoff', delay: opts.backoffMs ?? 1000 },
       removeOnComplete: this.queueOpts.sensitive ? true : { count: 1000 },
       removeOnFail: this.queueOpts.sensitive ? true : { count: 5000 },
-    });
+    }));
     return job.id!;
   }
 
   work(processor: Processor<T>, opts: WorkOptions<T> = {}): void {
     if (this.worker) throw new Error(`queue ${this.name} already has a worker`);
     const lockDuration = this.opts.lockDurationMs ?? 30_000;
+    const timed = this.observers.wrap(this.name, processor);
     this.worker = new Worker(
       this.name,
-      async (job: BullJob) => processor({ id: job.id!, data: job.data as T, attemptsMade: job.attemptsMade }),
+      async (job: BullJob) => timed({ id: job.id!, data: job.data as T, attemptsMade: job.attemptsMade }),
       {
-        connection: this.connection(),
+        connection: this.connection('worker'),
         prefix: this.opts.prefix,
         concurrency: opts.concurrency ?? 1,
         lockDuration,
@@ -70,37 +96,77 @@ export class BullJobQueue<T> implements JobQueue<T> {
   }
 
   async counts(): Promise<{ waiting: number; active: number; delayed: number }> {
-    const c = await this.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+    const c = await this.bounded(this.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized'));
     return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0 };
   }
 
-  async close(): Promise<void> {
-    await this.worker?.close();
-    await this.queue.close();
-    await Promise.allSettled(this.connections.map((c) => c.quit()));
+  /** Idempotent: the worker stops taking jobs and lets its active ones finish, then connections close. */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      await this.worker?.close();
+      await this.queue.close().catch(() => {});
+      await Promise.allSettled(this.connections.map((c) => quitOrDrop(c)));
+    })();
+    return this.closed;
   }
 
-  private connection(): Redis {
-    const c = new Redis(this.opts.url, { maxRetriesPerRequest: null, enableReadyCheck: false });
+  private bounded<R>(p: Promise<R>): Promise<R> {
+    return withDeadline(p, this.opts.callTimeoutMs ?? QUEUE_CALL_TIMEOUT_MS, `The ${this.name} queue`);
+  }
+
+  private connection(role: 'producer' | 'worker'): Redis {
+    const c =
+      role === 'producer'
+        ? // Fail fast while Redis is down (no offline queue): a request answers 503 instead of waiting.
+          new Redis(this.opts.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, enableReadyCheck: false, retryStrategy })
+        : // BullMQ's workers block on Redis and need an unbounded retry; they resume by themselves.
+          new Redis(this.opts.url, { maxRetriesPerRequest: null, enableReadyCheck: false, retryStrategy });
     c.on('error', () => {});
+    this.opts.onConnection?.(c, role);
     this.connections.push(c);
     return c;
+  }
+}
+
+/** Reconnect backoff of the queue connections: 50 ms doubling to 1 s, like the store's. */
+function retryStrategy(attempt: number): number {
+  return Math.min(50 * 2 ** Math.min(attempt, 5), 1000);
+}
+
+/** QUIT, or drop the connection when Redis does not answer within a second (it may be down). */
+async function quitOrDrop(c: Redis): Promise<void> {
+  if (c.status === 'end') return;
+  try {
+    await withDeadline(c.quit(), 1000);
+  } catch {
+    c.disconnect();
   }
 }
 
 /** Factory for Redis mode. */
 export class BullQueueFactory implements QueueFactory {
   private readonly queues: BullJobQueue<unknown>[] = [];
+  private readonly observers = new JobObservers();
+  private closed: Promise<void> | null = null;
 
   constructor(private readonly opts: BullQueueOptions) {}
 
   create<T>(name: string, queueOpts?: QueueOptions): JobQueue<T> {
-    const queue = new BullJobQueue<T>(name, this.opts, queueOpts);
+    const queue = new BullJobQueue<T>(name, this.opts, queueOpts, this.observers);
     this.queues.push(queue as BullJobQueue<unknown>);
     return queue;
   }
 
-  async close(): Promise<void> {
-    await Promise.all(this.queues.map((q) => q.close()));
+  list(): readonly JobQueue<unknown>[] {
+    return this.queues;
+  }
+
+  observe(observer: JobObserver): () => void {
+    return this.observers.add(observer);
+  }
+
+  close(): Promise<void> {
+    this.closed ??= Promise.all(this.queues.map((q) => q.close())).then(() => {});
+    return this.closed;
   }
 }

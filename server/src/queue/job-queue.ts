@@ -46,11 +46,52 @@ export interface QueueOptions {
   sensitive?: boolean;
 }
 
+/** How one run (attempt) of a job ended. */
+export type JobOutcome = 'completed' | 'failed';
+
+/** Told about every job attempt this factory's workers run (metrics). */
+export type JobObserver = (queue: string, outcome: JobOutcome, seconds: number) => void;
+
 /** Creates the queues of one backend. */
 export interface QueueFactory {
   create<T>(name: string, opts?: QueueOptions): JobQueue<T>;
-  /** Close every queue this factory created. */
+  /** Every queue this factory created (e.g. to report their depth). */
+  list(): readonly JobQueue<unknown>[];
+  /** Observe the job attempts run by this factory's workers; returns the off-function. */
+  observe(observer: JobObserver): () => void;
+  /** Close every queue this factory created (idempotent): workers stop taking jobs, active ones finish. */
   close(): Promise<void>;
+}
+
+/** The observers of one factory, and a processor wrapper that times every attempt. */
+export class JobObservers {
+  private readonly observers = new Set<JobObserver>();
+
+  add(observer: JobObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
+  /** Wrap `processor` so each attempt is timed and reported under `queue`. */
+  wrap<T>(queue: string, processor: Processor<T>): Processor<T> {
+    return async (job) => {
+      const started = performance.now();
+      let outcome: JobOutcome = 'failed';
+      try {
+        await processor(job);
+        outcome = 'completed';
+      } finally {
+        const seconds = (performance.now() - started) / 1000;
+        for (const observer of this.observers) {
+          try {
+            observer(queue, outcome, seconds);
+          } catch {
+            // an observer never changes a job's outcome
+          }
+        }
+      }
+    };
+  }
 }
 
 /** Delay before attempt `attemptsMade + 1`: full jitter over an exponential, capped at 5 minutes. */

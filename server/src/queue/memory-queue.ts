@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { backoffDelay, type Job, type JobOptions, type JobQueue, type Processor, type QueueFactory, type WorkOptions } from './job-queue.js';
+import { JobObservers, backoffDelay, type Job, type JobObserver, type JobOptions, type JobQueue, type Processor, type QueueFactory, type WorkOptions } from './job-queue.js';
 
 interface Entry<T> {
   job: Job<T>;
@@ -18,7 +18,10 @@ export class MemoryJobQueue<T> implements JobQueue<T> {
   private closing = false;
   private idle: Array<() => void> = [];
 
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    private readonly observers: JobObservers = new JobObservers(),
+  ) {}
 
   async add(data: T, opts: JobOptions = {}): Promise<string> {
     const id = opts.jobId ?? randomUUID();
@@ -31,7 +34,7 @@ export class MemoryJobQueue<T> implements JobQueue<T> {
 
   work(processor: Processor<T>, opts: WorkOptions<T> = {}): void {
     if (this.processor) throw new Error(`queue ${this.name} already has a worker`);
-    this.processor = processor;
+    this.processor = this.observers.wrap(this.name, processor);
     this.opts = opts;
     this.pump();
   }
@@ -84,14 +87,25 @@ export class MemoryJobQueue<T> implements JobQueue<T> {
 /** Factory for embedded mode. */
 export class MemoryQueueFactory implements QueueFactory {
   private readonly queues: MemoryJobQueue<unknown>[] = [];
+  private readonly observers = new JobObservers();
+  private closed: Promise<void> | null = null;
 
   create<T>(name: string): JobQueue<T> {
-    const queue = new MemoryJobQueue<T>(name);
+    const queue = new MemoryJobQueue<T>(name, this.observers);
     this.queues.push(queue as MemoryJobQueue<unknown>);
     return queue;
   }
 
-  async close(): Promise<void> {
-    await Promise.all(this.queues.map((q) => q.close()));
+  list(): readonly JobQueue<unknown>[] {
+    return this.queues;
+  }
+
+  observe(observer: JobObserver): () => void {
+    return this.observers.add(observer);
+  }
+
+  close(): Promise<void> {
+    this.closed ??= Promise.all(this.queues.map((q) => q.close())).then(() => {});
+    return this.closed;
   }
 }

@@ -1,18 +1,57 @@
 import type { FlowState } from '@handoff/protocol';
 import type { SignalPayload, TopicHub } from './topic-hub.js';
 
+/** Where a delivered state was committed: on this node, or elsewhere (through Redis). */
+export type DeliveryOrigin = 'local' | 'remote';
+
+/** Told after each delivery to this node's hub: how long since the commit, ms. */
+export type DeliveryObserver = (origin: DeliveryOrigin, latencyMs: number) => void;
+
 /**
  * The one fan-out path: a committed transition is published here, and reaches the TopicHub of
  * every node. The seam is `doPublish` (as in socket.io-adapter's ClusterAdapter): the logic is the
  * same for every backend, only how a state leaves this process differs.
+ *
+ * The commit time travels beside the state (a second argument on the channel, never a field of
+ * the public state object), so every node can measure commit → local delivery.
  */
 export abstract class Fanout {
+  private readonly observers = new Set<DeliveryObserver>();
+
   constructor(protected readonly hub: TopicHub) {}
 
-  /** Publish a committed state to every node, this one included. */
-  publish(state: FlowState): void {
+  /** Publish a committed state to every node, this one included. `committedAt`: epoch ms of the commit. */
+  publish(state: FlowState, committedAt: number = Date.now()): void {
+    this.deliverLocal(state, committedAt, 'local');
+    this.doPublish(state, committedAt);
+  }
+
+  /**
+   * A state published by another process arrived (the adapter channel): deliver it here.
+   * `committedAt` is absent when the sender predates it; then no latency is observed.
+   */
+  receive(state: FlowState, committedAt?: unknown): void {
+    this.deliverLocal(state, typeof committedAt === 'number' && Number.isFinite(committedAt) ? committedAt : undefined, 'remote');
+  }
+
+  /** Observe deliveries to this node (metrics); returns the off-function. */
+  onDelivered(observer: DeliveryObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
+  private deliverLocal(state: FlowState, committedAt: number | undefined, origin: DeliveryOrigin): void {
     this.hub.deliver(state);
-    this.doPublish(state);
+    if (committedAt === undefined) return;
+    // Clocks of different nodes may differ a little (NTP): never report a negative latency.
+    const latency = Math.max(0, Date.now() - committedAt);
+    for (const observer of this.observers) {
+      try {
+        observer(origin, latency);
+      } catch {
+        // metrics never stop a delivery
+      }
+    }
   }
 
   /** Publish a signal (e.g. "the login queue moved") to every node, this one included. */
@@ -21,8 +60,8 @@ export abstract class Fanout {
     this.doSignal(name, payload);
   }
 
-  /** Send the state to the other nodes. */
-  protected abstract doPublish(state: FlowState): void;
+  /** Send the state (and its commit time) to the other nodes. */
+  protected abstract doPublish(state: FlowState, committedAt: number): void;
   /** Send a signal to the other nodes. */
   protected abstract doSignal(name: string, payload: SignalPayload): void;
 }
@@ -45,8 +84,8 @@ export interface ServerSideEmitter {
 
 /**
  * Redis mode: states travel over the Socket.IO Redis adapter's server-side channel
- * (`serverSideEmit`), so API nodes (`io`) and worker processes (`@socket.io/redis-emitter`)
- * share one path. Receiving nodes hand them to their hub (see `listenForRemoteStates`).
+ * (`serverSideEmit(FANOUT_EVENT, state, committedAt)`), so API nodes (`io`) and worker processes
+ * (`@socket.io/redis-emitter`) share one path. Receiving nodes hand them to `receive`.
  */
 export class AdapterFanout extends Fanout {
   constructor(
@@ -56,8 +95,8 @@ export class AdapterFanout extends Fanout {
     super(hub);
   }
 
-  protected doPublish(state: FlowState): void {
-    this.emitter.serverSideEmit(FANOUT_EVENT, state);
+  protected doPublish(state: FlowState, committedAt: number): void {
+    this.emitter.serverSideEmit(FANOUT_EVENT, state, committedAt);
   }
 
   protected doSignal(name: string, payload: SignalPayload): void {

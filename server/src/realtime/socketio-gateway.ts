@@ -9,6 +9,14 @@ import { MAX_SUBSCRIPTIONS_PER_CONNECTION, RealtimeCommands, toAck, type QrActio
 import { FANOUT_EVENT, SIGNAL_EVENT } from './fanout.js';
 import type { SignalPayload } from './topic-hub.js';
 import { originAllowed } from './origin.js';
+import { Inflight, until } from './inflight.js';
+
+/**
+ * Event the server emits to every Socket.IO client just before a graceful shutdown closes its
+ * connection: `{ reason: 'shutdown' }`. Reconnect (another node, through the load balancer or the
+ * next URL of a list) and subscribe again. Not in the typed event map of @handoff/protocol yet.
+ */
+export const RECONNECT_HINT_EVENT = 'reconnect';
 
 interface SocketData {
   user?: UserRecord;
@@ -16,7 +24,8 @@ interface SocketData {
 
 /** Events between nodes on the adapter's server-side channel: the fan-out. */
 export interface InterServerEvents {
-  [FANOUT_EVENT]: (state: FlowState) => void;
+  /** The state and, beside it (never inside the public object), its commit time in epoch ms. */
+  [FANOUT_EVENT]: (state: FlowState, committedAt?: number) => void;
   [SIGNAL_EVENT]: (name: string, payload: SignalPayload) => void;
 }
 
@@ -38,16 +47,33 @@ export function createIoServer(httpServer: HttpServer, config: Config, adapter?:
   });
 }
 
+/** The Socket.IO side of a node, as the server's shutdown sees it. */
+export interface SocketIoGateway {
+  /** Topics this node's sockets are subscribed to (rooms other than the sockets' own). */
+  topics(): string[];
+  /**
+   * Graceful close: emit the reconnect hint to every socket of this node, let in-flight commands
+   * answer, then close each connection's transport (after its buffered packets are sent). Stock
+   * socket.io-client reconnects by itself on such a `transport close` (it would not after a
+   * server-side `disconnect`); the Handoff SDK always does. Resolves when every socket is gone,
+   * or after `waitMs`.
+   */
+  drain(waitMs: number): Promise<void>;
+}
+
 /**
  * Socket.IO on the default namespace (contract §3). Subscriptions are rooms named by topic;
  * the hub's sink emits each state to its room on this node only (`io.local`): states from other
  * nodes arrive through the fan-out, never through a second broadcast.
  */
-export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): void {
+export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): SocketIoGateway {
   const { metrics } = handoff;
   const commands = new RealtimeCommands(handoff);
+  const inflight = new Inflight();
 
   io.use(async (socket, next) => {
+    // Draining: go to another node (the SDK rotates its URL list on a failed connect).
+    if (handoff.shuttingDown) return next(new Error('unavailable'));
     const auth = (socket.handshake.auth ?? {}) as HandshakeAuth;
     if (auth.token === undefined || auth.token === null) return next();
     try {
@@ -65,13 +91,14 @@ export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): void {
 
   io.on('connection', (socket: HandoffSocket) => {
     metrics.connections.inc({ transport: 'socket.io' });
-    socket.on('disconnect', () => {
+    // `disconnecting`, not `disconnect`: by `disconnect` the socket has already left its rooms.
+    socket.on('disconnecting', () => {
       metrics.connections.dec({ transport: 'socket.io' });
       metrics.subscriptions.dec({ transport: 'socket.io' }, topicsOf(socket).length);
     });
 
     socket.on('subscribe', async (payload, ack) => {
-      const res = await toAck(async () => {
+      const res = await toAckTracked(async () => {
         if (topicsOf(socket).length >= MAX_SUBSCRIPTIONS_PER_CONNECTION) {
           throw new HandoffError('rate_limited', `At most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection.`);
         }
@@ -85,7 +112,7 @@ export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): void {
     });
 
     socket.on('unsubscribe', async (payload, ack) => {
-      const res = await toAck(() => {
+      const res = await toAckTracked(async () => {
         const topic = commands.unsubscribe(payload);
         if (socket.rooms.has(topic)) {
           socket.leave(topic);
@@ -98,14 +125,46 @@ export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): void {
 
     for (const action of ['scan', 'confirm', 'cancel'] as const satisfies readonly QrAction[]) {
       socket.on(`qr:${action}`, async (payload, ack) => {
-        reply(ack, await toAck(() => commands.qrAction(action, payload, socket.data.user)));
+        reply(ack, await toAckTracked(() => commands.qrAction(action, payload, socket.data.user)));
       });
     }
 
     socket.on('redeem', async (payload, ack) => {
-      reply(ack, await toAck(() => commands.redeem(payload)));
+      reply(ack, await toAckTracked(() => commands.redeem(payload)));
     });
   });
+
+  function toAckTracked<T extends object>(run: () => Promise<T>) {
+    return inflight.track(() => toAck(run));
+  }
+
+  const nsp = io.of('/');
+  return {
+    topics() {
+      const adapter = nsp.adapter;
+      return [...adapter.rooms.keys()].filter((room): room is string => typeof room === 'string' && !adapter.sids.has(room));
+    },
+    async drain(waitMs) {
+      const deadline = Date.now() + waitMs;
+      // Not in the typed ServerToClientEvents (yet): emitted untyped.
+      type Untyped = { emit(event: string, payload: unknown): void };
+      for (const socket of nsp.sockets.values()) (socket as unknown as Untyped).emit(RECONNECT_HINT_EVENT, { reason: 'shutdown' });
+      await inflight.idle(Math.max(0, deadline - Date.now()));
+      // conn.close() (not socket.disconnect()): flushes the hint, then closes the transport.
+      for (const socket of nsp.sockets.values()) socket.conn.close();
+      await until(
+        () => nsp.sockets.size === 0,
+        (poke) => {
+          const onDisconnect = () => setImmediate(poke);
+          for (const socket of nsp.sockets.values()) socket.once('disconnect', onDisconnect);
+          return () => {
+            for (const socket of nsp.sockets.values()) socket.off('disconnect', onDisconnect);
+          };
+        },
+        Math.max(0, deadline - Date.now()),
+      );
+    },
+  };
 }
 
 /** Topics a socket is subscribed to (its rooms, minus its own id room). */

@@ -62,6 +62,11 @@ export class TopicHub {
     }
   }
 
+  /** Topics with per-topic listeners on this node (WebSocket subscriptions, long-poll waiters). */
+  listenedTopics(): string[] {
+    return [...this.topics.keys()];
+  }
+
   /** Number of per-topic listeners (WebSocket subscriptions and long-poll waiters). */
   listenerCount(): number {
     let n = 0;

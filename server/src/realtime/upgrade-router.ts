@@ -10,7 +10,11 @@ type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => vo
  * but the contract says 403, so the Origin check happens here for both socket endpoints, before
  * Socket.IO's own upgrade listener (taken over from the server) or the plain WebSocket gateway runs.
  */
-export function routeUpgrades(httpServer: HttpServer, config: Config, routes: { ws: { path: string; handle: UpgradeHandler } }): void {
+export function routeUpgrades(
+  httpServer: HttpServer,
+  config: Config,
+  routes: { ws: { path: string; handle: UpgradeHandler }; closing?: () => boolean },
+): void {
   const socketIo = httpServer.listeners('upgrade') as UpgradeHandler[];
   httpServer.removeAllListeners('upgrade');
   httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -19,6 +23,8 @@ export function routeUpgrades(httpServer: HttpServer, config: Config, routes: { 
     const isSocketIo = path.startsWith('/socket.io/');
     if (path !== routes.ws.path && !isSocketIo) return refuseUpgrade(socket, 404, 'Not Found');
     if (!originAllowed(req, config.allowedOrigins, config.publicUrl)) return refuseUpgrade(socket, 403, 'Forbidden');
+    // A draining node takes no new socket: the client goes to another node.
+    if (isSocketIo && routes.closing?.()) return refuseUpgrade(socket, 503, 'Service Unavailable');
     if (isSocketIo) for (const listener of socketIo) listener.call(httpServer, req, socket, head);
     else routes.ws.handle(req, socket, head);
   });

@@ -2,12 +2,16 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { type FlowState, type WsServerFrame } from '@handoff/protocol';
-import { HandoffError } from '../errors.js';
+import { HandoffError, toHandoffError } from '../errors.js';
 import type { Handoff } from '../handoff.js';
 import { bearerToken } from '../users/jwt.js';
 import type { UserRecord } from '../users/user-store.js';
 import { MAX_SUBSCRIPTIONS_PER_CONNECTION, RealtimeCommands, toAck, type QrAction } from './commands.js';
 import { refuseUpgrade, routeUpgrades } from './upgrade-router.js';
+import { Inflight, until } from './inflight.js';
+
+/** Close code of a graceful shutdown: 1012 "service restart" — reconnect (to another node) and subscribe again. */
+export const WS_CLOSE_RESTART = 1012;
 
 /** The plain WebSocket endpoint path (contract §4). */
 export const WS_PATH = '/v1/ws';
@@ -37,8 +41,13 @@ class WsConnection {
 }
 
 export interface WsGateway {
-  /** Stop the heartbeat and close every connection with `code`. */
+  /** Stop the heartbeat and close every connection with `code` (default 1012 "service restart"). */
   close(code?: number, reason?: string): void;
+  /**
+   * Graceful close: let in-flight frames get their replies, then close every connection with
+   * 1012 "service restart"; resolves when all are closed, or after `waitMs` (the rest are dropped).
+   */
+  drain(waitMs: number): Promise<void>;
   readonly server: WebSocketServer;
 }
 
@@ -52,8 +61,13 @@ export function createWsGateway(httpServer: HttpServer, handoff: Handoff): WsGat
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.wsMaxFrameBytes, perMessageDeflate: false });
   const commands = new RealtimeCommands(handoff);
   const connections = new Set<WsConnection>();
+  const inflight = new Inflight();
+  const closed = new Set<() => void>();
 
-  routeUpgrades(httpServer, config, { ws: { path: WS_PATH, handle: (req, socket, head) => void handleUpgrade(req, socket, head) } });
+  routeUpgrades(httpServer, config, {
+    ws: { path: WS_PATH, handle: (req, socket, head) => void handleUpgrade(req, socket, head) },
+    closing: () => handoff.shuttingDown,
+  });
 
   async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     let user: UserRecord | undefined;
@@ -61,7 +75,9 @@ export function createWsGateway(httpServer: HttpServer, handoff: Handoff): WsGat
       try {
         user = await handoff.users.authenticate(bearerToken(req.headers.authorization));
       } catch (err) {
-        return refuseUpgrade(socket, err instanceof HandoffError && err.code === 'unavailable' ? 503 : 401, 'Unauthorized');
+        // A store outage (the user lookup failed) is a 503, not the client's bad token.
+        if (toHandoffError(err).code === 'unavailable') return refuseUpgrade(socket, 503, 'Service Unavailable');
+        return refuseUpgrade(socket, 401, 'Unauthorized');
       }
     }
     if (handoff.shuttingDown) return refuseUpgrade(socket, 503, 'Service Unavailable');
@@ -78,6 +94,7 @@ export function createWsGateway(httpServer: HttpServer, handoff: Handoff): WsGat
     ws.on('error', (err) => log.debug({ err: err.message }, 'websocket error'));
     ws.on('close', () => {
       connections.delete(conn);
+      for (const poke of closed) poke();
       metrics.connections.dec({ transport: 'websocket' });
       metrics.subscriptions.dec({ transport: 'websocket' }, conn.subscriptions.size);
       for (const off of conn.subscriptions.values()) off();
@@ -96,7 +113,7 @@ export function createWsGateway(httpServer: HttpServer, handoff: Handoff): WsGat
       return conn.send({ type: 'reply', ref: null, ok: false, error: new HandoffError('bad_request', 'Frames are JSON objects.').toBody() });
     }
     const ref = typeof frame.ref === 'string' || typeof frame.ref === 'number' ? String(frame.ref) : null;
-    const res = await toAck(() => dispatch(conn, frame));
+    const res = await inflight.track(() => toAck(() => dispatch(conn, frame)));
     conn.send({ type: 'reply', ref, ...res } as WsServerFrame);
   }
 
@@ -148,11 +165,26 @@ export function createWsGateway(httpServer: HttpServer, handoff: Handoff): WsGat
   }, config.wsPingIntervalMs);
   heartbeat.unref();
 
+  const close = (code = WS_CLOSE_RESTART, reason = 'service restart') => {
+    clearInterval(heartbeat);
+    for (const conn of connections) conn.socket.close(code, reason);
+  };
   return {
     server: wss,
-    close(code = 1001, reason = 'server shutting down') {
-      clearInterval(heartbeat);
-      for (const conn of connections) conn.socket.close(code, reason);
+    close,
+    async drain(waitMs) {
+      const deadline = Date.now() + waitMs;
+      await inflight.idle(waitMs);
+      close();
+      await until(
+        () => connections.size === 0,
+        (poke) => {
+          closed.add(poke);
+          return () => closed.delete(poke);
+        },
+        Math.max(0, deadline - Date.now()),
+      );
+      for (const conn of connections) conn.socket.terminate();
     },
   };
 }

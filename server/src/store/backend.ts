@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import { EventEmitter } from 'node:events';
+import { Redis, type Command } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { CodeStore } from '../codes/code-store.js';
@@ -14,6 +15,47 @@ import { RateLimits } from '../http/rate-limits.js';
 import { BullQueueFactory } from '../queue/bullmq-queue.js';
 import type { QueueFactory } from '../queue/job-queue.js';
 import { MemoryQueueFactory } from '../queue/memory-queue.js';
+import { withDeadline } from '../queue/deadline.js';
+
+/** Which Redis connection: the store's commands, the adapter's publisher/subscriber, or a job queue's. */
+export type RedisConnectionName = 'command' | 'pub' | 'sub' | 'queue' | 'queue-worker';
+
+/** Longest a store command waits for an answer (a frozen Redis, a half-open connection), ms. */
+export const REDIS_COMMAND_TIMEOUT_MS = 2_000;
+
+/**
+ * Watches every Redis connection of a process: counts their `error` events and failed commands
+ * (for metrics) and knows their status (for the `handoff_redis_connected` gauge).
+ *  - `connection-error` (connection, err): an `error` event of a connection (refused, reset…), as ioredis reports it;
+ *  - `command-failed` (connection, command, err): a command rejected (connection down, timeout,
+ *    a reply error); NOSCRIPT is left out, ioredis retries those with EVAL by itself.
+ * Watching also attaches a handler to every command's promise, so a command nobody awaits (the
+ * adapter's fire-and-forget PUBLISH) can never become an unhandled rejection that kills the process.
+ */
+export class RedisWatch extends EventEmitter<{
+  'connection-error': [connection: RedisConnectionName, err: Error];
+  'command-failed': [connection: RedisConnectionName, command: string, err: Error];
+}> {
+  readonly connections: Array<{ name: RedisConnectionName; client: Redis }> = [];
+  private readonly seen = new WeakSet<Command>();
+
+  watch(client: Redis, name: RedisConnectionName): Redis {
+    this.connections.push({ name, client });
+    client.on('error', (err: Error) => this.emit('connection-error', name, err));
+    const send = client.sendCommand.bind(client);
+    client.sendCommand = ((command: Command, stream?: unknown) => {
+      const result = (send as (c: Command, s?: unknown) => unknown)(command, stream);
+      if (!this.seen.has(command)) {
+        this.seen.add(command); // a command resent from the offline queue passes here again
+        command.promise.catch((err: Error) => {
+          if (!/NOSCRIPT/.test(err?.message ?? '')) this.emit('command-failed', name, command.name, err);
+        });
+      }
+      return result;
+    }) as typeof client.sendCommand;
+    return client;
+  }
+}
 
 /** The stores and connections of one mode: embedded (in memory) or Redis. */
 export interface Backend {
@@ -26,14 +68,20 @@ export interface Backend {
   queues: QueueFactory;
   /** Rate limiters on the same store. */
   limits: RateLimits;
-  /** Redis mode: the command connection, and a publisher/subscriber pair for the Socket.IO adapter. */
-  redis?: { client: Redis; pub: Redis; sub: Redis };
+  /**
+   * Redis mode: the command connection, a publisher/subscriber pair for the Socket.IO adapter,
+   * and the watch over every connection (the queues' included).
+   */
+  redis?: { client: Redis; pub: Redis; sub: Redis; watch: RedisWatch };
+  /** Close the queues (workers let their active jobs finish; idempotent), then the connections. */
   close(): Promise<void>;
 }
 
 /**
  * Open the backend the config asks for. In Redis mode commands fail fast while Redis is down
- * (no offline queue: a request answers 503 instead of hanging) and reconnect by themselves.
+ * (no offline queue: a request answers 503 instead of hanging; a frozen Redis times out after
+ * REDIS_COMMAND_TIMEOUT_MS) and every connection reconnects by itself (backoff 50 ms doubling to 1 s: a refused connect is cheap, and every
+ * second counts for a browser watching a QR code).
  */
 export async function openBackend(config: Config, log: Logger): Promise<Backend> {
   if (!config.redisUrl) {
@@ -48,14 +96,17 @@ export async function openBackend(config: Config, log: Logger): Promise<Backend>
       close: () => queues.close(),
     };
   }
-  const retryStrategy = (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000);
+  const retryStrategy = (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 5), 1000);
+  const watch = new RedisWatch();
   const client = new Redis(config.redisUrl, {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
     connectTimeout: 2000,
     retryStrategy,
   });
+  watch.watch(client, 'command');
   let lastError = '';
   client.on('error', (err: Error) => {
     if (err.message !== lastError) log.warn({ err: err.message }, 'redis error');
@@ -66,12 +117,20 @@ export async function openBackend(config: Config, log: Logger): Promise<Backend>
     lastError = '';
   });
   await client.connect();
-  // The adapter's connections keep an offline queue so their (p)subscriptions survive reconnects.
-  const pub = new Redis(config.redisUrl, { retryStrategy, maxRetriesPerRequest: 1 });
-  const sub = new Redis(config.redisUrl, { retryStrategy, maxRetriesPerRequest: null });
-  for (const c of [pub, sub]) c.on('error', () => {}); // reported once through `client`
+  // The adapter's connections keep an offline queue and never give up a command: a PUBLISH made
+  // while the publisher reconnects (a transition committed just as Redis came back) is sent once
+  // it is connected, not dropped; the subscriber re-subscribes by itself (autoResubscribe) after
+  // every reconnect. States published while a subscriber was away are recovered by the resync
+  // each API node runs when its subscriber is back (server.ts, realtime/resync.ts).
+  const pub = watch.watch(new Redis(config.redisUrl, { retryStrategy, maxRetriesPerRequest: null }), 'pub');
+  const sub = watch.watch(new Redis(config.redisUrl, { retryStrategy, maxRetriesPerRequest: null, autoResubscribe: true }), 'sub');
   const prefix = config.redisPrefix;
-  const queues = new BullQueueFactory({ url: config.redisUrl, prefix: `${prefix}bull`, lockDurationMs: config.queueLockMs });
+  const queues = new BullQueueFactory({
+    url: config.redisUrl,
+    prefix: `${prefix}bull`,
+    lockDurationMs: config.queueLockMs,
+    onConnection: (c, role) => void watch.watch(c, role === 'producer' ? 'queue' : 'queue-worker'),
+  });
   return {
     mode: 'redis',
     flows: new RedisFlowStore(client, { prefix }),
@@ -79,10 +138,20 @@ export async function openBackend(config: Config, log: Logger): Promise<Backend>
     codes: new RedisCodeStore(client, { prefix }),
     queues,
     limits: new RateLimits(client, prefix),
-    redis: { client, pub, sub },
+    redis: { client, pub, sub, watch },
     async close() {
       await queues.close();
-      await Promise.allSettled([client.quit(), pub.quit(), sub.quit()]);
+      await Promise.allSettled([client, pub, sub].map((c) => quitOrDrop(c)));
     },
   };
+}
+
+/** QUIT, or drop the connection when Redis does not answer within a second (it may be down). */
+async function quitOrDrop(c: Redis): Promise<void> {
+  if (c.status === 'end') return;
+  try {
+    await withDeadline(c.quit(), 1000);
+  } catch {
+    c.disconnect();
+  }
 }
