@@ -35,9 +35,15 @@ export interface ClientToServerEvents {
   redeem: (req: RedeemRequest, ack: (res: RedeemAck) => void) => void;
 }
 
+/** Why the server asks a client to reconnect elsewhere. */
+export interface ReconnectHint {
+  reason: 'shutdown';
+}
+
 /** Socket.IO events the server emits. `reconnect` is a hint sent before a graceful shutdown. */
 export interface ServerToClientEvents {
   state: (state: FlowState) => void;
+  reconnect: (hint: ReconnectHint) => void;
 }
 
 /** The socket.io handshake `auth` object. */

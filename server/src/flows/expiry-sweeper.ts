@@ -8,6 +8,8 @@ import type { FlowService } from './flow-service.js';
 export class ExpirySweeper {
   private timer: NodeJS.Timeout | null = null;
   private running = false;
+  /** Set while sweeps fail, so an outage is logged once, not on every tick. */
+  private failing = false;
 
   constructor(
     private readonly flows: FlowService,
@@ -32,8 +34,11 @@ export class ExpirySweeper {
     this.running = true;
     try {
       await this.flows.expireDue();
+      if (this.failing) this.log.info('expiry sweeps work again');
+      this.failing = false;
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'expiry sweep failed; will retry');
+      if (!this.failing) this.log.warn({ err: (err as Error).message }, 'expiry sweep failed; retrying every tick until it works');
+      this.failing = true;
     } finally {
       this.running = false;
     }

@@ -76,8 +76,9 @@ async function waitForResult(handoff: Handoff, topic: string, watchToken: string
   const deadline = Date.now() + ms;
   const access = { watchToken };
   let state = await handoff.flows.read(topic, access);
-  while (!isFinalState(state.state) && state.state !== 'succeeded' && Date.now() < deadline) {
-    state = await handoff.flows.waitForChange(topic, access, state.version, deadline - Date.now());
+  const never = new AbortController().signal; // the server's drain still ends the wait at shutdown
+  while (!isFinalState(state.state) && state.state !== 'succeeded' && Date.now() < deadline && !handoff.shuttingDown) {
+    state = await handoff.longPoll(topic, access, state.version, deadline - Date.now(), never);
   }
   return state;
 }

@@ -16,7 +16,7 @@ import { Inflight, until } from './inflight.js';
  * connection: `{ reason: 'shutdown' }`. Reconnect (another node, through the load balancer or the
  * next URL of a list) and subscribe again. Not in the typed event map of @handoff/protocol yet.
  */
-export const RECONNECT_HINT_EVENT = 'reconnect';
+export const RECONNECT_HINT_EVENT = 'reconnect' as const;
 
 interface SocketData {
   user?: UserRecord;
@@ -146,9 +146,7 @@ export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): SocketIo
     },
     async drain(waitMs) {
       const deadline = Date.now() + waitMs;
-      // Not in the typed ServerToClientEvents (yet): emitted untyped.
-      type Untyped = { emit(event: string, payload: unknown): void };
-      for (const socket of nsp.sockets.values()) (socket as unknown as Untyped).emit(RECONNECT_HINT_EVENT, { reason: 'shutdown' });
+      for (const socket of nsp.sockets.values()) socket.emit(RECONNECT_HINT_EVENT, { reason: 'shutdown' });
       await inflight.idle(Math.max(0, deadline - Date.now()));
       // conn.close() (not socket.disconnect()): flushes the hint, then closes the transport.
       for (const socket of nsp.sockets.values()) socket.conn.close();
