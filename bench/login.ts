@@ -1,0 +1,449 @@
+/**
+ * Benchmark: async login throughput (issue #3).
+ *
+ *   node --conditions=source --import tsx bench/login.ts          # N=400, 2 repetitions, + Redis mode
+ *   BENCH_QUICK=1 node --conditions=source --import tsx bench/login.ts   # N=100, 1 repetition
+ *
+ * Env: BENCH_LOGINS (N), BENCH_REPEAT, BENCH_INFLIGHT (client HTTP concurrency, default 50),
+ * BENCH_REDIS=0 (skip Redis mode), BENCH_TIMEOUT_S (per flood, default 180).
+ *
+ * Per repetition, side by side on the same machine (a baseline before and after every flood; the
+ * ratio uses their mean, because the machine's load drifts):
+ *  1. Baseline: raw native `bcrypt.compare` at BCRYPT_COST=10 in a separate Node process
+ *     (bench/login-bcrypt.ts, UV_THREADPOOL_SIZE unset = 4, like the server), BENCH_BASELINE_N
+ *     compares (default min(N, 100)) with
+ *     LOGIN_CONCURRENCY=4 in flight (the most the server's login workers run at once).
+ *  2. Handoff, embedded mode: a fresh real server process (ROLE=all, LOGIN_CONCURRENCY=4,
+ *     BCRYPT_COST=10, limits lifted, one seeded user). N `POST /v1/sessions` with
+ *     `Prefer: respond-async`, at most BENCH_INFLIGHT in flight; each 202's topic is subscribed
+ *     with its watch token on a Socket.IO connection (one per 50 logins: the server allows 50
+ *     subscriptions per connection); throughput = N / (first POST sent → last
+ *     `succeeded` push received).
+ *  3. During the flood: server event-loop delay p99 from its own `/metrics`
+ *     (`handoff_process_nodejs_eventloop_lag_p99_seconds`: prom-client's monitorEventLoopDelay
+ *     histogram, which it resets at each scrape, so the bench scrapes once right before the flood
+ *     and once right after it), plus an outside probe: `GET /healthz` every 10 ms (one at a time).
+ *  4. During the flood: `GET /v1/flows/login:<id>` with Watch-Token (plain read, no long-poll) every
+ *     5 ms on a random flow created so far (at most 10 reads in flight; a tick that finds 10 in
+ *     flight is counted as skipped).
+ *  5. If BENCH_REDIS != 0: the same flood in Redis mode: private redis-server, one ROLE=api node
+ *     (flood, probes and /metrics go there) and one ROLE=worker process (LOGIN_CONCURRENCY=4).
+ *
+ * All probes run in this bench process, so their latencies include this process's own delay
+ * (its event-loop p99 is reported too). Every loop is bounded by count and time.
+ */
+import { execFile } from 'node:child_process';
+import { loadavg, cpus } from 'node:os';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import type { FlowState } from '@handoff/protocol';
+import { connectSocketIo, type ClientSocket } from '../test/harness/clients.js';
+import { startRedis } from '../test/harness/redis-server.js';
+import { startServerProcess, type ServerProcess } from '../test/harness/server-process.js';
+import { cpuSample, foreignCpu, ROOT, sleep } from './lib/proc.js';
+import { log, mapLimit, ms, summarize, table, withTimeout, type Summary } from './lib/util.js';
+
+const QUICK = process.env.BENCH_QUICK === '1';
+const N = Number(process.env.BENCH_LOGINS ?? (QUICK ? 100 : 400));
+/** Compares per baseline run (a rate; run before and after every flood). */
+const BASE_N = Number(process.env.BENCH_BASELINE_N ?? Math.min(N, QUICK ? 50 : 100));
+const REPEAT = Number(process.env.BENCH_REPEAT ?? (QUICK ? 1 : 2));
+const IN_FLIGHT = Number(process.env.BENCH_INFLIGHT ?? 50);
+const WITH_REDIS = process.env.BENCH_REDIS !== '0';
+const FLOOD_TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_S ?? 180) * 1000;
+const COST = 10;
+const LOGIN_CONCURRENCY = 4;
+const HEALTH_EVERY_MS = 10;
+const READ_EVERY_MS = 5;
+const READ_MAX_IN_FLIGHT = 10;
+const SUBS_PER_SOCKET = 50;
+const EMAIL = 'bench@example.com';
+const PASSWORD = 'bench-password-123';
+
+const TARGET_RATIO = 0.9;
+const TARGET_LOOP_MS = 50;
+const TARGET_READ_MS = 20;
+
+const SERVER_ENV: Record<string, string | undefined> = {
+  ROLE: 'all',
+  LOGIN_CONCURRENCY: String(LOGIN_CONCURRENCY),
+  BCRYPT_COST: String(COST),
+  // "very high": the config caps these at 1,000,000 and 10,000.
+  LOGIN_IP_PER_MINUTE: '1000000',
+  LOGIN_MAX_FAILURES: '10000',
+  SEED_USERS: `${EMAIL}:${PASSWORD}:Bench`,
+  LOG_LEVEL: 'info',
+  UV_THREADPOOL_SIZE: undefined, // server default (4), whatever this shell has
+};
+
+interface Baseline {
+  n: number;
+  cost: number;
+  concurrency: number;
+  threadpool: string;
+  seconds: number;
+  perSecond: number;
+  /** Event-loop delay p99 of the baseline process while its pool runs the compares. */
+  loopP99Ms: number;
+}
+
+/** Two baselines around one flood (the machine's load drifts): mean throughput, worst loop p99. */
+function bracket(a: Baseline, b: Baseline): Baseline {
+  return { ...a, perSecond: (a.perSecond + b.perSecond) / 2, loopP99Ms: Math.max(a.loopP99Ms, b.loopP99Ms) };
+}
+
+interface FloodResult {
+  mode: string;
+  n: number;
+  succeeded: number;
+  failed: number;
+  postErrors: number;
+  seconds: number;
+  perSecond: number;
+  post: Summary;
+  health: Summary;
+  healthErrors: number;
+  reads: Summary;
+  readErrors: number;
+  readsSkipped: number;
+  serverLoopP99Ms: number;
+  serverLoopMaxMs: number;
+  serverLoopMeanMs: number;
+  clientLoopP99Ms: number;
+  foreignCpu: number;
+  /** `state` pushes received on the one socket (transitions and queue-position updates). */
+  pushes: number;
+}
+
+function runBaseline(n: number): Promise<Baseline> {
+  const env: NodeJS.ProcessEnv = { ...process.env, BCRYPT_N: String(n), BCRYPT_COST: String(COST), BCRYPT_CONCURRENCY: String(LOGIN_CONCURRENCY) };
+  delete env.UV_THREADPOOL_SIZE;
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--conditions=source', '--import', 'tsx', 'bench/login-bcrypt.ts'],
+      { cwd: ROOT, env, timeout: FLOOD_TIMEOUT_MS, maxBuffer: 1 << 20 },
+      (err, stdout, stderr) => {
+        if (err) return reject(new Error(`baseline failed: ${err.message}\n${stderr}`));
+        try {
+          resolve(JSON.parse(stdout.trim().split('\n').pop()!));
+        } catch {
+          reject(new Error(`baseline printed no result:\n${stdout}\n${stderr}`));
+        }
+      },
+    );
+  });
+}
+
+async function scrape(url: string): Promise<Map<string, number>> {
+  const res = await withTimeout(fetch(url + '/metrics'), 10_000, 'GET /metrics');
+  const text = await res.text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^(handoff_process_nodejs_eventloop_lag_\w+_seconds)(?:\{[^}]*\})? ([0-9.eE+-]+|NaN)$/.exec(line);
+    if (m) out.set(m[1], Number(m[2]));
+  }
+  return out;
+}
+
+async function postLogin(url: string, wait?: number): Promise<Response> {
+  return fetch(url + '/v1/sessions', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', prefer: wait ? `respond-async, wait=${wait}` : 'respond-async' },
+    body: JSON.stringify({ email: EMAIL, password: PASSWORD }),
+  });
+}
+
+/** Flood `url` (a fresh server) with N async logins; see the file comment. */
+async function flood(mode: string, url: string): Promise<FloodResult> {
+  // Warm-up (JIT, first bcrypt on the pool): a few logins that wait for their result.
+  for (let i = 0; i < LOGIN_CONCURRENCY; i++) {
+    const r = await withTimeout(postLogin(url, 10), 20_000, 'warm-up login');
+    await r.text();
+    if (r.status !== 200) throw new Error(`warm-up login answered ${r.status}`);
+  }
+  // The server allows 50 subscriptions per connection (MAX_SUBSCRIPTIONS_PER_CONNECTION), so
+  // logins are spread over ceil(N / SUBS_PER_SOCKET) Socket.IO connections, in order.
+  const sockets: ClientSocket[] = [];
+  for (let i = 0; i < Math.ceil(N / SUBS_PER_SOCKET); i++) sockets.push(await connectSocketIo(url));
+  const doneAt = new Map<string, number>();
+  let failed = 0;
+  let finish: () => void = () => {};
+  const allDone = new Promise<void>((r) => (finish = r));
+  let postErrors = 0;
+  const settle = () => {
+    if (doneAt.size + failed + postErrors >= N) finish();
+  };
+  const finalSeen = new Set<string>();
+  let pushes = 0;
+  const onState = (s: FlowState) => {
+    if (finalSeen.has(s.topic)) return;
+    if (s.state === 'succeeded') {
+      finalSeen.add(s.topic);
+      doneAt.set(s.topic, performance.now());
+    } else if (s.state === 'failed' || s.state === 'expired' || s.state === 'cancelled') {
+      finalSeen.add(s.topic);
+      failed++;
+      if (failed <= 3) log(`${mode}: login ${s.topic} ended ${s.state}`, JSON.stringify(s.error ?? {}));
+    } else return;
+    settle();
+  };
+  for (const socket of sockets) {
+    socket.on('state', (s: FlowState) => {
+      pushes++;
+      onState(s);
+    });
+  }
+
+  await scrape(url); // resets the server's event-loop histogram: the next scrape covers the flood
+  const clientLoop = monitorEventLoopDelay({ resolution: 10 });
+  clientLoop.enable();
+  const cpu0 = cpuSample();
+  let running = true;
+  const created: Array<{ path: string; watchToken: string }> = [];
+
+  const healthMs: number[] = [];
+  let healthErrors = 0;
+  const maxProbes = Math.ceil(FLOOD_TIMEOUT_MS / HEALTH_EVERY_MS);
+  const healthLoop = (async () => {
+    for (let i = 0; running && i < maxProbes; i++) {
+      const t = performance.now();
+      try {
+        const r = await fetch(url + '/healthz', { signal: AbortSignal.timeout(5000) });
+        await r.text();
+        if (r.ok) healthMs.push(performance.now() - t);
+        else healthErrors++;
+      } catch {
+        healthErrors++;
+      }
+      await sleep(Math.max(0, HEALTH_EVERY_MS - (performance.now() - t)));
+    }
+  })();
+
+  const readMs: number[] = [];
+  let readErrors = 0;
+  let readsSkipped = 0;
+  let readsInFlight = 0;
+  const pendingReads = new Set<Promise<void>>();
+  const readLoop = (async () => {
+    const start = performance.now();
+    const maxTicks = Math.ceil(FLOOD_TIMEOUT_MS / READ_EVERY_MS);
+    for (let tick = 1; running && tick <= maxTicks; tick++) {
+      if (created.length > 0) {
+        if (readsInFlight >= READ_MAX_IN_FLIGHT) readsSkipped++;
+        else {
+          const flow = created[Math.floor(Math.random() * created.length)];
+          readsInFlight++;
+          const t = performance.now();
+          const p = fetch(url + flow.path, { headers: { 'watch-token': flow.watchToken }, signal: AbortSignal.timeout(5000) })
+            .then(async (r) => {
+              await r.text();
+              if (r.status === 200) readMs.push(performance.now() - t);
+              else readErrors++;
+            })
+            .catch(() => void readErrors++)
+            .finally(() => {
+              readsInFlight--;
+              pendingReads.delete(p);
+            });
+          pendingReads.add(p);
+        }
+      }
+      await sleep(Math.max(0, start + tick * READ_EVERY_MS - performance.now()));
+    }
+  })();
+
+  const postMs: number[] = [];
+  const t0 = performance.now();
+  const indices = Array.from({ length: N }, (_, i) => i);
+  const posting = mapLimit(indices, IN_FLIGHT, async (i) => {
+    const socket = sockets[Math.floor(i / SUBS_PER_SOCKET)];
+    const t = performance.now();
+    try {
+      const res = await postLogin(url);
+      const body = (await res.json()) as { topic: string; watchToken: string };
+      if (res.status !== 202) throw new Error(`POST /v1/sessions answered ${res.status}: ${JSON.stringify(body)}`);
+      postMs.push(performance.now() - t);
+      created.push({ path: res.headers.get('location') ?? `/v1/flows/${body.topic}`, watchToken: body.watchToken });
+      const ack = (await (socket as any).timeout(10_000).emitWithAck('subscribe', { topic: body.topic, watchToken: body.watchToken })) as
+        | { ok: true; state: FlowState }
+        | { ok: false; error: unknown };
+      if (!ack.ok) throw new Error(`subscribe refused: ${JSON.stringify(ack.error)}`);
+      onState(ack.state); // already decided before the subscription took
+    } catch (err) {
+      postErrors++;
+      if (postErrors <= 3) log(`${mode}: login request failed: ${(err as Error).message}`);
+      settle();
+    }
+  });
+
+  let timedOut = false;
+  try {
+    await withTimeout(Promise.all([posting, allDone]), FLOOD_TIMEOUT_MS, `${mode} flood`);
+  } catch (err) {
+    timedOut = true;
+    log(`${mode}: ${(err as Error).message} (${doneAt.size}/${N} succeeded)`);
+  }
+  const lastDone = Math.max(t0, ...doneAt.values());
+  running = false;
+  const cpu1 = cpuSample();
+  const loop = await scrape(url).catch(() => new Map<string, number>());
+  clientLoop.disable();
+  await Promise.all([healthLoop, readLoop]);
+  await withTimeout(Promise.allSettled([...pendingReads]), 10_000, 'pending reads').catch(() => {});
+  for (const socket of sockets) socket.close();
+
+  const seconds = (lastDone - t0) / 1000;
+  return {
+    mode,
+    n: N,
+    succeeded: doneAt.size,
+    failed,
+    postErrors,
+    seconds,
+    perSecond: timedOut || doneAt.size < N ? NaN : N / seconds,
+    post: summarize(postMs),
+    health: summarize(healthMs),
+    healthErrors,
+    reads: summarize(readMs),
+    readErrors,
+    readsSkipped,
+    serverLoopP99Ms: (loop.get('handoff_process_nodejs_eventloop_lag_p99_seconds') ?? NaN) * 1000,
+    serverLoopMaxMs: (loop.get('handoff_process_nodejs_eventloop_lag_max_seconds') ?? NaN) * 1000,
+    serverLoopMeanMs: (loop.get('handoff_process_nodejs_eventloop_lag_mean_seconds') ?? NaN) * 1000,
+    clientLoopP99Ms: clientLoop.percentile(99) / 1e6,
+    foreignCpu: foreignCpu(cpu0, cpu1),
+    pushes,
+  };
+}
+
+/** Started servers, killed if the bench is interrupted. */
+const live = new Set<ServerProcess>();
+async function start(env: Record<string, string | undefined>): Promise<ServerProcess> {
+  const p = await startServerProcess(env);
+  live.add(p);
+  p.child.once('exit', () => live.delete(p));
+  return p;
+}
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    for (const p of live) p.child.kill('SIGKILL');
+    process.exit(130);
+  });
+}
+
+async function embeddedRun(): Promise<FloodResult> {
+  const server = await start(SERVER_ENV);
+  try {
+    return await flood('embedded', server.url);
+  } finally {
+    await server.stop(5000);
+  }
+}
+
+async function redisRun(): Promise<FloodResult> {
+  const redis = await startRedis();
+  const procs: ServerProcess[] = [];
+  try {
+    const api = await start({ ...SERVER_ENV, ROLE: 'api', REDIS_URL: redis.url });
+    procs.push(api);
+    procs.push(await start({ ...SERVER_ENV, ROLE: 'worker', REDIS_URL: redis.url, SEED_USERS: undefined }));
+    return await flood('redis (api + worker)', api.url);
+  } finally {
+    await Promise.all(procs.map((p) => p.stop(5000)));
+    await redis.stop();
+  }
+}
+
+const yes = (ok: boolean, measured: boolean) => (!measured ? 'n/a' : ok ? 'yes' : 'no');
+const la = () => loadavg().map((v) => v.toFixed(2)).join(' / ');
+const per = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
+
+function rows(run: number, pair: [Baseline, Baseline], r: FloodResult): string[][] {
+  const base = bracket(...pair);
+  const ratio = r.perSecond / base.perSecond;
+  const m = Number.isFinite(ratio);
+  const tag = `#${run} ${r.mode}`;
+  return [
+    [
+      `${tag}: logins/s (N=${r.n}, ${r.succeeded} ok, ${r.failed + r.postErrors} failed)`,
+      per(r.perSecond),
+      `${per(base.perSecond)} (raw bcrypt.compare, ${base.concurrency} in flight; mean of ${per(pair[0].perSecond)} before, ${per(pair[1].perSecond)} after)`,
+      `${m ? ratio.toFixed(2) + 'x' : 'n/a'} (target ≥ ${TARGET_RATIO}x)`,
+      yes(ratio >= TARGET_RATIO, m),
+    ],
+    [
+      `${tag}: server event-loop delay p99 (/metrics; max ${ms(r.serverLoopMaxMs)}, mean ${ms(r.serverLoopMeanMs)})`,
+      `${ms(r.serverLoopP99Ms)} ms`,
+      `${ms(base.loopP99Ms)} ms (bcrypt-only process, worse of the two)`,
+      `< ${TARGET_LOOP_MS} ms`,
+      yes(r.serverLoopP99Ms < TARGET_LOOP_MS, Number.isFinite(r.serverLoopP99Ms)),
+    ],
+    [
+      `${tag}: GET /healthz p99, every ${HEALTH_EVERY_MS} ms (n=${r.health.n}, p50 ${ms(r.health.p50)}, max ${ms(r.health.max)}, errors ${r.healthErrors})`,
+      `${ms(r.health.p99)} ms`,
+      '—',
+      `proxy, < ${TARGET_LOOP_MS} ms`,
+      yes(r.health.p99 < TARGET_LOOP_MS, r.health.n > 0),
+    ],
+    [
+      `${tag}: GET /v1/flows/login:<id> p99, every ${READ_EVERY_MS} ms (n=${r.reads.n}, p50 ${ms(r.reads.p50)}, max ${ms(r.reads.max)}, errors ${r.readErrors}, skipped ${r.readsSkipped})`,
+      `${ms(r.reads.p99)} ms`,
+      '—',
+      `< ${TARGET_READ_MS} ms`,
+      yes(r.reads.p99 < TARGET_READ_MS, r.reads.n > 0),
+    ],
+    [
+      `${tag}: POST 202 latency p50 / p99 (${IN_FLIGHT} in flight); state pushes received`,
+      `${ms(r.post.p50)} / ${ms(r.post.p99)} ms; ${r.pushes} pushes`,
+      '—',
+      'info',
+      '—',
+    ],
+    [`${tag}: bench-process event-loop p99 / others' CPU share`, `${ms(r.clientLoopP99Ms)} ms / ${(r.foreignCpu * 100).toFixed(0)}%`, '—', 'info', '—'],
+  ];
+}
+
+const started = performance.now();
+const globalDeadline = setTimeout(() => {
+  log('global deadline (20 min) passed; exiting');
+  process.exit(2);
+}, 20 * 60_000);
+globalDeadline.unref();
+
+log(`async login bench: N=${N}, in flight ${IN_FLIGHT}, repeat ${REPEAT}, cost ${COST}, LOGIN_CONCURRENCY ${LOGIN_CONCURRENCY}, redis ${WITH_REDIS}`);
+const allRows: string[][] = [];
+const loads: string[] = [];
+for (let run = 1; run <= REPEAT; run++) {
+  const before = la();
+  log(`run ${run}: loadavg ${before}; baseline (${BASE_N} compares)…`);
+  const b1 = await runBaseline(BASE_N);
+  log(`run ${run}: raw bcrypt ${b1.perSecond.toFixed(1)}/s; embedded flood…`);
+  const emb = await embeddedRun();
+  log(`run ${run}: embedded ${per(emb.perSecond)} logins/s (${emb.seconds.toFixed(1)} s); baseline…`);
+  const b2 = await runBaseline(BASE_N);
+  log(`run ${run}: raw bcrypt ${b2.perSecond.toFixed(1)}/s`);
+  allRows.push(...rows(run, [b1, b2], emb));
+  if (WITH_REDIS) {
+    try {
+      const red = await redisRun();
+      log(`run ${run}: redis ${per(red.perSecond)} logins/s (${red.seconds.toFixed(1)} s); baseline…`);
+      const b3 = await runBaseline(BASE_N);
+      log(`run ${run}: raw bcrypt ${b3.perSecond.toFixed(1)}/s`);
+      allRows.push(...rows(run, [b2, b3], red));
+    } catch (err) {
+      log(`run ${run}: redis mode failed: ${(err as Error).message}`);
+      allRows.push([`#${run} redis (api + worker)`, 'failed', '—', (err as Error).message.split('\n')[0], 'n/a']);
+    }
+  }
+  loads.push(`run ${run}: loadavg (1/5/15 min) before ${before}, after ${la()}`);
+}
+
+const out = [
+  table(['metric', 'Handoff', 'baseline', 'ratio / target', 'met?'], allRows),
+  '',
+  `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}. N=${N} logins per flood, ${BASE_N} compares per baseline, client HTTP in flight ${IN_FLIGHT}, BCRYPT_COST=${COST}, LOGIN_CONCURRENCY=${LOGIN_CONCURRENCY}, UV_THREADPOOL_SIZE default (4).`,
+  ...loads,
+  `Total runtime: ${((performance.now() - started) / 1000).toFixed(0)} s.`,
+].join('\n');
+console.log(out);
+process.exit(0);

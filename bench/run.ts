@@ -1,0 +1,224 @@
+/**
+ * `npm run bench [-- latency|memory ...]` — Handoff vs bare Socket.IO / ws, side by side.
+ *
+ *   npm run bench                   # both benchmarks, full size (see docs/benchmarks.md)
+ *   npm run bench -- latency        # only the push latency benchmark
+ *   npm run bench -- memory         # only the memory-per-connection benchmark
+ *   BENCH_QUICK=1 npm run bench     # smoke run with small numbers (~3 min)
+ *
+ * Overrides (env): BENCH_FLOWS, BENCH_ROUNDS, BENCH_WAVE, BENCH_GAP_MS, BENCH_SENDERS,
+ * BENCH_QUIET_CPU (latency); BENCH_CONNECTIONS, BENCH_MEMORY_REDIS=1,
+ * BENCH_MEMORY_ONLY=handoff-sio,bare-sio,..., BENCH_MEMORY_V8_FLAGS (memory); BENCH_TIMEOUT_S
+ * (whole-run watchdog); BENCH_WAIT_QUIET=<s> (first wait for a quiet machine); diagnostics:
+ * BENCH_SERVER_NODE_FLAGS (extra node flags for every server), BENCH_LOG_DIR (keep server output).
+ * Progress goes to stderr, the result tables to stdout and to bench/results/latest.{md,json}.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { runLatency, type LatencyResult } from './latency.js';
+import { runMemory, type MemoryResult } from './memory.js';
+import { cpuSample, foreignCpu, killAllChildren, ROOT, sleep } from './lib/proc.js';
+import { kib, log, mib, ms, ratio, table } from './lib/util.js';
+
+const quick = ['1', 'true', 'yes'].includes((process.env.BENCH_QUICK ?? '').toLowerCase());
+const num = (name: string, def: number) => {
+  const v = process.env[name];
+  if (v === undefined || v === '') return def;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a number`);
+  return n;
+};
+
+const ALL = ['latency', 'memory'] as const;
+const selected = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+for (const s of selected) if (!(ALL as readonly string[]).includes(s)) {
+  console.error(`unknown benchmark "${s}"; choose from: ${ALL.join(', ')}`);
+  process.exit(64);
+}
+const run = selected.length ? selected : [...ALL];
+
+// Watchdog: the bench always ends by itself.
+const timeoutS = num('BENCH_TIMEOUT_S', quick ? 300 : 1800);
+const watchdog = setTimeout(() => {
+  log(`watchdog: still running after ${timeoutS} s; killing children and exiting`);
+  killAllChildren();
+  process.exit(2);
+}, timeoutS * 1000);
+watchdog.unref();
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    killAllChildren();
+    process.exit(130);
+  });
+}
+
+/** The code measured: HEAD and whether server/protocol have uncommitted changes (read-only git). */
+function codeVersion(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'server', 'protocol'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    return dirty ? `${head} + uncommitted changes in server/protocol` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+const started = Date.now();
+const code = codeVersion();
+const machine = `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, ${process.platform}`;
+log(`${quick ? 'QUICK' : 'full'} run: ${run.join(', ')} on ${machine}`);
+
+/**
+ * The machine may be shared (other test runs using the 2 cores): with BENCH_WAIT_QUIET=<s>, wait
+ * up to that long until processes outside the benchmark have used less than BENCH_QUIET_CPU % of
+ * the CPU for 15 s in a row (three 5 s windows).
+ */
+async function waitQuiet(): Promise<void> {
+  const maxS = num('BENCH_WAIT_QUIET', 0);
+  if (maxS <= 0) return;
+  const limit = num('BENCH_QUIET_CPU', 10) / 100;
+  const deadline = Date.now() + maxS * 1000;
+  let quietWindows = 0;
+  let last = 0;
+  while (quietWindows < 3) {
+    if (Date.now() > deadline) {
+      log(`machine still busy after ${maxS} s (other processes: ${(last * 100).toFixed(0)}% CPU); going ahead`);
+      return;
+    }
+    const a = cpuSample();
+    await sleep(5000);
+    last = foreignCpu(a, cpuSample());
+    quietWindows = last < limit ? quietWindows + 1 : 0;
+  }
+  log(`machine quiet (other processes < ${(limit * 100).toFixed(0)}% CPU for 15 s)`);
+}
+const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const loads: Record<string, { before: string; after: string }> = {};
+
+let latency: LatencyResult | undefined;
+let memory: MemoryResult[] | undefined;
+const out: string[] = [];
+
+if (run.includes('latency')) {
+  await waitQuiet();
+  const t = Date.now();
+  const loadBefore = load();
+  latency = await runLatency({
+    flows: num('BENCH_FLOWS', quick ? 100 : 1000),
+    warmup: quick ? 20 : 100,
+    wave: num('BENCH_WAVE', 1),
+    gapMs: num('BENCH_GAP_MS', 5),
+    senders: num('BENCH_SENDERS', 10),
+    rounds: num('BENCH_ROUNDS', quick ? 1 : 5),
+    quietCpu: num('BENCH_QUIET_CPU', 10) / 100,
+  });
+  loads.latency = { before: loadBefore, after: load() };
+  const o = latency.options;
+  const L = latency;
+  const row = (p: (typeof L.phases)[number], label: string) => [
+    label + (p.lostHandoff || p.lostBare ? ` (lost: ${p.lostHandoff}/${p.lostBare})` : ''),
+    String(p.handoff.n),
+    ms(p.handoff.p50),
+    ms(p.handoff.p99),
+    ms(p.handoff.max),
+    ms(p.bare.p50),
+    ms(p.bare.p99),
+    ms(p.bare.max),
+    ratio(p.handoff.p50, p.bare.p50),
+    ratio(p.handoff.p99, p.bare.p99),
+    p.handoff.p99 <= 1.5 * p.bare.p99 ? 'met' : 'MISSED',
+  ];
+  const short = (name: string) => name.split(' ')[0];
+  const rows: string[][] = [];
+  for (let i = 0; i < L.phases.length; i++) {
+    rows.push(row(L.phases[i], `${short(L.phases[i].phase)}, all ${o.rounds} rounds`));
+    if (L.quiet[i] && L.quietRounds < o.rounds) rows.push(row(L.quiet[i], `${short(L.quiet[i].phase)}, ${L.quietRounds} quiet round(s)`));
+  }
+  out.push(
+    `### Push latency, node B → node A over Redis (${o.flows} concurrent flows, waves of ${o.wave}, ${o.gapMs} ms gap)`,
+    '',
+    table(['path', 'samples', 'Handoff p50', 'p99', 'max', 'bare Socket.IO p50', 'p99', 'max', 'ratio p50', 'ratio p99', 'target p99 ≤ 1.5x'], rows),
+    '',
+    `Milliseconds, \`qr:confirm\` / \`qr:scan\` (Handoff) or \`trigger\` (bare) emitted on node B → \`state\` received from node A. ` +
+      `A round is quiet when processes outside the benchmark used < ${(o.quietCpu * 100).toFixed(0)}% of the machine's CPU. Per round ` +
+      `(other processes' CPU share; confirm p99 Handoff/bare = ratio): ` +
+      L.perRound
+        .map((r) => `${r.round}: ${(r.foreignCpu * 100).toFixed(0)}%; ${ms(r.phases[0].handoff.p99)}/${ms(r.phases[0].bare.p99)} = ${ratio(r.phases[0].handoff.p99, r.phases[0].bare.p99)}`)
+        .join(' · ') +
+      '.',
+    '',
+    `Ack round trip on node B (emit → ack; for Handoff the transition is committed in Redis and published by then), p50/p99 ms, all rounds: ` +
+      L.phases.map((p) => `${short(p.phase)} Handoff ${ms(p.handoffAck.p50)}/${ms(p.handoffAck.p99)}, bare ${ms(p.bareAck.p50)}/${ms(p.bareAck.p99)}`).join('; ') +
+      '.',
+    '',
+    `Handoff node A held ${L.handoffAFds} fds. Benchmark took ${((Date.now() - t) / 1000).toFixed(0)} s; ` +
+      `load average (1/5/15 min) before ${loads.latency.before}, after ${loads.latency.after}.`,
+    '',
+  );
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+if (run.includes('memory')) {
+  await waitQuiet();
+  const t = Date.now();
+  const loadBefore = load();
+  const mOut: string[] = [];
+  const connections = num('BENCH_CONNECTIONS', quick ? 500 : 10_000);
+  const redisMode = ['1', 'true', 'yes'].includes((process.env.BENCH_MEMORY_REDIS ?? '').toLowerCase());
+  memory = await runMemory({
+    connections,
+    warmup: quick ? 50 : 300,
+    concurrency: 100,
+    redis: redisMode,
+    only: process.env.BENCH_MEMORY_ONLY ? process.env.BENCH_MEMORY_ONLY.split(',').map((s) => s.trim()) : undefined,
+  });
+  loads.memory = { before: loadBefore, after: load() };
+  const byId = new Map(memory.map((r) => [r.id, r]));
+  const cmp = (id: string) => {
+    const r = byId.get(id)!;
+    const base = byId.get(id.replace('handoff', 'bare'));
+    if (!id.startsWith('handoff') || !base) return ['', '', '', ''];
+    const total = r.rssPerConn / base.rssPerConn;
+    const marginal = r.rssMarginal / base.rssMarginal;
+    const ok = (x: number) => Number.isFinite(x) && x > 0 && x <= 1.3;
+    const verdict = ok(total) && ok(marginal) ? 'met' : !ok(total) && !ok(marginal) ? 'MISSED' : `mixed (0→N ${ok(total) ? 'met' : 'missed'}, marginal ${ok(marginal) ? 'met' : 'missed'})`;
+    return [ratio(r.rssPerConn, base.rssPerConn), ratio(r.rssMarginal, base.rssMarginal), ratio(r.heapPerConn, base.heapPerConn), verdict];
+  };
+  if (quick) mOut.push('> Quick run: with this few connections the deltas are mostly allocator noise; only the full run (10,000) means anything.', '');
+  mOut.push(
+    `### Server memory per idle subscribed connection (${connections} connections per server, ${redisMode ? 'Handoff in Redis mode' : 'Handoff in embedded mode'})`,
+    '',
+    table(
+      ['server', 'conns', 'RSS MiB at 0 / N/2 / N', 'RSS KiB/conn 0→N', 'RSS KiB/conn N/2→N', 'heap KiB/conn 0→N', 'RSS ratio 0→N', 'RSS ratio N/2→N', 'heap ratio', 'target RSS ≤ 1.3x'],
+      memory.map((r) => [
+        r.label + (r.failed ? ` (${r.failed} failed)` : ''),
+        String(r.connections),
+        `${mib(r.before.rss)} / ${mib(r.mid.rss)} / ${mib(r.after.rss)}`,
+        kib(r.rssPerConn),
+        kib(r.rssMarginal),
+        kib(r.heapPerConn),
+        ...cmp(r.id),
+      ]),
+    ),
+    '',
+    `0→N = (RSS with N − RSS with 0) / N; N/2→N = the second half's marginal cost; every sample after a forced GC in the server, RSS settled. Heap = heapUsed. Benchmark took ${((Date.now() - t) / 1000).toFixed(0)} s; ` +
+      `load average before ${loads.memory.before}, after ${loads.memory.after}.`,
+    '',
+  );
+  process.stdout.write(mOut.join('\n') + '\n');
+  out.push(...mOut);
+}
+
+const totalS = (Date.now() - started) / 1000;
+const footer = `${quick ? 'Quick' : 'Full'} run of \`${run.join(' ')}\` on ${machine}; code ${code}; ${new Date().toISOString()}; total ${totalS.toFixed(0)} s.`;
+process.stdout.write(footer + '\n');
+out.push(footer, '');
+const dir = `${ROOT}bench/results`;
+mkdirSync(dir, { recursive: true });
+const name = quick ? 'latest-quick' : 'latest';
+writeFileSync(`${dir}/${name}.md`, out.join('\n'));
+writeFileSync(`${dir}/${name}.json`, JSON.stringify({ date: new Date().toISOString(), quick, machine, code, totalS, loads, latency, memory }, null, 2));
+log(`results written to bench/results/${name}.{md,json}`);
+clearTimeout(watchdog);
+process.exit(0);
