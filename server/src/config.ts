@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { WS_PING_INTERVAL_MS } from '@handoff/protocol';
 
 /** Validated server configuration, read once from the environment at start. */
@@ -30,6 +31,8 @@ export interface Config {
   tombstoneSeconds: number;
   /** bcrypt cost (BCRYPT_COST, default 12, 4–15). */
   bcryptCost: number;
+  /** Threads hashing passwords (niced below the event loop; see users/bcrypt-pool.ts). */
+  bcryptThreads: number;
   /** pino level (LOG_LEVEL, default info). */
   logLevel: string;
   /** Largest HTTP body accepted, bytes (BODY_LIMIT_BYTES, default 16384). */
@@ -52,6 +55,8 @@ export interface Config {
   loginTtlSeconds: number;
   /** Async logins one worker process verifies at once (LOGIN_CONCURRENCY, default 4). */
   loginConcurrency: number;
+  /** Queue-position pushes: at most one sweep per interval per node (0: push every change). */
+  loginPositionIntervalMs: number;
   /** Failed logins per account before a lockout (LOGIN_MAX_FAILURES, default 10 per 15 minutes). */
   loginMaxFailures: number;
   /** Lockout length and failure window, seconds (LOGIN_LOCKOUT_SECONDS, default 900). */
@@ -192,6 +197,7 @@ export function loadConfig(env: Env = process.env): Config {
     qrTtlSeconds: int(env, 'QR_TTL_SECONDS', 120, 1, 3600),
     tombstoneSeconds: int(env, 'TOMBSTONE_SECONDS', 60, 1, 86400),
     bcryptCost: int(env, 'BCRYPT_COST', 12, 4, 15),
+    bcryptThreads: int(env, 'BCRYPT_THREADS', availableParallelism(), 1, 64),
     logLevel,
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 16 * 1024, 1024, 1024 * 1024),
     wsMaxFrameBytes: int(env, 'WS_MAX_FRAME_BYTES', 16 * 1024, 1024, 1024 * 1024),
@@ -205,6 +211,7 @@ export function loadConfig(env: Env = process.env): Config {
     queueLockMs: int(env, 'QUEUE_LOCK_MS', 30_000, 500, 600_000),
     loginTtlSeconds: int(env, 'LOGIN_TTL_SECONDS', 120, 1, 3600),
     loginConcurrency: int(env, 'LOGIN_CONCURRENCY', 4, 1, 64),
+    loginPositionIntervalMs: int(env, 'LOGIN_POSITION_INTERVAL_MS', 250, 0, 60_000),
     loginMaxFailures: int(env, 'LOGIN_MAX_FAILURES', 10, 1, 10_000),
     loginLockoutSeconds: int(env, 'LOGIN_LOCKOUT_SECONDS', 900, 1, 86_400),
     loginIpPerMinute: int(env, 'LOGIN_IP_PER_MINUTE', 60, 1, 1_000_000),

@@ -57,7 +57,7 @@ export async function createCore(
   const flows = new FlowService(backend.flows, fanout, hub, { tombstoneMs: config.tombstoneSeconds * 1000 });
   const users = new UserService(
     backend.users,
-    new Passwords(config.bcryptCost),
+    new Passwords(config.bcryptCost, config.bcryptThreads),
     new Jwt(config.jwtSecret, config.jwtIssuer, config.jwtAudience, config.sessionTtlSeconds),
   );
   const metrics = new Metrics();

@@ -89,7 +89,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
   startWebhookProducer(core); // this node commits transitions: it raises their webhooks
   const logins = new LoginService(core, () => handoff.loginCodes);
   const drain = new AbortController();
-  const positions = new LoginPositions(hub, logins.counters);
+  const positions = new LoginPositions(hub, logins.counters, config.loginPositionIntervalMs);
   flows.setStateDecorator((record, state) => positions.decorate(record, state));
 
   const handoff: Handoff = {
@@ -210,7 +210,9 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
         await backend.queues.close().catch(() => {});
         // 6. Socket.IO's adapter unsubscribes; then the Redis connections close.
         await io.close().catch(() => {});
+        positions.close();
         await backend.close();
+        await core.users.close();
         log.info({ ms: Date.now() - started }, 'shutdown complete');
       })();
       return closed;

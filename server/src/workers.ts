@@ -44,7 +44,7 @@ export async function createWorkerProcess(config: Config, opts: { logger?: Logge
   return {
     core,
     close() {
-      closed ??= core.backend.close();
+      closed ??= core.backend.close().then(() => core.users.close());
       return closed;
     },
   };

@@ -91,7 +91,8 @@ describe('the login queue in Redis mode (API node + separate worker processes)',
     redis = await startRedis();
     env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('login'), SEED_USERS, ...LENIENT, QUEUE_LOCK_MS: '1000' };
     // The API node runs no workers: jobs wait until a worker process is started.
-    api = await startServerProcess({ ...env, ROLE: 'api', BCRYPT_COST: '12' });
+    // Positions uncoalesced (interval 0) so every step can be checked; coalescing: unit/login-positions.
+    api = await startServerProcess({ ...env, ROLE: 'api', BCRYPT_COST: '12', LOGIN_POSITION_INTERVAL_MS: '0' });
   });
   afterAll(async () => {
     await Promise.all(workers.map((w) => w.kill()));

@@ -11,16 +11,26 @@ export const LOGIN_TAKEN_SIGNAL = 'login-taken';
  * signal with the new `taken` count to every node; each node recomputes the positions of the
  * queued logins it has seen read (snapshots, long-polls) and pushes those that changed. Position
  * pushes are not transitions: they carry the same `version` with a lower `position`.
+ *
+ * Every take moves every queued login, so pushing each move would cost queue length x takes:
+ * O(N²) pushes to drain a queue of N. Sweeps are throttled instead (`LOGIN_POSITION_INTERVAL_MS`):
+ * the first take after a quiet spell is pushed at once, later ones within the interval are
+ * coalesced into one sweep at its end, with the newest count. Positions pushed are still exact at
+ * the time and never go up; a client sees at most one position change per interval per login.
  */
 export class LoginPositions {
   /** Queued logins this node has served a state for: topic → last state pushed, and its ticket. */
   private readonly watched = new Map<string, { state: FlowState; ticket: number }>();
   /** Highest `taken` seen: positions only ever go down, even if signals arrive out of order. */
   private maxTaken = 0;
+  /** When the last sweep ran (performance.now()), and the sweep due at the interval's end. */
+  private lastSweep = -Infinity;
+  private pending: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly hub: TopicHub,
     private readonly counters: LoginCounters,
+    private readonly intervalMs = 0,
   ) {
     hub.onSignal(LOGIN_TAKEN_SIGNAL, ({ taken }) => typeof taken === 'number' && this.onTaken(taken));
     hub.addSink((state) => {
@@ -46,9 +56,28 @@ export class LoginPositions {
     return this.watched.size;
   }
 
+  /** Stop a sweep that is due (shutdown). */
+  close(): void {
+    if (this.pending) clearTimeout(this.pending);
+    this.pending = null;
+  }
+
   private onTaken(taken: number): void {
     if (taken <= this.maxTaken) return;
     this.maxTaken = taken;
+    if (this.pending) return; // a sweep is due; it will use the newest count
+    const wait = this.lastSweep + this.intervalMs - performance.now();
+    if (wait <= 0) return this.sweep();
+    this.pending = setTimeout(() => {
+      this.pending = null;
+      this.sweep();
+    }, wait);
+    this.pending.unref();
+  }
+
+  private sweep(): void {
+    this.lastSweep = performance.now();
+    const taken = this.maxTaken;
     for (const [topic, entry] of this.watched) {
       const position = positionOf(entry.ticket, taken);
       if (position === entry.state.position) continue;

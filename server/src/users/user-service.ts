@@ -18,6 +18,11 @@ export class UserService {
     private readonly jwt: Jwt,
   ) {}
 
+  /** Stop the password hashing threads (after the last login job has finished). */
+  close(): Promise<void> {
+    return this.passwords.close();
+  }
+
   /** Create an account; `email_taken` when the email is already registered. */
   async create(input: { email: string; password: string; displayName: string; avatarUrl?: string | null }): Promise<UserRecord> {
     const user: UserRecord = {
