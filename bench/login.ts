@@ -7,32 +7,37 @@
  * Env: BENCH_LOGINS (N), BENCH_REPEAT, BENCH_INFLIGHT (client HTTP concurrency, default 50),
  * BENCH_REDIS=0 (skip Redis mode), BENCH_TIMEOUT_S (per flood, default 180).
  *
+ * Env: BENCH_READ_EVERY_MS (default 20), BENCH_HEALTH_EVERY_MS (default 100): probe periods.
+ *
  * Per repetition, side by side on the same machine (a baseline before and after every flood; the
  * ratio uses their mean, because the machine's load drifts):
  *  1. Baseline: raw native `bcrypt.compare` at BCRYPT_COST=10 in a separate Node process
- *     (bench/login-bcrypt.ts, UV_THREADPOOL_SIZE unset = 4, like the server), BENCH_BASELINE_N
- *     compares (default min(N, 100)) with
- *     LOGIN_CONCURRENCY=4 in flight (the most the server's login workers run at once).
- *  2. Handoff, embedded mode: a fresh real server process (ROLE=all, LOGIN_CONCURRENCY=4,
- *     BCRYPT_COST=10, limits lifted, one seeded user). N `POST /v1/sessions` with
- *     `Prefer: respond-async`, at most BENCH_INFLIGHT in flight; each 202's topic is subscribed
- *     with its watch token on a Socket.IO connection (one per 50 logins: the server allows 50
- *     subscriptions per connection); throughput = N / (first POST sent → last
- *     `succeeded` push received).
- *  3. During the flood: server event-loop delay p99 from its own `/metrics`
+ *     (bench/login-bcrypt.ts, libuv's 4 threads), BENCH_BASELINE_N compares (default min(N, 100))
+ *     with LOGIN_CONCURRENCY=4 in flight (the most the server's login workers run at once).
+ *  2. Throughput flood, embedded mode: a fresh real server process (ROLE=all, LOGIN_CONCURRENCY=4,
+ *     BCRYPT_COST=10, limits lifted, one seeded user, BCRYPT_THREADS default = CPU count).
+ *     N `POST /v1/sessions` with `Prefer: respond-async`, at most BENCH_INFLIGHT in flight; each
+ *     202's topic is subscribed with its watch token on a Socket.IO connection (one per 50 logins:
+ *     the server allows 50 subscriptions per connection); throughput = N / (first POST sent → last
+ *     `succeeded` push received). Server event-loop delay p99 from its own `/metrics`
  *     (`handoff_process_nodejs_eventloop_lag_p99_seconds`: prom-client's monitorEventLoopDelay
- *     histogram, which it resets at each scrape, so the bench scrapes once right before the flood
- *     and once right after it), plus an outside probe: `GET /healthz` every 10 ms (one at a time).
- *  4. During the flood: `GET /v1/flows/login:<id>` with Watch-Token (plain read, no long-poll) every
- *     5 ms on a random flow created so far (at most 10 reads in flight; a tick that finds 10 in
- *     flight is counted as skipped).
- *  5. If BENCH_REDIS != 0: the same flood in Redis mode: private redis-server, one ROLE=api node
- *     (flood, probes and /metrics go there) and one ROLE=worker process (LOGIN_CONCURRENCY=4).
+ *     histogram, 10 ms resolution, reset at each scrape: the bench scrapes right before and right
+ *     after the flood). Nothing else runs: the load generator shares the machine's cores.
+ *  3. Probed flood: the same flood on a fresh server, plus outside probes from this process:
+ *     `GET /v1/flows/login:<id>` with Watch-Token (a plain read) every BENCH_READ_EVERY_MS on a
+ *     random flow created so far (at most 10 in flight; a tick that finds 10 in flight is
+ *     skipped), and `GET /healthz` every BENCH_HEALTH_EVERY_MS (one at a time). The reads are
+ *     also split into those sent while POSTs were in flight and those after the last 202.
+ *  4. If BENCH_REDIS != 0, both floods again in Redis mode: private redis-server, one ROLE=api
+ *     node (flood, probes and /metrics go there) and one ROLE=worker process (LOGIN_CONCURRENCY=4).
+ *  Every flood also reports the cores used, from /proc: the servers' password threads (niced,
+ *  see server/src/users/bcrypt-pool.ts), the servers' other threads, and this bench process.
  *
  * All probes run in this bench process, so their latencies include this process's own delay
  * (its event-loop p99 is reported too). Every loop is bounded by count and time.
  */
 import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg, cpus } from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { FlowState } from '@handoff/protocol';
@@ -52,8 +57,8 @@ const WITH_REDIS = process.env.BENCH_REDIS !== '0';
 const FLOOD_TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_S ?? 180) * 1000;
 const COST = 10;
 const LOGIN_CONCURRENCY = 4;
-const HEALTH_EVERY_MS = 10;
-const READ_EVERY_MS = 5;
+const HEALTH_EVERY_MS = Number(process.env.BENCH_HEALTH_EVERY_MS ?? 100);
+const READ_EVERY_MS = Number(process.env.BENCH_READ_EVERY_MS ?? 20);
 const READ_MAX_IN_FLIGHT = 10;
 const SUBS_PER_SOCKET = 50;
 const EMAIL = 'bench@example.com';
@@ -103,6 +108,12 @@ interface FloodResult {
   health: Summary;
   healthErrors: number;
   reads: Summary;
+  readsDuringPosts: Summary;
+  readsAfterPosts: Summary;
+  /** Whether the outside probes (GET /v1/flows, /healthz) ran during this flood. */
+  probes: boolean;
+  /** Average cores used during the flood: servers' bcrypt threads, servers' other threads, this bench process. */
+  cores: { bcrypt: number; server: number; bench: number };
   readErrors: number;
   readsSkipped: number;
   serverLoopP99Ms: number;
@@ -153,8 +164,38 @@ async function postLogin(url: string, wait?: number): Promise<Response> {
   });
 }
 
+interface ThreadCpu {
+  /** CPU seconds of the password hashing threads (the niced ones, users/bcrypt-pool.ts). */
+  bcrypt: number;
+  /** CPU seconds of every other thread (event loop, GC, libuv). */
+  other: number;
+}
+
+/** CPU seconds used so far by a server process's threads, split by priority (Linux /proc). */
+function threadCpu(pid: number): ThreadCpu {
+  const out = { bcrypt: 0, other: 0 };
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] = field 3 (state)
+      const seconds = (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in USER_HZ (100)
+      if (Number(f[16]) > 0) out.bcrypt += seconds; // field 19: nice
+      else out.other += seconds;
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+
 /** Flood `url` (a fresh server) with N async logins; see the file comment. */
-async function flood(mode: string, url: string): Promise<FloodResult> {
+async function flood(mode: string, url: string, pids: number[], probes: boolean): Promise<FloodResult> {
   // Warm-up (JIT, first bcrypt on the pool): a few logins that wait for their result.
   for (let i = 0; i < LOGIN_CONCURRENCY; i++) {
     const r = await withTimeout(postLogin(url, 10), 20_000, 'warm-up login');
@@ -198,6 +239,8 @@ async function flood(mode: string, url: string): Promise<FloodResult> {
   const clientLoop = monitorEventLoopDelay({ resolution: 10 });
   clientLoop.enable();
   const cpu0 = cpuSample();
+  const serverCpu0 = pids.map(threadCpu);
+  const benchCpu0 = process.cpuUsage();
   let running = true;
   const created: Array<{ path: string; watchToken: string }> = [];
 
@@ -205,7 +248,7 @@ async function flood(mode: string, url: string): Promise<FloodResult> {
   let healthErrors = 0;
   const maxProbes = Math.ceil(FLOOD_TIMEOUT_MS / HEALTH_EVERY_MS);
   const healthLoop = (async () => {
-    for (let i = 0; running && i < maxProbes; i++) {
+    for (let i = 0; running && probes && i < maxProbes; i++) {
       const t = performance.now();
       try {
         const r = await fetch(url + '/healthz', { signal: AbortSignal.timeout(5000) });
@@ -220,6 +263,10 @@ async function flood(mode: string, url: string): Promise<FloodResult> {
   })();
 
   const readMs: number[] = [];
+  /** Reads sent while POSTs were still in flight, and after the last 202. */
+  const readDuringMs: number[] = [];
+  const readAfterMs: number[] = [];
+  let postsDone = false;
   let readErrors = 0;
   let readsSkipped = 0;
   let readsInFlight = 0;
@@ -227,7 +274,7 @@ async function flood(mode: string, url: string): Promise<FloodResult> {
   const readLoop = (async () => {
     const start = performance.now();
     const maxTicks = Math.ceil(FLOOD_TIMEOUT_MS / READ_EVERY_MS);
-    for (let tick = 1; running && tick <= maxTicks; tick++) {
+    for (let tick = 1; running && probes && tick <= maxTicks; tick++) {
       if (created.length > 0) {
         if (readsInFlight >= READ_MAX_IN_FLIGHT) readsSkipped++;
         else {
@@ -237,6 +284,7 @@ async function flood(mode: string, url: string): Promise<FloodResult> {
           const p = fetch(url + flow.path, { headers: { 'watch-token': flow.watchToken }, signal: AbortSignal.timeout(5000) })
             .then(async (r) => {
               await r.text();
+              if (r.status === 200) (postsDone ? readAfterMs : readDuringMs).push(performance.now() - t);
               if (r.status === 200) readMs.push(performance.now() - t);
               else readErrors++;
             })
@@ -276,6 +324,7 @@ async function flood(mode: string, url: string): Promise<FloodResult> {
     }
   });
 
+  void posting.then(() => (postsDone = true));
   let timedOut = false;
   try {
     await withTimeout(Promise.all([posting, allDone]), FLOOD_TIMEOUT_MS, `${mode} flood`);
@@ -286,6 +335,10 @@ async function flood(mode: string, url: string): Promise<FloodResult> {
   const lastDone = Math.max(t0, ...doneAt.values());
   running = false;
   const cpu1 = cpuSample();
+  const serverCpu1 = pids.map(threadCpu);
+  const benchCpu = process.cpuUsage(benchCpu0);
+  const floodS = (performance.now() - t0) / 1000;
+  const sum = (list: ThreadCpu[], key: keyof ThreadCpu) => list.reduce((n, c) => n + c[key], 0);
   const loop = await scrape(url).catch(() => new Map<string, number>());
   clientLoop.disable();
   await Promise.all([healthLoop, readLoop]);
@@ -305,6 +358,14 @@ async function flood(mode: string, url: string): Promise<FloodResult> {
     health: summarize(healthMs),
     healthErrors,
     reads: summarize(readMs),
+    readsDuringPosts: summarize(readDuringMs),
+    readsAfterPosts: summarize(readAfterMs),
+    probes,
+    cores: {
+      bcrypt: (sum(serverCpu1, 'bcrypt') - sum(serverCpu0, 'bcrypt')) / floodS,
+      server: (sum(serverCpu1, 'other') - sum(serverCpu0, 'other')) / floodS,
+      bench: (benchCpu.user + benchCpu.system) / 1e6 / floodS,
+    },
     readErrors,
     readsSkipped,
     serverLoopP99Ms: (loop.get('handoff_process_nodejs_eventloop_lag_p99_seconds') ?? NaN) * 1000,
@@ -331,23 +392,24 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-async function embeddedRun(): Promise<FloodResult> {
+async function embeddedRun(probes: boolean): Promise<FloodResult> {
   const server = await start(SERVER_ENV);
   try {
-    return await flood('embedded', server.url);
+    return await flood('embedded', server.url, [server.child.pid!], probes);
   } finally {
     await server.stop(5000);
   }
 }
 
-async function redisRun(): Promise<FloodResult> {
+async function redisRun(probes: boolean): Promise<FloodResult> {
   const redis = await startRedis();
   const procs: ServerProcess[] = [];
   try {
     const api = await start({ ...SERVER_ENV, ROLE: 'api', REDIS_URL: redis.url });
     procs.push(api);
-    procs.push(await start({ ...SERVER_ENV, ROLE: 'worker', REDIS_URL: redis.url, SEED_USERS: undefined }));
-    return await flood('redis (api + worker)', api.url);
+    const worker = await start({ ...SERVER_ENV, ROLE: 'worker', REDIS_URL: redis.url, SEED_USERS: undefined });
+    procs.push(worker);
+    return await flood('redis (api + worker)', api.url, [api.child.pid!, worker.child.pid!], probes);
   } finally {
     await Promise.all(procs.map((p) => p.stop(5000)));
     await redis.stop();
@@ -362,36 +424,49 @@ function rows(run: number, pair: [Baseline, Baseline], r: FloodResult): string[]
   const base = bracket(...pair);
   const ratio = r.perSecond / base.perSecond;
   const m = Number.isFinite(ratio);
-  const tag = `#${run} ${r.mode}`;
-  return [
+  const tag = `#${run} ${r.mode}, ${r.probes ? 'probed flood' : 'throughput flood'}`;
+  const out: string[][] = [
     [
       `${tag}: logins/s (N=${r.n}, ${r.succeeded} ok, ${r.failed + r.postErrors} failed)`,
       per(r.perSecond),
       `${per(base.perSecond)} (raw bcrypt.compare, ${base.concurrency} in flight; mean of ${per(pair[0].perSecond)} before, ${per(pair[1].perSecond)} after)`,
-      `${m ? ratio.toFixed(2) + 'x' : 'n/a'} (target ≥ ${TARGET_RATIO}x)`,
-      yes(ratio >= TARGET_RATIO, m),
+      r.probes ? `${m ? ratio.toFixed(2) + 'x' : 'n/a'} (info: with probes)` : `${m ? ratio.toFixed(2) + 'x' : 'n/a'} (target ≥ ${TARGET_RATIO}x)`,
+      r.probes ? '—' : yes(ratio >= TARGET_RATIO, m),
     ],
     [
-      `${tag}: server event-loop delay p99 (/metrics; max ${ms(r.serverLoopMaxMs)}, mean ${ms(r.serverLoopMeanMs)})`,
+      `${tag}: server event-loop delay p99 (/metrics, 10 ms resolution; max ${ms(r.serverLoopMaxMs)}, mean ${ms(r.serverLoopMeanMs)})`,
       `${ms(r.serverLoopP99Ms)} ms`,
       `${ms(base.loopP99Ms)} ms (bcrypt-only process, worse of the two)`,
       `< ${TARGET_LOOP_MS} ms`,
       yes(r.serverLoopP99Ms < TARGET_LOOP_MS, Number.isFinite(r.serverLoopP99Ms)),
     ],
-    [
-      `${tag}: GET /healthz p99, every ${HEALTH_EVERY_MS} ms (n=${r.health.n}, p50 ${ms(r.health.p50)}, max ${ms(r.health.max)}, errors ${r.healthErrors})`,
-      `${ms(r.health.p99)} ms`,
-      '—',
-      `proxy, < ${TARGET_LOOP_MS} ms`,
-      yes(r.health.p99 < TARGET_LOOP_MS, r.health.n > 0),
-    ],
-    [
-      `${tag}: GET /v1/flows/login:<id> p99, every ${READ_EVERY_MS} ms (n=${r.reads.n}, p50 ${ms(r.reads.p50)}, max ${ms(r.reads.max)}, errors ${r.readErrors}, skipped ${r.readsSkipped})`,
-      `${ms(r.reads.p99)} ms`,
-      '—',
-      `< ${TARGET_READ_MS} ms`,
-      yes(r.reads.p99 < TARGET_READ_MS, r.reads.n > 0),
-    ],
+  ];
+  if (r.probes) {
+    out.push(
+      [
+        `${tag}: GET /v1/flows/login:<id> p99, one every ${READ_EVERY_MS} ms (n=${r.reads.n}, p50 ${ms(r.reads.p50)}, max ${ms(r.reads.max)}, errors ${r.readErrors}, skipped ${r.readsSkipped})`,
+        `${ms(r.reads.p99)} ms`,
+        '—',
+        `< ${TARGET_READ_MS} ms`,
+        yes(r.reads.p99 < TARGET_READ_MS, r.reads.n > 0),
+      ],
+      [
+        `${tag}: the same reads, p50 / p99: while POSTs were in flight (n=${r.readsDuringPosts.n}) · after the last 202 (n=${r.readsAfterPosts.n})`,
+        `${ms(r.readsDuringPosts.p50)} / ${ms(r.readsDuringPosts.p99)} · ${ms(r.readsAfterPosts.p50)} / ${ms(r.readsAfterPosts.p99)} ms`,
+        '—',
+        'info',
+        '—',
+      ],
+      [
+        `${tag}: GET /healthz p99, one every ${HEALTH_EVERY_MS} ms (n=${r.health.n}, p50 ${ms(r.health.p50)}, max ${ms(r.health.max)}, errors ${r.healthErrors})`,
+        `${ms(r.health.p99)} ms`,
+        '—',
+        'info',
+        '—',
+      ],
+    );
+  }
+  out.push(
     [
       `${tag}: POST 202 latency p50 / p99 (${IN_FLIGHT} in flight); state pushes received`,
       `${ms(r.post.p50)} / ${ms(r.post.p99)} ms; ${r.pushes} pushes`,
@@ -399,8 +474,15 @@ function rows(run: number, pair: [Baseline, Baseline], r: FloodResult): string[]
       'info',
       '—',
     ],
-    [`${tag}: bench-process event-loop p99 / others' CPU share`, `${ms(r.clientLoopP99Ms)} ms / ${(r.foreignCpu * 100).toFixed(0)}%`, '—', 'info', '—'],
-  ];
+    [
+      `${tag}: cores used: servers' bcrypt threads / servers' other threads / bench process; others' CPU share`,
+      `${r.cores.bcrypt.toFixed(2)} / ${r.cores.server.toFixed(2)} / ${r.cores.bench.toFixed(2)}; ${(r.foreignCpu * 100).toFixed(0)}%`,
+      '—',
+      'info',
+      '—',
+    ],
+  );
+  return out;
 }
 
 const started = performance.now();
@@ -413,27 +495,31 @@ globalDeadline.unref();
 log(`async login bench: N=${N}, in flight ${IN_FLIGHT}, repeat ${REPEAT}, cost ${COST}, LOGIN_CONCURRENCY ${LOGIN_CONCURRENCY}, redis ${WITH_REDIS}`);
 const allRows: string[][] = [];
 const loads: string[] = [];
+/** One flood with a baseline after it; `prev` is the baseline before it. */
+async function measured(run: number, prev: Baseline, label: string, go: () => Promise<FloodResult>): Promise<Baseline> {
+  try {
+    const r = await go();
+    log(`run ${run}: ${label} ${per(r.perSecond)} logins/s (${r.seconds.toFixed(1)} s); baseline…`);
+    const next = await runBaseline(BASE_N);
+    log(`run ${run}: raw bcrypt ${next.perSecond.toFixed(1)}/s`);
+    allRows.push(...rows(run, [prev, next], r));
+    return next;
+  } catch (err) {
+    log(`run ${run}: ${label} failed: ${(err as Error).message}`);
+    allRows.push([`#${run} ${label}`, 'failed', '—', (err as Error).message.split('\n')[0], 'n/a']);
+    return prev;
+  }
+}
+
 for (let run = 1; run <= REPEAT; run++) {
   const before = la();
   log(`run ${run}: loadavg ${before}; baseline (${BASE_N} compares)…`);
-  const b1 = await runBaseline(BASE_N);
-  log(`run ${run}: raw bcrypt ${b1.perSecond.toFixed(1)}/s; embedded flood…`);
-  const emb = await embeddedRun();
-  log(`run ${run}: embedded ${per(emb.perSecond)} logins/s (${emb.seconds.toFixed(1)} s); baseline…`);
-  const b2 = await runBaseline(BASE_N);
-  log(`run ${run}: raw bcrypt ${b2.perSecond.toFixed(1)}/s`);
-  allRows.push(...rows(run, [b1, b2], emb));
-  if (WITH_REDIS) {
-    try {
-      const red = await redisRun();
-      log(`run ${run}: redis ${per(red.perSecond)} logins/s (${red.seconds.toFixed(1)} s); baseline…`);
-      const b3 = await runBaseline(BASE_N);
-      log(`run ${run}: raw bcrypt ${b3.perSecond.toFixed(1)}/s`);
-      allRows.push(...rows(run, [b2, b3], red));
-    } catch (err) {
-      log(`run ${run}: redis mode failed: ${(err as Error).message}`);
-      allRows.push([`#${run} redis (api + worker)`, 'failed', '—', (err as Error).message.split('\n')[0], 'n/a']);
-    }
+  let base = await runBaseline(BASE_N);
+  log(`run ${run}: raw bcrypt ${base.perSecond.toFixed(1)}/s`);
+  for (const probes of [false, true]) {
+    const kind = probes ? 'probed' : 'throughput';
+    base = await measured(run, base, `embedded ${kind} flood`, () => embeddedRun(probes));
+    if (WITH_REDIS) base = await measured(run, base, `redis ${kind} flood`, () => redisRun(probes));
   }
   loads.push(`run ${run}: loadavg (1/5/15 min) before ${before}, after ${la()}`);
 }

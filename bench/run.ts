@@ -1,9 +1,10 @@
 /**
- * `npm run bench [-- latency|memory ...]` — Handoff vs bare Socket.IO / ws, side by side.
+ * `npm run bench [-- latency|memory|login ...]` — Handoff next to its baselines, side by side.
  *
- *   npm run bench                   # both benchmarks, full size (see docs/benchmarks.md)
- *   npm run bench -- latency        # only the push latency benchmark
- *   npm run bench -- memory         # only the memory-per-connection benchmark
+ *   npm run bench                   # all three benchmarks, full size (see docs/benchmarks.md)
+ *   npm run bench -- latency        # push latency vs bare Socket.IO + Redis adapter
+ *   npm run bench -- memory         # memory per idle connection vs bare Socket.IO / ws
+ *   npm run bench -- login          # async login throughput vs raw bcrypt (bench/login.ts, own env knobs)
  *   BENCH_QUICK=1 npm run bench     # smoke run with small numbers (~3 min)
  *
  * Overrides (env): BENCH_FLOWS, BENCH_ROUNDS, BENCH_WAVE, BENCH_GAP_MS, BENCH_SENDERS,
@@ -13,7 +14,7 @@
  * BENCH_SERVER_NODE_FLAGS (extra node flags for every server), BENCH_LOG_DIR (keep server output).
  * Progress goes to stderr, the result tables to stdout and to bench/results/latest.{md,json}.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { runLatency, type LatencyResult } from './latency.js';
@@ -30,7 +31,7 @@ const num = (name: string, def: number) => {
   return n;
 };
 
-const ALL = ['latency', 'memory'] as const;
+const ALL = ['latency', 'memory', 'login'] as const;
 const selected = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 for (const s of selected) if (!(ALL as readonly string[]).includes(s)) {
   console.error(`unknown benchmark "${s}"; choose from: ${ALL.join(', ')}`);
@@ -208,6 +209,21 @@ if (run.includes('memory')) {
   );
   process.stdout.write(mOut.join('\n') + '\n');
   out.push(...mOut);
+}
+
+if (run.includes('login')) {
+  await waitQuiet();
+  // Its own process (it reads BENCH_QUICK and its own knobs); its table joins this run's results.
+  const result = spawnSync(process.execPath, [...process.execArgv, 'bench/login.ts'], {
+    cwd: ROOT,
+    env: process.env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+    maxBuffer: 16 << 20,
+  });
+  const text = (result.stdout ?? '').trim();
+  process.stdout.write(text + '\n');
+  out.push('### Async login throughput, event-loop delay and reads during a login flood', '', text || `bench/login.ts failed (exit ${result.status})`, '');
 }
 
 const totalS = (Date.now() - started) / 1000;
