@@ -221,7 +221,7 @@ function watchdog(pid: number, cleanupDir: string | null): void {
 }
 
 /** A port the OS considers free right now (listen on 0, close); never 6379. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   for (;;) {
     const port = await new Promise<number>((resolve, reject) => {
       const srv = createServer();

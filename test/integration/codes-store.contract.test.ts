@@ -4,65 +4,18 @@
  * except for purging, which follows the real clock in both (Redis PEXPIREAT).
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CodeCrypto } from '../../server/src/codes/code-crypto.js';
 import type { CodeStore, IssueRequest } from '../../server/src/codes/code-store.js';
 import { MemoryCodeStore } from '../../server/src/codes/memory-code-store.js';
 import { RedisCodeStore } from '../../server/src/codes/redis-code-store.js';
-import { startRedis, uniquePrefix, type RedisHandle } from '../harness/redis-server.js';
+import { uniquePrefix } from '../harness/redis-server.js';
+import { deleteByPrefix, memoryStoreFixture, redisStoreFixture, useContractRedis, type StoreFixture } from '../harness/store-contract.js';
 
-let server: RedisHandle;
-let redis: Redis;
-
-beforeAll(async () => {
-  server = await startRedis();
-  redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
-});
-
-afterAll(async () => {
-  await redis?.quit();
-  await server?.stop();
-});
-
-interface Fixture {
-  store: CodeStore;
-  /** `n` more stores over the same data; for redis each on its own connection. */
-  peers(n: number): CodeStore[];
-  cleanup(): Promise<void>;
-}
-
-async function deleteByPrefix(conn: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await conn.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    if (keys.length) await conn.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
-
-const memoryFixture = (): Fixture => {
-  const store = new MemoryCodeStore();
-  return { store, peers: (n) => Array.from({ length: n }, () => store), cleanup: async () => {} };
-};
-
-const redisFixture = (): Fixture => {
-  const prefix = uniquePrefix('codes');
-  const extra: Redis[] = [];
-  return {
-    store: new RedisCodeStore(redis, { prefix }),
-    peers: (n) =>
-      Array.from({ length: n }, () => {
-        const conn = new Redis(server.url, { maxRetriesPerRequest: 1 });
-        extra.push(conn);
-        return new RedisCodeStore(conn, { prefix });
-      }),
-    cleanup: async () => {
-      await Promise.all(extra.map((c) => c.quit()));
-      await deleteByPrefix(redis, prefix);
-    },
-  };
-};
+const ctx = useContractRedis();
+type Fixture = StoreFixture<CodeStore>;
+const memoryFixture = (): Fixture => memoryStoreFixture<CodeStore>(new MemoryCodeStore());
+const redisFixture = (): Fixture => redisStoreFixture<CodeStore>(ctx, 'codes', (conn, prefix) => new RedisCodeStore(conn, { prefix }));
 
 const crypto = new CodeCrypto('contract-secret-contract-secret-0123456789');
 const TTL = 60_000;
@@ -247,24 +200,24 @@ describe('RedisCodeStore specifics', () => {
   const prefix = uniquePrefix('code-layout');
 
   afterAll(async () => {
-    await deleteByPrefix(redis, prefix);
+    await deleteByPrefix(ctx.redis, prefix);
   });
 
   it('uses the documented key layout, no address in the key, and expires at max(expiry, cooldown)', async () => {
-    const store = new RedisCodeStore(redis, { prefix });
+    const store = new RedisCodeStore(ctx.redis, { prefix });
     const email = 'layout@example.com';
     const key = crypto.recordKey('login', 'email', email);
     const now = Date.now();
     const generation = 'gen-1';
     await store.issue(key, { now, ttlMs: TTL, resendMs: RESEND, maxAttempts: MAX, generation, hash: crypto.hash(key, '123456'), sealed: crypto.seal('123456', key, generation) });
-    const [redisKey] = await redis.keys(`${prefix}*`);
+    const [redisKey] = await ctx.redis.keys(`${prefix}*`);
     expect(redisKey).toBe(`${prefix}code:${key}`);
     expect(redisKey).toMatch(/^t:code-layout:[0-9a-f]+:code:login:email:[A-Za-z0-9_-]{43}$/);
     expect(redisKey).not.toContain('layout@');
-    const hash = await redis.hgetall(redisKey);
+    const hash = await ctx.redis.hgetall(redisKey);
     expect(Object.keys(hash).sort()).toEqual(['attempts', 'createdAt', 'delivery', 'expiresAt', 'generation', 'hash', 'lastSentAt', 'sealed', 'sends']);
     expect(JSON.stringify(hash)).not.toContain('123456');
     expect(hash.expiresAt).toBe(String(now + TTL));
-    expect(await redis.pexpiretime(redisKey)).toBe(now + TTL);
+    expect(await ctx.redis.pexpiretime(redisKey)).toBe(now + TTL);
   });
 });

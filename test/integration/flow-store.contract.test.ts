@@ -7,7 +7,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   FINAL_STATES,
@@ -24,80 +23,39 @@ import type { FlowPatch, FlowRecord, TransitionRequest } from '../../server/src/
 import type { FlowStore } from '../../server/src/flows/flow-store.js';
 import { MemoryFlowStore } from '../../server/src/flows/memory-flow-store.js';
 import { RedisFlowStore } from '../../server/src/flows/redis-flow-store.js';
-import { startRedis, uniquePrefix, type RedisHandle } from '../harness/redis-server.js';
+import { uniquePrefix } from '../harness/redis-server.js';
+import { deleteByPrefix, memoryStoreFixture, redisStoreFixture, useContractRedis, type StoreFixture } from '../harness/store-contract.js';
 
 const TTL_MS = 60_000;
 const LONG_TOMBSTONE_MS = 60_000;
 const SHORT_TOMBSTONE_MS = 300;
 
-let server: RedisHandle;
-let redis: Redis;
+const ctx = useContractRedis();
 
-beforeAll(async () => {
-  server = await startRedis();
-  redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
-});
-
-afterAll(async () => {
-  await redis?.quit();
-  await server?.stop();
-});
-
-interface Fixture {
-  store: FlowStore;
-  /** "Now" for this store: a frozen fake clock (memory) or the real clock (redis). */
+interface Fixture extends StoreFixture<FlowStore> {
+  /** "Now" for this store: a frozen fake clock (memory) or the real clock (ctx.redis). */
   now(): number;
-  /** Let `ms` of store time pass: advances the fake clock (memory); real time passes by itself (redis). */
+  /** Let `ms` of store time pass: advances the fake clock (memory); real time passes by itself (ctx.redis). */
   elapse(ms: number): void;
-  /** `n` more stores over the same data; for redis each on its own connection (real concurrency). */
-  peers(n: number): FlowStore[];
-  cleanup(): Promise<void>;
-}
-
-async function deleteByPrefix(conn: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await conn.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    if (keys.length) await conn.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
 }
 
 const memoryFixture = (): Fixture => {
   let fakeNow = Date.now();
   const store = new MemoryFlowStore(() => fakeNow);
   return {
-    store,
+    ...memoryStoreFixture<FlowStore>(store, () => store.close()),
     now: () => fakeNow,
     elapse: (ms) => {
       fakeNow += ms;
     },
-    peers: (n) => Array.from({ length: n }, () => store),
-    cleanup: () => store.close(),
   };
 };
 
-const redisFixture = (): Fixture => {
-  const prefix = uniquePrefix('flow');
-  const store = new RedisFlowStore(redis, { prefix });
-  const extra: Redis[] = [];
-  return {
-    store,
-    now: () => Date.now(),
-    elapse: () => {},
-    peers: (n) =>
-      Array.from({ length: n }, () => {
-        const conn = new Redis(server.url, { maxRetriesPerRequest: 1 });
-        extra.push(conn);
-        return new RedisFlowStore(conn, { prefix });
-      }),
-    cleanup: async () => {
-      await store.close();
-      await Promise.all(extra.map((c) => c.quit()));
-      await deleteByPrefix(redis, prefix);
-    },
-  };
-};
+const redisFixture = (): Fixture => ({
+  ...redisStoreFixture<FlowStore>(ctx, 'flow', (conn, prefix) => new RedisFlowStore(conn, { prefix }), (store) => store.close()),
+  now: () => Date.now(),
+  elapse: () => {},
+});
 
 const STATES: Record<FlowKind, readonly FlowStateName[]> = { qr: QR_STATES, login: LOGIN_STATES };
 
@@ -473,12 +431,12 @@ describe('RedisFlowStore specifics', () => {
   let store: RedisFlowStore;
 
   beforeAll(() => {
-    store = new RedisFlowStore(redis, { prefix });
+    store = new RedisFlowStore(ctx.redis, { prefix });
   });
 
   afterAll(async () => {
-    await deleteByPrefix(redis, prefix);
-    await deleteByPrefix(redis, 'handoff:');
+    await deleteByPrefix(ctx.redis, prefix);
+    await deleteByPrefix(ctx.redis, 'handoff:');
   });
 
   function rec(overrides: Partial<FlowRecord> = {}): FlowRecord {
@@ -499,7 +457,7 @@ describe('RedisFlowStore specifics', () => {
     const r = rec({ userId: 'user-1' });
     await store.create(r, LONG_TOMBSTONE_MS);
     const key = `${prefix}flow:qr:${r.id}`;
-    const hash = await redis.hgetall(key);
+    const hash = await ctx.redis.hgetall(key);
     expect(hash).toMatchObject({
       kind: 'qr',
       id: r.id,
@@ -510,8 +468,8 @@ describe('RedisFlowStore specifics', () => {
       watchTokenHash: r.watchTokenHash,
       userId: 'user-1',
     });
-    expect(Number(await redis.zscore(`${prefix}flows:due`, `qr:${r.id}`))).toBe(r.expiresAt);
-    const pttl = await redis.pttl(key);
+    expect(Number(await ctx.redis.zscore(`${prefix}flows:due`, `qr:${r.id}`))).toBe(r.expiresAt);
+    const pttl = await ctx.redis.pttl(key);
     expect(pttl).toBeGreaterThan(TTL_MS);
     expect(pttl).toBeLessThanOrEqual(TTL_MS + LONG_TOMBSTONE_MS);
 
@@ -519,29 +477,29 @@ describe('RedisFlowStore specifics', () => {
       kind: 'qr', id: r.id, to: 'cancelled', from: ['pending'], now: Date.now(), tombstoneMs: 5_000,
     });
     expect(res.ok).toBe(true);
-    expect(await redis.zscore(`${prefix}flows:due`, `qr:${r.id}`)).toBeNull();
-    const after = await redis.pttl(key);
+    expect(await ctx.redis.zscore(`${prefix}flows:due`, `qr:${r.id}`)).toBeNull();
+    const after = await ctx.redis.pttl(key);
     expect(after).toBeGreaterThan(0);
     expect(after).toBeLessThanOrEqual(5_000);
   });
 
   it('defaults the prefix to handoff:', async () => {
     const r = rec();
-    await new RedisFlowStore(redis).create(r, LONG_TOMBSTONE_MS);
-    expect(await redis.exists(`handoff:flow:qr:${r.id}`)).toBe(1);
+    await new RedisFlowStore(ctx.redis).create(r, LONG_TOMBSTONE_MS);
+    expect(await ctx.redis.exists(`handoff:flow:qr:${r.id}`)).toBe(1);
   });
 
   it('drops due-set members whose flow hash is gone', async () => {
     const now = Date.now();
     const live = rec({ expiresAt: now - 1_000 });
     await store.create(live, LONG_TOMBSTONE_MS);
-    await redis.zadd(`${prefix}flows:due`, now - 2_000, `qr:${newId()}`);
+    await ctx.redis.zadd(`${prefix}flows:due`, now - 2_000, `qr:${newId()}`);
     expect(await store.dueForExpiry(now, 10)).toEqual([{ kind: 'qr', id: live.id }]);
-    expect(await redis.zcard(`${prefix}flows:due`)).toBe(1);
+    expect(await ctx.redis.zcard(`${prefix}flows:due`)).toBe(1);
   });
 
   it('survives SCRIPT FLUSH (EVALSHA falls back to EVAL)', async () => {
-    await redis.script('FLUSH');
+    await ctx.redis.script('FLUSH');
     const r = rec();
     await store.create(r, LONG_TOMBSTONE_MS);
     expect(await store.get('qr', r.id)).toEqual(r);

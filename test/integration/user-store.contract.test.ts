@@ -3,64 +3,17 @@
  * from the harness) run through the same tests.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryUserStore } from '../../server/src/users/memory-user-store.js';
 import { RedisUserStore } from '../../server/src/users/redis-user-store.js';
 import type { UserRecord, UserStore } from '../../server/src/users/user-store.js';
-import { startRedis, uniquePrefix, type RedisHandle } from '../harness/redis-server.js';
+import { uniquePrefix } from '../harness/redis-server.js';
+import { deleteByPrefix, memoryStoreFixture, redisStoreFixture, useContractRedis, type StoreFixture } from '../harness/store-contract.js';
 
-let server: RedisHandle;
-let redis: Redis;
-
-beforeAll(async () => {
-  server = await startRedis();
-  redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
-});
-
-afterAll(async () => {
-  await redis?.quit();
-  await server?.stop();
-});
-
-interface Fixture {
-  store: UserStore;
-  /** `n` more stores over the same data; for redis each on its own connection. */
-  peers(n: number): UserStore[];
-  cleanup(): Promise<void>;
-}
-
-async function deleteByPrefix(conn: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await conn.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    if (keys.length) await conn.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
-
-const memoryFixture = (): Fixture => {
-  const store = new MemoryUserStore();
-  return { store, peers: (n) => Array.from({ length: n }, () => store), cleanup: async () => {} };
-};
-
-const redisFixture = (): Fixture => {
-  const prefix = uniquePrefix('user');
-  const extra: Redis[] = [];
-  return {
-    store: new RedisUserStore(redis, { prefix }),
-    peers: (n) =>
-      Array.from({ length: n }, () => {
-        const conn = new Redis(server.url, { maxRetriesPerRequest: 1 });
-        extra.push(conn);
-        return new RedisUserStore(conn, { prefix });
-      }),
-    cleanup: async () => {
-      await Promise.all(extra.map((c) => c.quit()));
-      await deleteByPrefix(redis, prefix);
-    },
-  };
-};
+const ctx = useContractRedis();
+type Fixture = StoreFixture<UserStore>;
+const memoryFixture = (): Fixture => memoryStoreFixture<UserStore>(new MemoryUserStore());
+const redisFixture = (): Fixture => redisStoreFixture<UserStore>(ctx, 'user', (conn, prefix) => new RedisUserStore(conn, { prefix }));
 
 function user(overrides: Partial<UserRecord> = {}): UserRecord {
   const id = randomBytes(12).toString('base64url');
@@ -147,15 +100,15 @@ describe('RedisUserStore specifics', () => {
   const prefix = uniquePrefix('user-layout');
 
   afterAll(async () => {
-    await deleteByPrefix(redis, prefix);
+    await deleteByPrefix(ctx.redis, prefix);
   });
 
   it('uses the documented key layout', async () => {
-    const store = new RedisUserStore(redis, { prefix });
+    const store = new RedisUserStore(ctx.redis, { prefix });
     const u = user();
     await store.create(u);
-    expect(await redis.get(`${prefix}user-email:${u.email}`)).toBe(u.id);
-    expect(await redis.hgetall(`${prefix}user:${u.id}`)).toEqual({
+    expect(await ctx.redis.get(`${prefix}user-email:${u.email}`)).toBe(u.id);
+    expect(await ctx.redis.hgetall(`${prefix}user:${u.id}`)).toEqual({
       id: u.id,
       email: u.email,
       displayName: u.displayName,
