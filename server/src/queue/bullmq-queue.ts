@@ -2,14 +2,13 @@ import { Queue, Worker, type Job as BullJob, type MinimalJob } from 'bullmq';
 import { Redis } from 'ioredis';
 import { withDeadline } from './deadline.js';
 import {
+  BaseQueueFactory,
   JobObservers,
   backoffDelay,
-  type JobObserver,
   type JobOptions,
   type QueueOptions,
   type JobQueue,
   type Processor,
-  type QueueFactory,
   type WorkOptions,
 } from './job-queue.js';
 
@@ -144,29 +143,12 @@ async function quitOrDrop(c: Redis): Promise<void> {
 }
 
 /** Factory for Redis mode. */
-export class BullQueueFactory implements QueueFactory {
-  private readonly queues: BullJobQueue<unknown>[] = [];
-  private readonly observers = new JobObservers();
-  private closed: Promise<void> | null = null;
-
-  constructor(private readonly opts: BullQueueOptions) {}
+export class BullQueueFactory extends BaseQueueFactory<BullJobQueue<unknown>> {
+  constructor(private readonly opts: BullQueueOptions) {
+    super();
+  }
 
   create<T>(name: string, queueOpts?: QueueOptions): JobQueue<T> {
-    const queue = new BullJobQueue<T>(name, this.opts, queueOpts, this.observers);
-    this.queues.push(queue as BullJobQueue<unknown>);
-    return queue;
-  }
-
-  list(): readonly JobQueue<unknown>[] {
-    return this.queues;
-  }
-
-  observe(observer: JobObserver): () => void {
-    return this.observers.add(observer);
-  }
-
-  close(): Promise<void> {
-    this.closed ??= Promise.all(this.queues.map((q) => q.close())).then(() => {});
-    return this.closed;
+    return this.track(new BullJobQueue<unknown>(name, this.opts, queueOpts, this.observers));
   }
 }

@@ -63,6 +63,36 @@ export interface QueueFactory {
   close(): Promise<void>;
 }
 
+/**
+ * What both factories share: the queues they made, their observers, and closing them all once.
+ * A subclass only says how to make a queue.
+ */
+export abstract class BaseQueueFactory<Q extends JobQueue<unknown>> implements QueueFactory {
+  protected readonly queues: Q[] = [];
+  protected readonly observers = new JobObservers();
+  private closed: Promise<void> | null = null;
+
+  abstract create<T>(name: string, opts?: QueueOptions): JobQueue<T>;
+
+  protected track<T>(queue: Q): JobQueue<T> {
+    this.queues.push(queue);
+    return queue as unknown as JobQueue<T>;
+  }
+
+  list(): readonly JobQueue<unknown>[] {
+    return this.queues;
+  }
+
+  observe(observer: JobObserver): () => void {
+    return this.observers.add(observer);
+  }
+
+  close(): Promise<void> {
+    this.closed ??= Promise.all(this.queues.map((q) => q.close())).then(() => {});
+    return this.closed;
+  }
+}
+
 /** The observers of one factory, and a processor wrapper that times every attempt. */
 export class JobObservers {
   private readonly observers = new Set<JobObserver>();

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { JobObservers, backoffDelay, type Job, type JobObserver, type JobOptions, type JobQueue, type Processor, type QueueFactory, type WorkOptions } from './job-queue.js';
+import { BaseQueueFactory, JobObservers, backoffDelay, type Job, type JobOptions, type JobQueue, type Processor, type WorkOptions } from './job-queue.js';
 
 interface Entry<T> {
   job: Job<T>;
@@ -85,27 +85,8 @@ export class MemoryJobQueue<T> implements JobQueue<T> {
 }
 
 /** Factory for embedded mode. */
-export class MemoryQueueFactory implements QueueFactory {
-  private readonly queues: MemoryJobQueue<unknown>[] = [];
-  private readonly observers = new JobObservers();
-  private closed: Promise<void> | null = null;
-
+export class MemoryQueueFactory extends BaseQueueFactory<MemoryJobQueue<unknown>> {
   create<T>(name: string): JobQueue<T> {
-    const queue = new MemoryJobQueue<T>(name, this.observers);
-    this.queues.push(queue as MemoryJobQueue<unknown>);
-    return queue;
-  }
-
-  list(): readonly JobQueue<unknown>[] {
-    return this.queues;
-  }
-
-  observe(observer: JobObserver): () => void {
-    return this.observers.add(observer);
-  }
-
-  close(): Promise<void> {
-    this.closed ??= Promise.all(this.queues.map((q) => q.close())).then(() => {});
-    return this.closed;
+    return this.track(new MemoryJobQueue<unknown>(name, this.observers));
   }
 }
