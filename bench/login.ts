@@ -20,7 +20,7 @@
  *     202's topic is subscribed with its watch token on a Socket.IO connection (one per 50 logins:
  *     the server allows 50 subscriptions per connection); throughput = N / (first POST sent → last
  *     `succeeded` push received). Server event-loop delay p99 from its own `/metrics`
- *     (`handoff_process_nodejs_eventloop_lag_p99_seconds`: prom-client's monitorEventLoopDelay
+ *     (`handoff_nodejs_eventloop_lag_p99_seconds`: prom-client's monitorEventLoopDelay
  *     histogram, 10 ms resolution, reset at each scrape: the bench scrapes right before and right
  *     after the flood). Nothing else runs: the load generator shares the machine's cores.
  *  3. Probed flood: the same flood on a fresh server, plus outside probes from this process:
@@ -150,7 +150,7 @@ async function scrape(url: string): Promise<Map<string, number>> {
   const text = await res.text();
   const out = new Map<string, number>();
   for (const line of text.split('\n')) {
-    const m = /^(handoff_process_nodejs_eventloop_lag_\w+_seconds)(?:\{[^}]*\})? ([0-9.eE+-]+|NaN)$/.exec(line);
+    const m = /^(handoff_nodejs_eventloop_lag_\w+_seconds)(?:\{[^}]*\})? ([0-9.eE+-]+|NaN)$/.exec(line);
     if (m) out.set(m[1], Number(m[2]));
   }
   return out;
@@ -368,9 +368,9 @@ async function flood(mode: string, url: string, pids: number[], probes: boolean)
     },
     readErrors,
     readsSkipped,
-    serverLoopP99Ms: (loop.get('handoff_process_nodejs_eventloop_lag_p99_seconds') ?? NaN) * 1000,
-    serverLoopMaxMs: (loop.get('handoff_process_nodejs_eventloop_lag_max_seconds') ?? NaN) * 1000,
-    serverLoopMeanMs: (loop.get('handoff_process_nodejs_eventloop_lag_mean_seconds') ?? NaN) * 1000,
+    serverLoopP99Ms: (loop.get('handoff_nodejs_eventloop_lag_p99_seconds') ?? NaN) * 1000,
+    serverLoopMaxMs: (loop.get('handoff_nodejs_eventloop_lag_max_seconds') ?? NaN) * 1000,
+    serverLoopMeanMs: (loop.get('handoff_nodejs_eventloop_lag_mean_seconds') ?? NaN) * 1000,
     clientLoopP99Ms: clientLoop.percentile(99) / 1e6,
     foreignCpu: foreignCpu(cpu0, cpu1),
     pushes,

@@ -2,8 +2,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../test/harness/redis-server.js';
 import type { MemReport } from '../servers/ipc.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -128,24 +128,6 @@ export async function startServer(
     throw err;
   }
   return { ...c, url: ready.url, mem: () => c.request<MemReport>({ type: 'mem' }, 'mem', 30_000) };
-}
-
-/** A port the OS considers free right now; never 6379. */
-export async function freePort(): Promise<number> {
-  for (let i = 0; i < 20; i++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.unref();
-      srv.once('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
-        const addr = srv.address();
-        const p = typeof addr === 'object' && addr ? addr.port : 0;
-        srv.close(() => resolve(p));
-      });
-    });
-    if (port > 0 && port !== 6379) return port;
-  }
-  throw new Error('no free port');
 }
 
 /** VmRSS of a process from /proc, bytes. */

@@ -136,17 +136,18 @@ export async function waitUntil<T>(
 /**
  * The phone side of one QR flow over HTTP: scan, then confirm, each retried through 503s. A 409
  * whose state shows the step already happened counts as done (the first answer was lost when
- * Redis died after committing). Resolves with the last answer of confirm.
+ * Redis died after committing), also when the browser has redeemed meanwhile: the confirm that
+ * made that possible was this phone's. Resolves with the last answer of confirm.
  */
 export async function phoneConfirms(log: StatusLog, base: string | (() => string), id: string, jwt: string, pauseMs = 0): Promise<Answer> {
   const headers = { authorization: `Bearer ${jwt}` };
   const scan = await retrying(log, 'POST /v1/qr/:id/scan', base, 'POST', `/v1/qr/${id}/scan`, { headers });
-  if (scan.status !== 200 && !(scan.status === 409 && ['scanned', 'confirmed'].includes(scan.body?.state?.state))) {
+  if (scan.status !== 200 && !(scan.status === 409 && ['scanned', 'confirmed', 'redeemed'].includes(scan.body?.state?.state))) {
     throw new Error(`scan answered ${scan.status} ${JSON.stringify(scan.body)}`);
   }
   if (pauseMs > 0) await delay(pauseMs);
   const confirm = await retrying(log, 'POST /v1/qr/:id/confirm', base, 'POST', `/v1/qr/${id}/confirm`, { headers });
-  if (confirm.status !== 200 && !(confirm.status === 409 && confirm.body?.state?.state === 'confirmed')) {
+  if (confirm.status !== 200 && !(confirm.status === 409 && ['confirmed', 'redeemed'].includes(confirm.body?.state?.state))) {
     throw new Error(`confirm answered ${confirm.status} ${JSON.stringify(confirm.body)}`);
   }
   return confirm;

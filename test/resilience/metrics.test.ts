@@ -88,7 +88,7 @@ describe('GET /metrics on a two-node cluster', () => {
       handoff_redis_connected: 'gauge',
       handoff_draining: 'gauge',
       handoff_webhook_deliveries_total: 'counter',
-      handoff_process_process_resident_memory_bytes: 'gauge',
+      handoff_process_resident_memory_bytes: 'gauge',
     };
     for (const [name, type] of Object.entries(expected)) {
       expect(families.get(name)?.type, name).toBe(type);

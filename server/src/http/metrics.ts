@@ -82,7 +82,7 @@ export class Metrics {
   private redisWatch: RedisWatch | null = null;
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'handoff_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'handoff_' });
     const metrics = this;
     new Gauge({
       name: 'handoff_queue_jobs',
