@@ -19,9 +19,7 @@ import { Worker } from 'node:worker_threads';
  */
 export class BcryptPool {
   private readonly workers: PoolWorker[] = [];
-  private readonly idle: PoolWorker[] = [];
   private readonly waiting: Task[] = [];
-  private nextId = 1;
 
   constructor(
     private readonly size: number,
@@ -39,7 +37,6 @@ export class BcryptPool {
   /** Stop every thread; pending calls reject. */
   async close(): Promise<void> {
     const workers = this.workers.splice(0);
-    this.idle.length = 0;
     const closed = new Error('bcrypt pool closed');
     for (const task of this.waiting.splice(0)) task.reject(closed);
     for (const worker of workers) {
@@ -51,19 +48,19 @@ export class BcryptPool {
 
   private run(request: Request): Promise<string | boolean> {
     return new Promise((resolve, reject) => {
-      this.waiting.push({ id: this.nextId++, request, resolve, reject });
+      this.waiting.push({ request, resolve, reject });
       this.dispatch();
     });
   }
 
   private dispatch(): void {
     while (this.waiting.length > 0) {
-      const worker = this.idle.pop() ?? (this.workers.length < this.size ? this.spawn() : undefined);
+      const worker = this.workers.find((w) => w.task === null) ?? (this.workers.length < this.size ? this.spawn() : undefined);
       if (!worker) return;
       const task = this.waiting.shift()!;
       worker.task = task;
       worker.thread.ref(); // a hash in flight keeps the process alive until it answers
-      worker.thread.postMessage({ id: task.id, ...task.request });
+      worker.thread.postMessage(task.request);
     }
   }
 
@@ -80,11 +77,8 @@ export class BcryptPool {
       const task = worker.task;
       worker.task = null;
       thread.unref();
-      if (task && task.id === reply.id) {
-        if (reply.error !== undefined) task.reject(new Error(reply.error));
-        else task.resolve(reply.result!);
-      }
-      this.idle.push(worker);
+      if (reply.error !== undefined) task?.reject(new Error(reply.error));
+      else task?.resolve(reply.result!);
       this.dispatch();
     });
     thread.on('error', (err) => this.lose(worker, err));
@@ -98,8 +92,6 @@ export class BcryptPool {
     const at = this.workers.indexOf(worker);
     if (at === -1) return;
     this.workers.splice(at, 1);
-    const idleAt = this.idle.indexOf(worker);
-    if (idleAt !== -1) this.idle.splice(idleAt, 1);
     worker.task?.reject(err);
     worker.task = null;
     this.dispatch();
@@ -113,13 +105,12 @@ interface Request {
   arg: number | string;
 }
 interface Task {
-  id: number;
   request: Request;
   resolve: (value: string | boolean) => void;
   reject: (err: Error) => void;
 }
+/** The answer to the one request a thread is working on. */
 interface Reply {
-  id: number;
   result?: string | boolean;
   error?: string;
 }
@@ -139,12 +130,12 @@ try {
   const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
   require('node:os').setPriority(tid, workerData.nice);
 } catch {}
-parentPort.on('message', ({ id, op, password, arg }) => {
+parentPort.on('message', ({ op, password, arg }) => {
   try {
     const result = op === 'hash' ? bcrypt.hashSync(password, arg) : bcrypt.compareSync(password, arg);
-    parentPort.postMessage({ id, result });
+    parentPort.postMessage({ result });
   } catch (err) {
-    parentPort.postMessage({ id, error: String((err && err.message) || err) });
+    parentPort.postMessage({ error: String((err && err.message) || err) });
   }
 });
 `;
