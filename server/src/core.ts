@@ -61,6 +61,9 @@ export async function createCore(
     new Jwt(config.jwtSecret, config.jwtIssuer, config.jwtAudience, config.sessionTtlSeconds),
   );
   const metrics = new Metrics();
+  // API nodes and workers alike report queue depth, job durations and Redis errors.
+  metrics.attachQueues(backend.queues);
+  if (backend.redis) metrics.attachRedis(backend.redis.watch);
   flows.onCreate((record) => metrics.flowsCreated.inc({ kind: record.kind }));
   flows.onCommit((record) => {
     if (isFinalState(record.state)) metrics.flowsFinished.inc({ kind: record.kind, state: record.state });

@@ -16,7 +16,7 @@ import { installErrorHandling } from './http/error-handler.js';
 import { healthRoutes } from './http/health-routes.js';
 import { QrService } from './qr/qr-service.js';
 import { qrRoutes } from './qr/qr-routes.js';
-import { AdapterFanout, FANOUT_EVENT, LocalFanout, SIGNAL_EVENT } from './realtime/fanout.js';
+import { AdapterFanout, FANOUT_EVENT, LocalFanout, SIGNAL_EVENT, adapterChannel } from './realtime/fanout.js';
 import { Resync } from './realtime/resync.js';
 import { attachSocketIoGateway, createIoServer, type HandoffIo } from './realtime/socketio-gateway.js';
 import { createWsGateway, type WsGateway } from './realtime/ws-gateway.js';
@@ -73,7 +73,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
   let io!: HandoffIo;
   const core = await createCore(config, log, (hub, backend) => {
     const adapter = backend.redis
-      ? createAdapter(backend.redis.pub, backend.redis.sub, { key: `${config.redisPrefix}socket.io` })
+      ? createAdapter(backend.redis.pub, backend.redis.sub, { key: adapterChannel(config.redisPrefix) })
       : undefined;
     io = createIoServer(app.server, config, adapter);
     if (!backend.redis) return new LocalFanout(hub);
@@ -83,8 +83,6 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
     return fanout;
   });
   const { backend, flows, hub, metrics } = core;
-  metrics.attachQueues(backend.queues);
-  if (backend.redis) metrics.attachRedis(backend.redis.watch);
   core.fanout.onDelivered((origin, ms) => metrics.pushLatency.observe({ origin }, ms / 1000));
   startWebhookProducer(core); // this node commits transitions: it raises their webhooks
   const logins = new LoginService(core, () => handoff.loginCodes);
@@ -166,7 +164,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
   // Verification codes (#4): the service and login by code; delivery runs in startWorkers.
   const codes = new CodeService(core);
   handoff.loginCodes = codes;
-  await app.register(codeRoutes, { handoff, codes });
+  await app.register(codeRoutes, { codes });
   await app.register(registrationRoutes, { handoff, codes });
   await app.register(demoPages, { enabled: config.demoPages }); // the demo pages: / and /app
   await app.register(loginRoutes, { handoff, logins });

@@ -4,7 +4,7 @@ import type { Config } from './config.js';
 import { createCore, createLogger, type Core } from './core.js';
 import { LoginService } from './login/login-service.js';
 import { CodeService, startCodeWorker } from './codes/index.js';
-import { AdapterFanout } from './realtime/fanout.js';
+import { AdapterFanout, adapterChannel } from './realtime/fanout.js';
 import { startWebhookProducer, startWebhookWorker } from './webhooks/index.js';
 
 /**
@@ -31,12 +31,9 @@ export async function createWorkerProcess(config: Config, opts: { logger?: Logge
   if (!config.redisUrl) throw new Error('ROLE=worker needs REDIS_URL');
   const log = opts.logger ?? createLogger(config);
   const core = await createCore(config, log, (hub, backend) => {
-    const emitter = new Emitter(backend.redis!.pub, { key: `${config.redisPrefix}socket.io` });
+    const emitter = new Emitter(backend.redis!.pub, { key: adapterChannel(config.redisPrefix) });
     return new AdapterFanout(hub, emitter);
   });
-  // A worker serves no HTTP, but its metrics are kept alike (job durations, Redis errors).
-  core.metrics.attachQueues(core.backend.queues);
-  core.metrics.attachRedis(core.backend.redis!.watch);
   startWebhookProducer(core); // logins finished here raise login.succeeded / login.failed
   const codes = new CodeService(core);
   startWorkers(core, new LoginService(core, () => codes));

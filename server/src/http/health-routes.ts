@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Handoff } from '../handoff.js';
 import { HandoffError } from '../errors.js';
+import { withDeadline } from '../queue/deadline.js';
 import { sendError } from './error-handler.js';
 
 /** Liveness, readiness (store reachable) and Prometheus metrics. */
@@ -14,7 +15,7 @@ export const healthRoutes: FastifyPluginAsync<{ handoff: Handoff }> = async (app
     reply.header('cache-control', 'no-store');
     if (handoff.shuttingDown) return sendError(reply, new HandoffError('unavailable', 'The server is shutting down.'));
     try {
-      await withTimeout(handoff.store.ping(), 1000);
+      await withDeadline(handoff.store.ping(), 1000);
     } catch {
       return sendError(reply, new HandoffError('unavailable'));
     }
@@ -26,13 +27,3 @@ export const healthRoutes: FastifyPluginAsync<{ handoff: Handoff }> = async (app
     return handoff.metrics.registry.metrics();
   });
 };
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('timeout')), ms);
-    p.then(
-      (v) => (clearTimeout(t), resolve(v)),
-      (e) => (clearTimeout(t), reject(e)),
-    );
-  });
-}

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { withDeadline } from '../queue/deadline.js';
 import type { QueueFactory } from '../queue/job-queue.js';
 import type { RedisConnectionName, RedisWatch } from '../store/backend.js';
 
@@ -95,7 +96,7 @@ export class Metrics {
         await Promise.all(
           queues.map(async (queue) => {
             try {
-              const counts = await boundedCounts(queue.counts());
+              const counts = await withDeadline(queue.counts(), QUEUE_COUNTS_TIMEOUT_MS);
               for (const state of ['waiting', 'active', 'delayed'] as const) this.set({ queue: queue.name, state }, counts[state]);
             } catch {
               // Redis is down: this queue reports no sample rather than a stale one.
@@ -122,26 +123,14 @@ export class Metrics {
 
   /** Report the depth and the job durations of a backend's queues. */
   attachQueues(factory: QueueFactory): void {
-    if (this.queueFactories.includes(factory)) return;
     this.queueFactories.push(factory);
     factory.observe((queue, outcome, seconds) => this.jobDuration.observe({ queue, outcome }, seconds));
   }
 
   /** Count the errors of a backend's Redis connections and report their status. */
   attachRedis(watch: RedisWatch): void {
-    if (this.redisWatch) return;
     this.redisWatch = watch;
     watch.on('connection-error', (connection) => this.redisErrors.inc({ connection, kind: 'connection' }));
     watch.on('command-failed', (connection) => this.redisErrors.inc({ connection, kind: 'command' }));
   }
-}
-
-function boundedCounts<T>(p: Promise<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('timeout')), QUEUE_COUNTS_TIMEOUT_MS);
-    p.then(
-      (v) => (clearTimeout(t), resolve(v)),
-      (e) => (clearTimeout(t), reject(e)),
-    );
-  });
 }

@@ -1,5 +1,6 @@
 import { Queue, Worker, type Job as BullJob, type MinimalJob } from 'bullmq';
 import { Redis } from 'ioredis';
+import { quitOrDrop, redisRetryStrategy } from '../store/redis-connection.js';
 import { withDeadline } from './deadline.js';
 import {
   BaseQueueFactory,
@@ -117,28 +118,13 @@ export class BullJobQueue<T> implements JobQueue<T> {
     const c =
       role === 'producer'
         ? // Fail fast while Redis is down (no offline queue): a request answers 503 instead of waiting.
-          new Redis(this.opts.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, enableReadyCheck: false, retryStrategy })
+          new Redis(this.opts.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, enableReadyCheck: false, retryStrategy: redisRetryStrategy })
         : // BullMQ's workers block on Redis and need an unbounded retry; they resume by themselves.
-          new Redis(this.opts.url, { maxRetriesPerRequest: null, enableReadyCheck: false, retryStrategy });
+          new Redis(this.opts.url, { maxRetriesPerRequest: null, enableReadyCheck: false, retryStrategy: redisRetryStrategy });
     c.on('error', () => {});
     this.opts.onConnection?.(c, role);
     this.connections.push(c);
     return c;
-  }
-}
-
-/** Reconnect backoff of the queue connections: 50 ms doubling to 1 s, like the store's. */
-function retryStrategy(attempt: number): number {
-  return Math.min(50 * 2 ** Math.min(attempt, 5), 1000);
-}
-
-/** QUIT, or drop the connection when Redis does not answer within a second (it may be down). */
-async function quitOrDrop(c: Redis): Promise<void> {
-  if (c.status === 'end') return;
-  try {
-    await withDeadline(c.quit(), 1000);
-  } catch {
-    c.disconnect();
   }
 }
 

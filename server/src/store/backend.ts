@@ -15,7 +15,7 @@ import { RateLimits } from '../http/rate-limits.js';
 import { BullQueueFactory } from '../queue/bullmq-queue.js';
 import type { QueueFactory } from '../queue/job-queue.js';
 import { MemoryQueueFactory } from '../queue/memory-queue.js';
-import { withDeadline } from '../queue/deadline.js';
+import { quitOrDrop, redisRetryStrategy } from './redis-connection.js';
 
 /** Which Redis connection: the store's commands, the adapter's publisher/subscriber, or a job queue's. */
 export type RedisConnectionName = 'command' | 'pub' | 'sub' | 'queue' | 'queue-worker';
@@ -96,7 +96,7 @@ export async function openBackend(config: Config, log: Logger): Promise<Backend>
       close: () => queues.close(),
     };
   }
-  const retryStrategy = (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 5), 1000);
+
   const watch = new RedisWatch();
   const client = new Redis(config.redisUrl, {
     lazyConnect: true,
@@ -104,7 +104,7 @@ export async function openBackend(config: Config, log: Logger): Promise<Backend>
     maxRetriesPerRequest: 1,
     commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
     connectTimeout: 2000,
-    retryStrategy,
+    retryStrategy: redisRetryStrategy,
   });
   watch.watch(client, 'command');
   let lastError = '';
@@ -122,8 +122,8 @@ export async function openBackend(config: Config, log: Logger): Promise<Backend>
   // it is connected, not dropped; the subscriber re-subscribes by itself (autoResubscribe) after
   // every reconnect. States published while a subscriber was away are recovered by the resync
   // each API node runs when its subscriber is back (server.ts, realtime/resync.ts).
-  const pub = watch.watch(new Redis(config.redisUrl, { retryStrategy, maxRetriesPerRequest: null }), 'pub');
-  const sub = watch.watch(new Redis(config.redisUrl, { retryStrategy, maxRetriesPerRequest: null, autoResubscribe: true }), 'sub');
+  const pub = watch.watch(new Redis(config.redisUrl, { retryStrategy: redisRetryStrategy, maxRetriesPerRequest: null }), 'pub');
+  const sub = watch.watch(new Redis(config.redisUrl, { retryStrategy: redisRetryStrategy, maxRetriesPerRequest: null, autoResubscribe: true }), 'sub');
   const prefix = config.redisPrefix;
   const queues = new BullQueueFactory({
     url: config.redisUrl,
@@ -144,14 +144,4 @@ export async function openBackend(config: Config, log: Logger): Promise<Backend>
       await Promise.allSettled([client, pub, sub].map((c) => quitOrDrop(c)));
     },
   };
-}
-
-/** QUIT, or drop the connection when Redis does not answer within a second (it may be down). */
-async function quitOrDrop(c: Redis): Promise<void> {
-  if (c.status === 'end') return;
-  try {
-    await withDeadline(c.quit(), 1000);
-  } catch {
-    c.disconnect();
-  }
 }
