@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { WS_PING_INTERVAL_MS } from '@handoff/protocol';
+import { webhookKey } from './webhooks/signature.js';
 
 /** Validated server configuration, read once from the environment at start. */
 export interface Config {
@@ -97,16 +98,18 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-function int(env: Env, name: string, def: number, min: number, max: number): number {
-  const raw = env[name];
+/** A whole number in [min, max]; unset or blank gives `def`. Also used by webhooks/settings.ts. */
+export function envInt(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = env[name]?.trim();
   if (raw === undefined || raw === '') return def;
-  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `expected a whole number, got "${raw}"`);
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number, got "${env[name]}"`);
   const n = Number(raw);
   if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
   return n;
 }
 
-function bool(env: Env, name: string, def: boolean): boolean {
+/** true/false (also 1/0, yes/no, on/off); unset or blank gives `def`. */
+export function envBool(env: Env, name: string, def: boolean): boolean {
   const raw = env[name]?.trim().toLowerCase();
   if (raw === undefined || raw === '') return def;
   if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
@@ -149,8 +152,7 @@ function webhookSecret(env: Env): string | null {
     if (list(env, 'WEBHOOK_URLS').length > 0) throw new ConfigError('WEBHOOK_SECRET', 'is required when WEBHOOK_URLS is set');
     return null;
   }
-  const bytes = raw.startsWith('whsec_') ? Buffer.from(raw.slice(6), 'base64').length : Buffer.byteLength(raw);
-  if (bytes < 24) throw new ConfigError('WEBHOOK_SECRET', 'must hold at least 24 bytes');
+  if (webhookKey(raw).length < 24) throw new ConfigError('WEBHOOK_SECRET', 'must hold at least 24 bytes');
   return raw;
 }
 
@@ -183,7 +185,7 @@ export function loadConfig(env: Env = process.env): Config {
     }
   }
   return {
-    port: int(env, 'PORT', 3000, 0, 65535),
+    port: envInt(env, 'PORT', 3000, 0, 65535),
     host: env.HOST?.trim() || '0.0.0.0',
     redisUrl,
     redisPrefix: env.REDIS_PREFIX?.trim() || 'handoff:',
@@ -191,32 +193,32 @@ export function loadConfig(env: Env = process.env): Config {
     jwtSecretGenerated,
     jwtIssuer: env.JWT_ISSUER?.trim() || 'handoff',
     jwtAudience: env.JWT_AUDIENCE?.trim() || 'handoff',
-    sessionTtlSeconds: int(env, 'SESSION_TTL_SECONDS', 3600, 60, 30 * 86400),
+    sessionTtlSeconds: envInt(env, 'SESSION_TTL_SECONDS', 3600, 60, 30 * 86400),
     allowedOrigins,
     publicUrl: publicUrl ? publicUrl.replace(/\/+$/, '') : null,
-    qrTtlSeconds: int(env, 'QR_TTL_SECONDS', 120, 1, 3600),
-    tombstoneSeconds: int(env, 'TOMBSTONE_SECONDS', 60, 1, 86400),
-    bcryptCost: int(env, 'BCRYPT_COST', 12, 4, 15),
-    bcryptThreads: int(env, 'BCRYPT_THREADS', availableParallelism(), 1, 64),
+    qrTtlSeconds: envInt(env, 'QR_TTL_SECONDS', 120, 1, 3600),
+    tombstoneSeconds: envInt(env, 'TOMBSTONE_SECONDS', 60, 1, 86400),
+    bcryptCost: envInt(env, 'BCRYPT_COST', 12, 4, 15),
+    bcryptThreads: envInt(env, 'BCRYPT_THREADS', availableParallelism(), 1, 64),
     logLevel,
-    bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 16 * 1024, 1024, 1024 * 1024),
-    wsMaxFrameBytes: int(env, 'WS_MAX_FRAME_BYTES', 16 * 1024, 1024, 1024 * 1024),
-    wsPingIntervalMs: int(env, 'WS_PING_INTERVAL_MS', WS_PING_INTERVAL_MS, 100, 600_000),
-    expirySweepMs: int(env, 'EXPIRY_SWEEP_MS', 250, 10, 60_000),
-    seedDemoUser: bool(env, 'SEED_DEMO_USER', redisUrl === null && nodeEnv !== 'production'),
-    shutdownTimeoutSeconds: int(env, 'SHUTDOWN_TIMEOUT_SECONDS', 10, 1, 600),
-    trustProxy: bool(env, 'TRUST_PROXY', false),
-    demoPages: bool(env, 'DEMO_PAGES', true),
+    bodyLimitBytes: envInt(env, 'BODY_LIMIT_BYTES', 16 * 1024, 1024, 1024 * 1024),
+    wsMaxFrameBytes: envInt(env, 'WS_MAX_FRAME_BYTES', 16 * 1024, 1024, 1024 * 1024),
+    wsPingIntervalMs: envInt(env, 'WS_PING_INTERVAL_MS', WS_PING_INTERVAL_MS, 100, 600_000),
+    expirySweepMs: envInt(env, 'EXPIRY_SWEEP_MS', 250, 10, 60_000),
+    seedDemoUser: envBool(env, 'SEED_DEMO_USER', redisUrl === null && nodeEnv !== 'production'),
+    shutdownTimeoutSeconds: envInt(env, 'SHUTDOWN_TIMEOUT_SECONDS', 10, 1, 600),
+    trustProxy: envBool(env, 'TRUST_PROXY', false),
+    demoPages: envBool(env, 'DEMO_PAGES', true),
     role: oneOf(env, 'ROLE', ['api', 'worker', 'all'] as const, 'all'),
-    queueLockMs: int(env, 'QUEUE_LOCK_MS', 30_000, 500, 600_000),
-    loginTtlSeconds: int(env, 'LOGIN_TTL_SECONDS', 120, 1, 3600),
-    loginConcurrency: int(env, 'LOGIN_CONCURRENCY', 4, 1, 64),
-    loginPositionIntervalMs: int(env, 'LOGIN_POSITION_INTERVAL_MS', 250, 0, 60_000),
-    loginMaxFailures: int(env, 'LOGIN_MAX_FAILURES', 10, 1, 10_000),
-    loginLockoutSeconds: int(env, 'LOGIN_LOCKOUT_SECONDS', 900, 1, 86_400),
-    loginIpPerMinute: int(env, 'LOGIN_IP_PER_MINUTE', 60, 1, 1_000_000),
-    codeTtlSeconds: int(env, 'CODE_TTL_SECONDS', 600, 10, 86400),
-    codeResendSeconds: int(env, 'CODE_RESEND_SECONDS', 60, 1, 3600),
+    queueLockMs: envInt(env, 'QUEUE_LOCK_MS', 30_000, 500, 600_000),
+    loginTtlSeconds: envInt(env, 'LOGIN_TTL_SECONDS', 120, 1, 3600),
+    loginConcurrency: envInt(env, 'LOGIN_CONCURRENCY', 4, 1, 64),
+    loginPositionIntervalMs: envInt(env, 'LOGIN_POSITION_INTERVAL_MS', 250, 0, 60_000),
+    loginMaxFailures: envInt(env, 'LOGIN_MAX_FAILURES', 10, 1, 10_000),
+    loginLockoutSeconds: envInt(env, 'LOGIN_LOCKOUT_SECONDS', 900, 1, 86_400),
+    loginIpPerMinute: envInt(env, 'LOGIN_IP_PER_MINUTE', 60, 1, 1_000_000),
+    codeTtlSeconds: envInt(env, 'CODE_TTL_SECONDS', 600, 10, 86400),
+    codeResendSeconds: envInt(env, 'CODE_RESEND_SECONDS', 60, 1, 3600),
     smtpUrl: url(env, 'SMTP_URL', ['smtp:', 'smtps:']),
     mailFrom: env.MAIL_FROM?.trim() || 'Handoff <no-reply@localhost>',
     smsWebhookUrl: url(env, 'SMS_WEBHOOK_URL', ['http:', 'https:']),

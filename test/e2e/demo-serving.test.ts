@@ -7,8 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../server/src/config.js';
-import { DEMO_CSP, PUBLIC_DIR, SDK_BUNDLE, demoPages, demoPagesEnabled } from '../../server/src/demo/index.js';
+import { ConfigError, loadConfig } from '../../server/src/config.js';
+import { DEMO_CSP, PUBLIC_DIR, SDK_BUNDLE, demoPages } from '../../server/src/demo/index.js';
 import { http } from '../harness/clients.js';
 import { startServerProcess } from '../harness/server-process.js';
 import { ensureSdkBundle } from './browser.js';
@@ -114,6 +114,7 @@ describe('demo pages: serving', () => {
   });
 
   it('DEMO_PAGES: on when unset, off with false, and a bad value is a configuration error naming it', () => {
+    const demoPagesEnabled = (env: Record<string, string>) => loadConfig(env).demoPages;
     expect(demoPagesEnabled({})).toBe(true);
     expect(demoPagesEnabled({ DEMO_PAGES: '' })).toBe(true);
     expect(demoPagesEnabled({ DEMO_PAGES: 'true' })).toBe(true);

@@ -13,7 +13,6 @@ import { access, readFile, readdir } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { ConfigError } from '../config.js';
 
 /**
  * The policy of every demo answer. Scripts, styles and images only from this origin (the QR code
@@ -52,18 +51,9 @@ const CONTENT_TYPES: Record<string, string> = {
 /** A file name the asset route may serve: one plain name, no path, a known extension. */
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$/;
 
-/** `DEMO_PAGES`: true (default), or false to serve no demo pages. Throws ConfigError on a bad value. */
-export function demoPagesEnabled(env: Record<string, string | undefined> = process.env): boolean {
-  const raw = env.DEMO_PAGES?.trim().toLowerCase();
-  if (raw === undefined || raw === '') return true;
-  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
-  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
-  throw new ConfigError('DEMO_PAGES', `expected true or false, got "${env.DEMO_PAGES}"`);
-}
-
 export interface DemoPagesOptions {
-  /** Serve the pages at all (default: `DEMO_PAGES` from the environment, true when unset). */
-  enabled?: boolean;
+  /** Serve the pages at all (`config.demoPages`: DEMO_PAGES, validated with the rest of the config). */
+  enabled: boolean;
   /** Folder of the pages (default PUBLIC_DIR). */
   publicDir?: URL;
   /** The SDK bundle (default SDK_BUNDLE); its `.map` is served beside it. */
@@ -76,7 +66,7 @@ const NOT_BUILT =
 
 /** The demo pages plugin: `GET /`, `GET /app`, `GET /demo/<file>`, `GET /sdk/handoff.iife.js(.map)`. */
 export const demoPages: FastifyPluginAsync<DemoPagesOptions> = async (app, opts) => {
-  if (!(opts.enabled ?? demoPagesEnabled())) return;
+  if (!opts.enabled) return;
   const publicDir = opts.publicDir ?? PUBLIC_DIR;
   const sdkBundle = opts.sdkBundle ?? SDK_BUNDLE;
 

@@ -1,1 +1,1 @@
-export { DEMO_CSP, PUBLIC_DIR, SDK_BUNDLE, demoPages, demoPagesEnabled, type DemoPagesOptions } from './demo-pages.js';
+export { DEMO_CSP, PUBLIC_DIR, SDK_BUNDLE, demoPages, type DemoPagesOptions } from './demo-pages.js';

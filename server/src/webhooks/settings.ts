@@ -1,4 +1,4 @@
-import { ConfigError } from '../config.js';
+import { envInt } from '../config.js';
 
 /** Delivery tuning read from the environment (operator-only; the endpoints come from Config). */
 export interface WebhookSettings {
@@ -12,23 +12,12 @@ export interface WebhookSettings {
   concurrency: number;
 }
 
-type Env = Record<string, string | undefined>;
-
-function int(env: Env, name: string, def: number, min: number, max: number): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return def;
-  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number, got "${env[name]}"`);
-  const n = Number(raw);
-  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
-  return n;
-}
-
 /** Read and validate the webhook settings; throws ConfigError naming the bad variable. */
-export function webhookSettings(env: Env = process.env): WebhookSettings {
+export function webhookSettings(env: Record<string, string | undefined> = process.env): WebhookSettings {
   return {
-    attempts: int(env, 'WEBHOOK_ATTEMPTS', 8, 1, 50),
-    backoffMs: int(env, 'WEBHOOK_BACKOFF_MS', 1000, 1, 300_000),
-    timeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
-    concurrency: int(env, 'WEBHOOK_CONCURRENCY', 4, 1, 64),
+    attempts: envInt(env, 'WEBHOOK_ATTEMPTS', 8, 1, 50),
+    backoffMs: envInt(env, 'WEBHOOK_BACKOFF_MS', 1000, 1, 300_000),
+    timeoutMs: envInt(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
+    concurrency: envInt(env, 'WEBHOOK_CONCURRENCY', 4, 1, 64),
   };
 }
