@@ -65,16 +65,6 @@ export type WsServerFrame =
   | { type: 'reply'; ref: string | null; ok: false; error: ErrorBody }
   | ({ type: 'state' } & FlowState);
 
-/** Map from plain-WebSocket action types to their Socket.IO event names. */
-export const WS_ACTIONS = {
-  subscribe: 'subscribe',
-  unsubscribe: 'unsubscribe',
-  'qr.scan': 'qr:scan',
-  'qr.confirm': 'qr:confirm',
-  'qr.cancel': 'qr:cancel',
-  redeem: 'redeem',
-} as const;
-
 /** Default maximum WebSocket frame size, bytes (contract §4). */
 export const WS_MAX_FRAME_BYTES = 16 * 1024;
 /** Server ping interval on /v1/ws, ms; a peer missing two pings is dropped. */

@@ -71,11 +71,6 @@ export function parseTopic(topic: unknown): { kind: FlowKind; id: string } | nul
   return { kind, id };
 }
 
-/** True when `id` has the shape of a flow id (URL-safe, 16–64 chars). */
-export function isFlowId(id: unknown): id is string {
-  return typeof id === 'string' && ID_PATTERN.test(id);
-}
-
 /** Build the topic of a flow. */
 export function topicOf(kind: FlowKind, id: string): Topic {
   return `${kind}:${id}`;

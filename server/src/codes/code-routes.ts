@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { Handoff } from '../handoff.js';
 import { errorResponses } from '../http/schemas.js';
 import type { CodeService } from './code-service.js';
 import { EMAIL_MAX_LENGTH } from './recipients.js';
@@ -20,7 +19,7 @@ export const CodeSentSchema = Type.Object({
 });
 
 /** POST /v1/verification-codes (contract §2). See docs/verification-codes.md. */
-export const codeRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff; codes: CodeService }> = async (app, { codes }) => {
+export const codeRoutes: FastifyPluginAsyncTypebox<{ codes: CodeService }> = async (app, { codes }) => {
   app.post(
     '/v1/verification-codes',
     {

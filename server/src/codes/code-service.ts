@@ -12,7 +12,7 @@ import { CodeCrypto, generateCode, isCodeShaped } from './code-crypto.js';
 import { codeMetrics, type CodeMetrics } from './code-metrics.js';
 import { codesQueue, type CodeJob } from './code-queue.js';
 import type { CodeRecord, CodeStore, VerifyResult } from './code-store.js';
-import { normaliseRecipient, type CodeChannel, type CodePurpose } from './recipients.js';
+import { CODE_CHANNELS, normaliseRecipient, type CodeChannel, type CodePurpose } from './recipients.js';
 import { channelConfigured } from './senders.js';
 
 /** Limits and retry policy of verification codes; defaults in DEFAULT_CODE_OPTIONS. */
@@ -79,7 +79,7 @@ export class CodeService implements LoginCodes {
     this.metrics = codeMetrics(core.metrics.registry);
     this.perIp = core.limits.create('code-ip', this.options.perIp);
     this.perRecipient = core.limits.create('code-recipient', this.options.perRecipient);
-    for (const channel of ['email', 'sms'] as const) {
+    for (const channel of CODE_CHANNELS) {
       if (!channelConfigured(core.config, channel)) {
         this.log.warn({ channel }, `${channel} verification codes are disabled: ${channel === 'email' ? 'SMTP_URL' : 'SMS_WEBHOOK_URL'} is not set (NODE_ENV=production); requests answer 503`);
       }

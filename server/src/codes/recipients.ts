@@ -7,7 +7,6 @@ export type CodeChannel = 'email' | 'sms';
 export type CodePurpose = 'register' | 'login';
 
 export const CODE_CHANNELS: readonly CodeChannel[] = ['email', 'sms'];
-export const CODE_PURPOSES: readonly CodePurpose[] = ['register', 'login'];
 
 /** Longest email address accepted (RFC 5321 path limit minus the angle brackets). */
 export const EMAIL_MAX_LENGTH = 254;

@@ -143,12 +143,17 @@ export class RedisFlowStore implements FlowStore {
   async close(): Promise<void> {}
 
   private flowKey(kind: FlowKind, id: string): string {
-    return `${this.prefix}flow:${kind}:${id}`;
+    return flowKey(this.prefix, kind, id);
   }
 
   private dueKey(): string {
     return `${this.prefix}flows:due`;
   }
+}
+
+/** The hash of one flow; the login queue's take script (login-counters.ts) marks it too. */
+export function flowKey(prefix: string, kind: FlowKind, id: string): string {
+  return `${prefix}flow:${kind}:${id}`;
 }
 
 function member(kind: FlowKind, id: string): string {

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { flowKey } from '../flows/redis-flow-store.js';
 import { defineScripts } from '../store/lua-scripts.js';
 
 /**
@@ -59,7 +60,7 @@ export class RedisLoginCounters implements LoginCounters {
   }
 
   async markTaken(flowId: string): Promise<number | null> {
-    const n = await this.cmd.handoffLoginTake(`${this.prefix}flow:login:${flowId}`, `${this.prefix}login:taken`);
+    const n = await this.cmd.handoffLoginTake(flowKey(this.prefix, 'login', flowId), `${this.prefix}login:taken`);
     return n < 0 ? null : n;
   }
 

@@ -78,11 +78,10 @@ export class LoginPositions {
   private sweep(): void {
     this.lastSweep = performance.now();
     const taken = this.maxTaken;
-    for (const [topic, entry] of this.watched) {
+    for (const entry of this.watched.values()) {
       const position = positionOf(entry.ticket, taken);
       if (position === entry.state.position) continue;
       entry.state = { ...entry.state, position };
-      this.watched.set(topic, entry);
       this.hub.deliver(entry.state);
     }
   }

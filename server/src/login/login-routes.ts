@@ -55,7 +55,7 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff; logins: 
       const topic = topicOf('login', record.id);
       let state = await handoff.flows.stateOf(record);
       if (prefer.wait) {
-        state = await waitForResult(handoff, topic, watchToken, Math.min(prefer.wait, MAX_LONG_POLL_SECONDS) * 1000);
+        state = await waitForResult(handoff, topic, watchToken, state, Math.min(prefer.wait, MAX_LONG_POLL_SECONDS) * 1000);
         if (state.state === 'succeeded') {
           return handoff.flows.redeem(topic, watchToken, (userId) => handoff.users.issueSession(userId));
         }
@@ -71,11 +71,13 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff; logins: 
   );
 };
 
-/** Follow a login until it is decided (succeeded, failed, or final) or `ms` pass. */
-async function waitForResult(handoff: Handoff, topic: string, watchToken: string, ms: number): Promise<FlowState> {
+/**
+ * Follow a login from `state` (as just created) until it is decided (succeeded, failed, or
+ * final) or `ms` pass. The first long-poll answers at once if the login has moved already.
+ */
+async function waitForResult(handoff: Handoff, topic: string, watchToken: string, state: FlowState, ms: number): Promise<FlowState> {
   const deadline = Date.now() + ms;
   const access = { watchToken };
-  let state = await handoff.flows.read(topic, access);
   const never = new AbortController().signal; // the server's drain still ends the wait at shutdown
   while (!isFinalState(state.state) && state.state !== 'succeeded' && Date.now() < deadline && !handoff.shuttingDown) {
     state = await handoff.longPoll(topic, access, state.version, deadline - Date.now(), never);

@@ -1,6 +1,6 @@
 import { Compile } from 'typebox/compile';
 import { Type, type Static, type TSchema } from 'typebox';
-import type { Ack, FlowState, Requester, Session } from '@handoff/protocol';
+import { topicOf, type Ack, type FlowState, type Requester, type Session } from '@handoff/protocol';
 import { HandoffError, toHandoffError } from '../errors.js';
 import type { Handoff } from '../handoff.js';
 import type { UserRecord } from '../users/user-store.js';
@@ -39,22 +39,36 @@ export class RealtimeCommands {
   constructor(private readonly handoff: Handoff) {}
 
   /**
-   * Subscribe: check access (first read), `join` the topic, then take the snapshot (second
-   * read). A push that lands between the two is either in the snapshot or newer than it, so
-   * the subscriber never misses a transition; and nothing is joined before access is proven.
+   * Subscribe: check access (load the record, no state built), `join` the topic, then take the
+   * snapshot (a full read). A push that lands between the two is either in the snapshot or newer
+   * than it, so the subscriber never misses a transition; and nothing is joined before access is
+   * proven.
+   * `subscribed`: how many topics the connection watches already (at most
+   * MAX_SUBSCRIPTIONS_PER_CONNECTION).
    */
-  async subscribe(payload: unknown, user: UserRecord | undefined, join: (topic: string) => void): Promise<{ state: FlowState }> {
+  async subscribe(
+    payload: unknown,
+    user: UserRecord | undefined,
+    subscribed: number,
+    join: (topic: string) => void,
+  ): Promise<{ state: FlowState }> {
+    if (subscribed >= MAX_SUBSCRIPTIONS_PER_CONNECTION) {
+      throw new HandoffError('rate_limited', `At most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection.`);
+    }
     const req = parseSubscribe(payload);
     const access = { watchToken: req.watchToken, userId: user?.id };
-    const checked = await this.handoff.flows.read(req.topic, access);
-    join(checked.topic);
-    return { state: await this.handoff.flows.read(checked.topic, access) };
+    const { flows } = this.handoff;
+    const { kind, id } = flows.parseTopic(req.topic);
+    flows.authorize(await flows.load(kind, id), access);
+    const topic = topicOf(kind, id);
+    join(topic);
+    return { state: await flows.read(topic, access) };
   }
 
   /** Canonical topic of an unsubscribe request. */
   unsubscribe(payload: unknown): string {
     const { kind, id } = this.handoff.flows.parseTopic(parseTopic(payload).topic);
-    return `${kind}:${id}`;
+    return topicOf(kind, id);
   }
 
   /** qr:scan / qr:confirm / qr:cancel for an authenticated app. */

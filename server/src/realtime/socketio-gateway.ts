@@ -2,10 +2,10 @@ import type { Server as HttpServer } from 'node:http';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { ClientToServerEvents, FlowState, HandshakeAuth, ServerToClientEvents } from '@handoff/protocol';
 import type { Config } from '../config.js';
-import { HandoffError, toHandoffError } from '../errors.js';
+import { toHandoffError } from '../errors.js';
 import type { Handoff } from '../handoff.js';
 import type { UserRecord } from '../users/user-store.js';
-import { MAX_SUBSCRIPTIONS_PER_CONNECTION, RealtimeCommands, toAck, type QrAction } from './commands.js';
+import { RealtimeCommands, toAck, type QrAction } from './commands.js';
 import { FANOUT_EVENT, SIGNAL_EVENT } from './fanout.js';
 import type { SignalPayload } from './topic-hub.js';
 import { originAllowed } from './origin.js';
@@ -99,10 +99,7 @@ export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): SocketIo
 
     socket.on('subscribe', async (payload, ack) => {
       const res = await toAckTracked(async () => {
-        if (topicsOf(socket).length >= MAX_SUBSCRIPTIONS_PER_CONNECTION) {
-          throw new HandoffError('rate_limited', `At most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection.`);
-        }
-        return commands.subscribe(payload, socket.data.user, (topic) => {
+        return commands.subscribe(payload, socket.data.user, topicsOf(socket).length, (topic) => {
           if (socket.rooms.has(topic)) return;
           socket.join(topic);
           metrics.subscriptions.inc({ transport: 'socket.io' });

@@ -6,7 +6,7 @@ import { HandoffError, toHandoffError } from '../errors.js';
 import type { Handoff } from '../handoff.js';
 import { bearerToken } from '../users/jwt.js';
 import type { UserRecord } from '../users/user-store.js';
-import { MAX_SUBSCRIPTIONS_PER_CONNECTION, RealtimeCommands, toAck, type QrAction } from './commands.js';
+import { RealtimeCommands, toAck, type QrAction } from './commands.js';
 import { refuseUpgrade, routeUpgrades } from './upgrade-router.js';
 import { Inflight, until } from './inflight.js';
 
@@ -123,10 +123,7 @@ export function createWsGateway(httpServer: HttpServer, handoff: Handoff): WsGat
         conn.user = await handoff.users.authenticate(frame.token);
         return {};
       case 'subscribe':
-        if (conn.subscriptions.size >= MAX_SUBSCRIPTIONS_PER_CONNECTION) {
-          throw new HandoffError('rate_limited', `At most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection.`);
-        }
-        return commands.subscribe(frame, conn.user, (topic) => {
+        return commands.subscribe(frame, conn.user, conn.subscriptions.size, (topic) => {
           if (conn.subscriptions.has(topic)) return;
           conn.subscriptions.set(topic, handoff.hub.listen(topic, (state) => conn.pushState(state)));
           metrics.subscriptions.inc({ transport: 'websocket' });
