@@ -102,7 +102,9 @@ describe.each(MODES)('code delivery ($name)', (mode) => {
       expect(flaky.attempts.get(email)).toBe(3);
       const codes = codeServiceOf(app.server.handoff);
       await waitUntil(() => codes.inspect('register', 'email', email), (r) => r?.delivery === 'sent');
-      await sleep(100); // nothing else is on its way
+      // Nothing else is on its way: the codes queue has no job left waiting, running or retrying.
+      const queue = app.server.handoff.queues.list().find((q) => q.name === 'codes')!;
+      await waitUntil(() => queue.counts(), (c) => c.waiting + c.active + c.delayed === 0);
       expect(flaky.to(email)).toHaveLength(1);
       const created = await http(app.base, 'POST', '/v1/users', { body: { email, password: 'correct horse battery', code: codeIn(mail) } });
       expect(created.status).toBe(201);

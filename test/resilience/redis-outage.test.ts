@@ -180,10 +180,13 @@ it('200 QR logins live through a 5 s Redis outage: 503s fast, no 500, every brow
   // From now on pushes can only come through the re-made subscription: a long-poll started now on
   // A is woken by a transition committed on B.
   const after = (await retrying(log, 'POST /v1/qr', a.url, 'POST', '/v1/qr')).body as CreatedFlow;
+  const heldPolls = async () => sampleSum(await scrape(a.url), 'handoff_connections', { transport: 'long-poll' });
+  const heldBefore = await heldPolls();
   const poll = request(log, 'GET /v1/flows/:topic (long-poll)', a.url, 'GET', `/v1/flows/${after.topic}?after=1&wait=25`, {
     headers: { 'watch-token': after.watchToken },
   });
-  await delay(100);
+  // Scan only once A holds the poll: otherwise it would answer version 2 without waiting.
+  await waitUntil(async () => (await heldPolls()) > heldBefore, 'the long-poll held on node A', 10_000, 20);
   await retrying(log, 'POST /v1/qr/:id/scan', b.url, 'POST', `/v1/qr/${after.id}/scan`, { headers: { authorization: `Bearer ${jwt}` } });
   const woken = await poll;
   expect(woken).toMatchObject({ status: 200, body: { state: 'scanned', version: 2 } });
