@@ -21,7 +21,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { FlowState } from '@handoff/protocol';
-import { connectSocketIo, type ClientSocket } from '../test/harness/clients.js';
+import { connectSocketIo, emitAck, type ClientSocket } from '../test/harness/clients.js';
 import { ANA, createQr, login, SEED_USERS } from '../test/harness/cluster.js';
 import { startRedis, uniquePrefix } from '../test/harness/redis-server.js';
 import { TEST_JWT_SECRET } from '../test/harness/server-process.js';
@@ -138,12 +138,9 @@ const SCAN = 'scan → scanned push';
 type Flow = { id: string; topic: string; watchToken: string };
 
 async function subscribe(s: ClientSocket, flow: Flow): Promise<void> {
-  const res = await ack(s, 'subscribe', { topic: flow.topic, watchToken: flow.watchToken });
+  const res = await emitAck(s, 'subscribe', { topic: flow.topic, watchToken: flow.watchToken });
   if (!res?.ok || res.state?.state !== 'pending') throw new Error(`subscribe failed: ${JSON.stringify(res)}`);
 }
-
-const ack = (socket: ClientSocket, event: string, payload: unknown): Promise<any> =>
-  (socket as any).timeout(10_000).emitWithAck(event, payload);
 
 export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
   const setupStarted = Date.now();
@@ -202,7 +199,7 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
       const s = await connectSocketIo(bA.url);
       sockets.push(s);
       s.on('state', (st: FlowState) => waiters.arrived(`bare|${st.id}|${st.state}`));
-      const res = await ack(s, 'join', { room });
+      const res = await emitAck(s, 'join', { room });
       if (!res?.ok) throw new Error(`join failed: ${JSON.stringify(res)}`);
       return s;
     });
@@ -219,7 +216,7 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
     const handoffItem = (set: Flow[], action: 'scan' | 'confirm', state: string, i: number): Item => ({
       key: `handoff|${set[i].id}|${state}`,
       send: () =>
-        ack(phones[i % phones.length], `qr:${action}`, { id: set[i].id }).then((a) => {
+        emitAck(phones[i % phones.length], `qr:${action}`, { id: set[i].id }).then((a) => {
           if (a?.ok && a.state) template[state] ??= a.state;
           return a;
         }),
@@ -227,7 +224,7 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
     const bareItem = (set: Flow[], state: string, i: number): Item => ({
       key: `bare|${set[i].id}|${state}`,
       send: () =>
-        ack(triggers[i % triggers.length], 'trigger', {
+        emitAck(triggers[i % triggers.length], 'trigger', {
           room: rooms[i],
           state: { ...(template[state] ?? { kind: 'qr', version: 2, expiresAt: new Date().toISOString() }), topic: set[i].topic, id: set[i].id, state },
         }),
@@ -266,7 +263,7 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
         // Fresh flows for this round; each browser socket moves its one subscription to the new flow.
         const next = await createFlows(opts.flows);
         await mapLimit(browsers, 50, async (s, i) => {
-          const res = await ack(s, 'unsubscribe', { topic: flows[i].topic });
+          const res = await emitAck(s, 'unsubscribe', { topic: flows[i].topic });
           if (!res?.ok) throw new Error(`unsubscribe failed: ${JSON.stringify(res)}`);
           await subscribe(s, next[i]);
         });

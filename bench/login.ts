@@ -41,7 +41,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg, cpus } from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { FlowState } from '@handoff/protocol';
-import { connectSocketIo, type ClientSocket } from '../test/harness/clients.js';
+import { connectSocketIo, emitAck, type ClientSocket } from '../test/harness/clients.js';
 import { startRedis } from '../test/harness/redis-server.js';
 import { startServerProcess, type ServerProcess } from '../test/harness/server-process.js';
 import { cpuSample, foreignCpu, ROOT, sleep } from './lib/proc.js';
@@ -312,7 +312,7 @@ async function flood(mode: string, url: string, pids: number[], probes: boolean)
       if (res.status !== 202) throw new Error(`POST /v1/sessions answered ${res.status}: ${JSON.stringify(body)}`);
       postMs.push(performance.now() - t);
       created.push({ path: res.headers.get('location') ?? `/v1/flows/${body.topic}`, watchToken: body.watchToken });
-      const ack = (await (socket as any).timeout(10_000).emitWithAck('subscribe', { topic: body.topic, watchToken: body.watchToken })) as
+      const ack = (await emitAck(socket, 'subscribe', { topic: body.topic, watchToken: body.watchToken })) as
         | { ok: true; state: FlowState }
         | { ok: false; error: unknown };
       if (!ack.ok) throw new Error(`subscribe refused: ${JSON.stringify(ack.error)}`);

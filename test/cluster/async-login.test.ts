@@ -9,7 +9,6 @@ import { connectSocketIo, emitAck, http, recordSocketIo, type ClientSocket } fro
 import { startRedis, uniquePrefix, type RedisHandle } from '../harness/redis-server.js';
 import { startServerProcess, type ServerProcess } from '../harness/server-process.js';
 
-const ASYNC = { prefer: 'respond-async' };
 const LENIENT = { LOGIN_IP_PER_MINUTE: '100000', LOGIN_MAX_FAILURES: '1000' };
 
 function asyncLogin(base: string, body: object, prefer = 'respond-async') {

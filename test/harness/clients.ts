@@ -32,14 +32,13 @@ export async function http(
 /** A connected Socket.IO client (websocket transport unless told otherwise). */
 export async function connectSocketIo(
   base: string,
-  opts: { token?: string; transports?: ('websocket' | 'polling')[]; extraHeaders?: Record<string, string> } = {},
+  opts: { token?: string; transports?: ('websocket' | 'polling')[] } = {},
 ): Promise<ClientSocket> {
   const socket: ClientSocket = ioClient(base, {
     transports: opts.transports ?? ['websocket'],
     auth: opts.token ? { token: opts.token } : {},
     reconnection: false,
     forceNew: true,
-    extraHeaders: opts.extraHeaders,
   });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
@@ -101,7 +100,6 @@ export class WsClient {
   private nextRef = 1;
   private pending = new Map<string, (reply: any) => void>();
   private unreferenced: Array<(reply: any) => void> = [];
-  readonly replies: any[] = [];
   closed: Promise<{ code: number; reason: string }>;
 
   private constructor(readonly socket: WebSocket) {
@@ -112,7 +110,6 @@ export class WsClient {
         const { type: _t, ...state } = frame;
         this.states.push(state);
       } else if (frame.type === 'reply') {
-        this.replies.push(frame);
         if (frame.ref === null) return void this.unreferenced.shift()?.(frame);
         const resolve = this.pending.get(frame.ref);
         if (resolve) {

@@ -13,8 +13,6 @@ export class StatusLog {
   readonly seen = new Map<string, Map<number, number>>();
   /** Requests that got no HTTP answer at all (connection refused/reset), by label. */
   readonly networkErrors = new Map<string, number>();
-  /** The slowest answer of each status, ms. */
-  readonly slowest = new Map<number, number>();
   /** The slowest answer of each label and status (`"GET /readyz 503"`), ms. */
   readonly slowestByLabel = new Map<string, number>();
 
@@ -22,7 +20,6 @@ export class StatusLog {
     let byStatus = this.seen.get(label);
     if (!byStatus) this.seen.set(label, (byStatus = new Map()));
     byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
-    this.slowest.set(status, Math.max(this.slowest.get(status) ?? 0, ms));
     const key = `${label} ${status}`;
     this.slowestByLabel.set(key, Math.max(this.slowestByLabel.get(key) ?? 0, ms));
   }
@@ -193,17 +190,16 @@ export class SocketBrowser {
   constructor(
     base: string,
     readonly flow: CreatedFlow,
-    opts: { reconnection?: boolean } = {},
   ) {
-    this.socket = SocketBrowser.open(base, opts.reconnection ?? true);
+    this.socket = SocketBrowser.open(base);
     this.attach();
   }
 
-  private static open(base: string, reconnection: boolean): ClientSocket {
+  private static open(base: string): ClientSocket {
     return ioClient(base, {
       transports: ['websocket'],
       forceNew: true,
-      reconnection,
+      reconnection: true,
       reconnectionDelay: 100,
       reconnectionDelayMax: 1000,
       timeout: 10_000,
@@ -222,7 +218,7 @@ export class SocketBrowser {
   moveTo(base: string): void {
     this.socket.removeAllListeners();
     this.socket.close();
-    this.socket = SocketBrowser.open(base, true);
+    this.socket = SocketBrowser.open(base);
     this.subscribed = new Promise((resolve) => (this.resolveSubscribed = resolve));
     this.attach();
   }

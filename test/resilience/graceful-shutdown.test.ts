@@ -13,6 +13,7 @@ import { Handoff, type QrLogin, type Session } from '@handoff/client-sdk';
 import { ANA, SEED_USERS, login } from '../harness/cluster.js';
 import { WsClient } from '../harness/clients.js';
 import { startRedis, uniquePrefix, type RedisHandle } from '../harness/redis-server.js';
+import { sampleSum, scrape } from '../harness/prometheus.js';
 import { startServerProcess, type ServerProcess } from '../harness/server-process.js';
 import { SocketBrowser, StatusLog, phoneConfirms, request, retrying, waitUntil, type CreatedFlow } from '../harness/resilience.js';
 
@@ -84,7 +85,7 @@ it('SIGTERM: long-polls answered, sockets hinted and closed, the running job fin
   );
   expect(sdks.every((c) => c.url === a.url)).toBe(true);
   // The long-polls are held by A (they wait for a version above 1).
-  await waitUntil(async () => (await metric(a.url, 'handoff_connections{transport="long-poll"}')) === LONG_POLLS, 'the held long-polls');
+  await waitUntil(async () => sampleSum(await scrape(a.url), 'handoff_connections', { transport: 'long-poll' }) === LONG_POLLS, 'the held long-polls');
 
   // Three async logins; the first one is running in A's worker when SIGTERM comes.
   const logins = await Promise.all(
@@ -167,10 +168,3 @@ it('SIGTERM: long-polls answered, sockets hinted and closed, the running job fin
   const serverMs = Number(/"ms":(\d+),"msg":"shutdown complete"/.exec(a.output())?.[1]);
   console.log(`[graceful-shutdown] ${JSON.stringify({ sigterm_to_exit_ms: shutdownMs, drain_ms_logged: serverMs, statuses: log.summary() })}`);
 });
-
-/** One sample of a node's /metrics, by its exact series text. */
-async function metric(base: string, series: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line ? Number(line.slice(series.length + 1)) : 0;
-}
