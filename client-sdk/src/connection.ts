@@ -154,10 +154,7 @@ export class Connection {
   }
 
   private start(): void {
-    if (this.socketRefused) {
-      this.setState('fallback', 'long-poll', TRANSPORT_CODES.unauthorized, 'the socket refused the token');
-      return;
-    }
+    if (this.socketRefused) return this.refused();
     this.failures = 0;
     this.setState('connecting', null, TRANSPORT_CODES.connect, 'connect');
     this.armFallback();
@@ -165,9 +162,7 @@ export class Connection {
   }
 
   private stop(code: TransportCode, reason: string): void {
-    this.cancelRetry?.();
-    this.cancelFallback?.();
-    this.cancelRetry = this.cancelFallback = null;
+    this.clearTimers();
     this.attempt?.dispose();
     this.attempt = null;
     this.socket = null;
@@ -208,9 +203,7 @@ export class Connection {
   private onConnect(attempt: Scope, socket: RawSocket): void {
     if (attempt !== this.attempt) return;
     this.failures = 0;
-    this.cancelRetry?.();
-    this.cancelFallback?.();
-    this.cancelRetry = this.cancelFallback = null;
+    this.clearTimers();
     this.socket = socket;
     const engine = socket.io?.engine;
     if (engine) {
@@ -236,11 +229,7 @@ export class Connection {
     if (message !== 'unauthorized') this.endpoints.rotate(url);
     if (message === 'unauthorized') {
       this.socketRefused = true;
-      this.cancelFallback?.();
-      this.cancelFallback = null;
-      if (this.opts.longPoll) this.setState('fallback', 'long-poll', TRANSPORT_CODES.unauthorized, 'the socket refused the token');
-      else this.stop(TRANSPORT_CODES.unauthorized, 'the socket refused the token');
-      return;
+      return this.refused();
     }
     if (this._state === 'connecting' && this.opts.longPoll && this.failures >= this.opts.fallbackAfterFailures) {
       this.cancelFallback?.();
@@ -258,6 +247,23 @@ export class Connection {
     this.setState('connecting', null, TRANSPORT_CODES.socketClosed, reason);
     this.armFallback();
     this.scheduleRetry();
+  }
+
+  /**
+   * The server refused the token on the socket, and will again: long-poll when allowed (HTTP
+   * answers each call with its own code), else stay down. Also on every later `start()`.
+   */
+  private refused(): void {
+    if (!this.opts.longPoll) return this.stop(TRANSPORT_CODES.unauthorized, 'the socket refused the token');
+    this.cancelFallback?.();
+    this.cancelFallback = null;
+    this.setState('fallback', 'long-poll', TRANSPORT_CODES.unauthorized, 'the socket refused the token');
+  }
+
+  private clearTimers(): void {
+    this.cancelRetry?.();
+    this.cancelFallback?.();
+    this.cancelRetry = this.cancelFallback = null;
   }
 
   /** Next socket attempt after a full-jitter backoff; in fallback this keeps probing, at most every `maxReconnectDelay`. */

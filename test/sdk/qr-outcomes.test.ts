@@ -3,7 +3,7 @@
  * SDK against a real embedded server (QR flows live 2 s here, so expiry comes quickly).
  */
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { HandoffError } from '@handoff/client-sdk';
+import { HandoffError, type TransportState } from '@handoff/client-sdk';
 import { ANA, BOB, MODES, login, startCluster, type Cluster } from '../harness/cluster.js';
 import { Clients, recordStates, rejectionOf, stateReached } from './helpers.js';
 
@@ -111,6 +111,25 @@ it('the same codes come back over socket acks', async () => {
   await ana.scan(qr.id);
   await expect(bob.confirm(qr.id)).rejects.toMatchObject({ code: 'not_scanner' });
   await expect(ana.scan(qr.id)).rejects.toMatchObject({ code: 'invalid_transition', state: { state: 'scanned' } });
+});
+
+it('with longPoll: false a refused token never turns into long-poll, also when connecting again', async () => {
+  const app = clients.make({ url: cluster.phone, token: 'not-a-jwt', longPoll: false });
+  const states: TransportState[] = [];
+  const refused = new Promise<void>((resolve) =>
+    app.on('transport', (e) => {
+      states.push(e.newState);
+      if (e.oldState === 'connecting' && e.newState === 'disconnected') resolve();
+    }),
+  );
+  void app.connect({ timeout: 10_000 }).catch(() => {});
+  await refused;
+  app.disconnect();
+  // Connecting again knows the token was refused: it must stay down, not switch to long-poll.
+  const again = app.connect({ timeout: 200 });
+  expect(app.state).toBe('disconnected');
+  await expect(again).rejects.toMatchObject({ code: 'timeout' });
+  expect(states).not.toContain('fallback');
 });
 
 it('a socket refused for a bad token falls back to HTTP, where the server answers unauthorized', async () => {
