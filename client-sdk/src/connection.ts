@@ -6,7 +6,7 @@ import { Endpoints } from './endpoints.js';
 import { HandoffError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import type { Scope } from './scope.js';
-import { backoff, parseFlowState } from './utils.js';
+import { backoff, parseErrorBody, parseFlowState } from './utils.js';
 
 /**
  * The client's transport state:
@@ -117,11 +117,23 @@ export class Connection {
   }
 
   /**
-   * Emit `event` with an ack over the connected socket and resolve with the ack (unknown: the
-   * caller narrows it). Rejects with `network` when not connected or the socket closes first,
+   * Emit `event` with an ack over the connected socket and resolve with the fields of an
+   * `{ok: true, …}` ack (unknown values: the caller narrows them). An `{ok: false, error}` ack
+   * rejects with its contract error (and the flow state it carries); anything else with
+   * `bad_response`. Also rejects with `network` when not connected or the socket closes first,
    * `timeout`, `aborted`, or `closed`.
    */
-  request(event: string, payload: unknown, timeout: number, signal?: AbortSignal): Promise<unknown> {
+  async request(event: string, payload: unknown, timeout: number, signal?: AbortSignal): Promise<Record<string, unknown>> {
+    const ack = await this.emitWithAck(event, payload, timeout, signal);
+    const res = typeof ack === 'object' && ack !== null ? (ack as Record<string, unknown>) : {};
+    if (res.ok === true) return res;
+    const body = parseErrorBody(res.error);
+    throw body
+      ? new HandoffError(body.code, body.message || undefined, { state: parseFlowState(res.state) ?? undefined })
+      : new HandoffError('bad_response', `Unexpected ${event} ack.`);
+  }
+
+  private emitWithAck(event: string, payload: unknown, timeout: number, signal?: AbortSignal): Promise<unknown> {
     const socket = this.socket;
     const attempt = this.attempt;
     if (!socket || !attempt || this._state !== 'connected') {

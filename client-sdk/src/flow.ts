@@ -6,7 +6,7 @@ import type { HttpClient } from './http.js';
 import type { ResolvedOptions } from './options.js';
 import type { Scope } from './scope.js';
 import { FlowSubscription, type SubscriptionEvent, type SubscriptionState } from './subscription.js';
-import { backoff, expectShape, parseErrorBody, parseFlowState, parseSession, raceWait, type WaitOptions } from './utils.js';
+import { expectShape, parseSession, raceWait, retryDelay, type WaitOptions } from './utils.js';
 
 /** Events of a flow handle (`QrLogin`, `AsyncLogin`). */
 export interface FlowEvents {
@@ -203,7 +203,7 @@ export abstract class FlowHandle {
           const err = toHandoffError(caught);
           if (this.scope.disposed || this.outcome) return;
           if (isTemporary(err) && attempt < options.redeemRetries) {
-            await this.scope.sleep(Math.max(backoff(attempt, options.minReconnectDelay, options.maxReconnectDelay), (err.retryAfter ?? 0) * 1000));
+            await this.scope.sleep(retryDelay(err, attempt, options));
             if (this.scope.disposed || this.outcome) return;
             continue;
           }
@@ -226,13 +226,8 @@ export abstract class FlowHandle {
       // Hold the link until the ack: the `redeemed` push may end the subscription first.
       const release = connection.acquire();
       try {
-        const ack = await connection.request('redeem', { topic, watchToken }, options.requestTimeout);
-        const res = typeof ack === 'object' && ack !== null ? (ack as Record<string, unknown>) : {};
-        if (res.ok === true) return expectShape(parseSession(res.session), 'redeem ack');
-        const body = parseErrorBody(res.error);
-        throw body
-          ? new HandoffError(body.code, body.message || undefined, { state: parseFlowState(res.state) ?? undefined })
-          : new HandoffError('bad_response', 'Unexpected redeem ack.');
+        const res = await connection.request('redeem', { topic, watchToken }, options.requestTimeout);
+        return expectShape(parseSession(res.session), 'redeem ack');
       } finally {
         release();
       }

@@ -9,7 +9,7 @@ import { HttpClient } from './http.js';
 import { resolveOptions, type HandoffOptions, type ResolvedOptions } from './options.js';
 import { QrLogin, parseCreatedQr } from './qr-login.js';
 import { Scope } from './scope.js';
-import { expectShape, parseErrorBody, parseFlowState, parseRequester, parseSession, raceWait, type WaitOptions } from './utils.js';
+import { expectShape, parseFlowState, parseRequester, parseSession, raceWait, type WaitOptions } from './utils.js';
 
 /** Email + password, or email + one-time code. */
 export type LoginCredentials = { email: string; password: string } | { email: string; code: string };
@@ -214,13 +214,8 @@ export class Handoff {
     const token = this.options.token;
     if (!token) throw new HandoffError('unauthorized', `${action} needs the app's JWT: new Handoff({ url, token }).`);
     if (this.connection.state === 'connected') {
-      const ack = await this.connection.request(`qr:${action}`, { id }, opts.timeout ?? this.options.requestTimeout, opts.signal);
-      const res = typeof ack === 'object' && ack !== null ? (ack as Record<string, unknown>) : {};
-      if (res.ok === true) return { state: res.state, requester: res.requester };
-      const body = parseErrorBody(res.error);
-      throw body
-        ? new HandoffError(body.code, body.message || undefined, { state: parseFlowState(res.state) ?? undefined })
-        : new HandoffError('bad_response', `Unexpected qr:${action} ack.`);
+      const res = await this.connection.request(`qr:${action}`, { id }, opts.timeout ?? this.options.requestTimeout, opts.signal);
+      return { state: res.state, requester: res.requester };
     }
     const res = await this.request('POST', `/v1/qr/${encodeURIComponent(id)}/${action}`, { bearer: token }, opts);
     // HTTP answers the state object itself (scan: plus `requester`).

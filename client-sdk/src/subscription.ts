@@ -6,7 +6,7 @@ import { HandoffError, isTemporary, toHandoffError } from './errors.js';
 import type { HttpClient } from './http.js';
 import type { ResolvedOptions } from './options.js';
 import type { Scope } from './scope.js';
-import { backoff, parseErrorBody, parseFlowState } from './utils.js';
+import { parseFlowState, retryDelay } from './utils.js';
 
 /**
  * A flow subscription's state:
@@ -154,38 +154,42 @@ export class FlowSubscription {
     const { connection, options } = this.deps;
     const req = this.#access.watchToken === undefined ? { topic: this.topic } : { topic: this.topic, watchToken: this.#access.watchToken };
     this.viaSocket = true;
-    connection.request('subscribe', req, options.requestTimeout).then(
-      (ack) => {
-        if (mode.disposed) return;
-        const res = typeof ack === 'object' && ack !== null ? (ack as Record<string, unknown>) : {};
-        const state = res.ok === true ? parseFlowState(res.state) : null;
-        if (state) {
+    connection
+      .request('subscribe', req, options.requestTimeout)
+      .then((res) => {
+        const state = parseFlowState(res.state);
+        if (!state) throw new HandoffError('bad_response', 'Unexpected subscribe ack.');
+        return state;
+      })
+      .then(
+        (state) => {
+          if (mode.disposed) return;
           this.setState('subscribed', SUBSCRIPTION_CODES.subscribed, 'socket snapshot');
           if (!mode.disposed) this.deliver(state);
-          return;
-        }
-        const body = parseErrorBody(res.error);
-        const err = body
-          ? new HandoffError(body.code, body.message || undefined, { state: parseFlowState(res.state) ?? undefined })
-          : new HandoffError('bad_response', 'Unexpected subscribe ack.');
-        this.retryOrFail(mode, err, attempt, () => this.socketSubscribe(mode, attempt + 1));
-      },
-      (err: unknown) => {
-        if (mode.disposed) return;
-        this.retryOrFail(mode, toHandoffError(err), attempt, () => this.socketSubscribe(mode, attempt + 1));
-      },
-    );
+        },
+        (err: unknown) => {
+          if (mode.disposed) return;
+          const delay = this.afterFailure(mode, toHandoffError(err), attempt);
+          if (delay !== null) mode.timeout(() => this.socketSubscribe(mode, attempt + 1), delay);
+        },
+      );
   }
 
-  private retryOrFail(mode: Scope, err: HandoffError, attempt: number, retry: () => void): void {
-    if (!isTemporary(err)) return this.end(SUBSCRIPTION_CODES.failed, err.message, err);
+  /**
+   * After a failed subscribe or read: end on a permanent error; else mark the subscription
+   * `retrying` and answer the delay before the next try (full-jitter backoff, at least the
+   * error's Retry-After). Null when there is nothing left to do.
+   */
+  private afterFailure(mode: Scope, err: HandoffError, attempt: number): number | null {
+    if (!isTemporary(err)) {
+      this.end(SUBSCRIPTION_CODES.failed, err.message, err);
+      return null;
+    }
     if (this._state === 'subscribed') {
       this.setState('subscribing', SUBSCRIPTION_CODES.retrying, err.message);
-      if (mode.disposed) return;
+      if (mode.disposed) return null;
     }
-    const { minReconnectDelay, maxReconnectDelay } = this.deps.options;
-    const delay = Math.max(backoff(attempt, minReconnectDelay, maxReconnectDelay), (err.retryAfter ?? 0) * 1000);
-    mode.timeout(retry, delay);
+    return retryDelay(err, attempt, this.deps.options);
   }
 
   /**
@@ -223,14 +227,9 @@ export class FlowSubscription {
         this.deliver(state);
       } catch (caught) {
         if (mode.disposed) return;
-        const err = toHandoffError(caught);
-        if (!isTemporary(err)) return this.end(SUBSCRIPTION_CODES.failed, err.message, err);
-        if (this._state === 'subscribed') {
-          this.setState('subscribing', SUBSCRIPTION_CODES.retrying, err.message);
-          if (mode.disposed) return;
-        }
+        const delay = this.afterFailure(mode, toHandoffError(caught), attempt++);
+        if (delay === null) return;
         snapshot = true;
-        const delay = Math.max(backoff(attempt++, options.minReconnectDelay, options.maxReconnectDelay), (err.retryAfter ?? 0) * 1000);
         await mode.sleep(delay);
       }
     }

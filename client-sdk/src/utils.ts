@@ -21,6 +21,11 @@ export function backoff(attempt: number, min: number, max: number, random: () =>
   return Math.min(max, min + Math.floor(random() * (spread + 1)));
 }
 
+/** The wait before retry `attempt` after a temporary error: full-jitter backoff, at least its Retry-After. */
+export function retryDelay(err: HandoffError, attempt: number, opts: { minReconnectDelay: number; maxReconnectDelay: number }): number {
+  return Math.max(backoff(attempt, opts.minReconnectDelay, opts.maxReconnectDelay), (err.retryAfter ?? 0) * 1000);
+}
+
 /** `Retry-After` as seconds (delta-seconds or an HTTP date); undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
   if (value === null || value.trim() === '') return undefined;
