@@ -2,7 +2,7 @@ import type { FlowState } from '@handoff/protocol';
 import { io as defaultIo } from 'socket.io-client';
 import { TRANSPORT_CODES, type TransportCode } from './codes.js';
 import { Emitter } from './emitter.js';
-import { Endpoints } from './endpoints.js';
+import type { Endpoints } from './endpoints.js';
 import { HandoffError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import type { Scope } from './scope.js';
@@ -84,7 +84,7 @@ export class Connection {
     private readonly opts: ResolvedOptions,
     private readonly scope: Scope,
     /** Where sockets connect; a failed attempt (or the server's shutdown hint) moves on to the next URL. */
-    private readonly endpoints: Endpoints = new Endpoints(opts.urls ?? [opts.url]),
+    private readonly endpoints: Endpoints,
   ) {
     scope.add(() => this.stop(TRANSPORT_CODES.closed, 'client closed'));
   }

@@ -1,4 +1,4 @@
-import type { FlowState, Requester, Session } from '@handoff/protocol';
+import { MAX_LONG_POLL_SECONDS, type FlowState, type Requester, type Session } from '@handoff/protocol';
 import { AsyncLogin, parseQueuedLogin } from './async-login.js';
 import { Connection, type TransportEvent, type TransportName, type TransportState } from './connection.js';
 import type { Listener, Unsubscribe } from './emitter.js';
@@ -139,8 +139,8 @@ export class Handoff {
    */
   async asyncLogin(credentials: LoginCredentials, opts: AsyncLoginOptions = {}): Promise<AsyncLogin> {
     const wait = opts.wait;
-    if (wait !== undefined && (!Number.isInteger(wait) || wait < 1 || wait > 30)) {
-      throw new TypeError('Handoff: asyncLogin wait must be a whole number of seconds, 1–30');
+    if (wait !== undefined && (!Number.isInteger(wait) || wait < 1 || wait > MAX_LONG_POLL_SECONDS)) {
+      throw new TypeError(`Handoff: asyncLogin wait must be a whole number of seconds, 1–${MAX_LONG_POLL_SECONDS}`);
     }
     const prefer = wait === undefined ? 'respond-async' : `respond-async, wait=${wait}`;
     const timeout = opts.timeout ?? (wait === undefined ? undefined : wait * 1000 + this.options.requestTimeout);

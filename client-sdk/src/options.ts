@@ -1,4 +1,4 @@
-import type { ClientToServerEvents, ServerToClientEvents } from '@handoff/protocol';
+import { MAX_LONG_POLL_SECONDS, type ClientToServerEvents, type ServerToClientEvents } from '@handoff/protocol';
 import type { ManagerOptions, Socket, SocketOptions } from 'socket.io-client';
 import type { FetchLike } from './http.js';
 
@@ -67,8 +67,6 @@ export const DEFAULTS = {
 
 /** Options with every default applied and checked. */
 export interface ResolvedOptions {
-  /** The first URL. */
-  url: string;
   /** Every URL (one unless a list was given), without trailing slashes. */
   urls: string[];
   token: string | undefined;
@@ -114,9 +112,10 @@ export function resolveOptions(options: HandoffOptions): ResolvedOptions {
   const maxDelay = positive('maxReconnectDelay', options.maxReconnectDelay, DEFAULTS.maxReconnectDelay, 1);
   if (maxDelay < minDelay) throw new TypeError('Handoff: maxReconnectDelay must be >= minReconnectDelay');
   const wait = positive('longPollWait', options.longPollWait, DEFAULTS.longPollWait, 1);
-  if (wait > 30 || !Number.isInteger(wait)) throw new TypeError('Handoff: longPollWait must be a whole number of seconds, 1–30');
+  if (wait > MAX_LONG_POLL_SECONDS || !Number.isInteger(wait)) {
+    throw new TypeError(`Handoff: longPollWait must be a whole number of seconds, 1–${MAX_LONG_POLL_SECONDS}`);
+  }
   const resolved: ResolvedOptions = {
-    url: urls[0],
     urls,
     token: undefined,
     fetch: fetchFn,

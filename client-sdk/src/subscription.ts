@@ -40,8 +40,7 @@ export interface SubscriptionDeps {
 
 /** How a subscription proves it may watch the flow. */
 export interface FlowAccess {
-  watchToken?: string;
-  bearer?: string;
+  watchToken: string;
 }
 
 /**
@@ -152,7 +151,7 @@ export class FlowSubscription {
 
   private socketSubscribe(mode: Scope, attempt: number): void {
     const { connection, options } = this.deps;
-    const req = this.#access.watchToken === undefined ? { topic: this.topic } : { topic: this.topic, watchToken: this.#access.watchToken };
+    const req = { topic: this.topic, watchToken: this.#access.watchToken };
     this.viaSocket = true;
     connection
       .request('subscribe', req, options.requestTimeout)
@@ -210,7 +209,6 @@ export class FlowSubscription {
           snapshot ? path : `${path}?after=${version}&wait=${options.longPollWait}`,
           {
             watchToken: this.#access.watchToken,
-            bearer: this.#access.bearer,
             timeout: snapshot ? options.requestTimeout : options.longPollWait * 1000 + options.requestTimeout,
           },
           mode,
