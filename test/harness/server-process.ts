@@ -20,6 +20,15 @@ export interface ServerProcess {
 /** Fixed test secret so every node of a cluster accepts every other node's JWTs. */
 export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
 
+/** What every test server runs with: a free port on loopback, cheap bcrypt, that secret, no demo user. */
+export const TEST_SERVER_ENV = {
+  PORT: '0',
+  HOST: '127.0.0.1',
+  BCRYPT_COST: '4',
+  JWT_SECRET: TEST_JWT_SECRET,
+  SEED_DEMO_USER: 'false',
+} as const;
+
 /**
  * Start `server/src/main.ts` in its own Node process (ROLE=worker: a worker process, no URL) (through tsx, sources straight from the
  * tree) on a free port, and resolve once it logs that it listens. Env defaults suit tests:
@@ -34,12 +43,8 @@ export async function startServerProcess(env: Record<string, string | undefined>
       cwd: ROOT,
       env: {
         ...process.env,
-        PORT: '0',
-        HOST: '127.0.0.1',
+        ...TEST_SERVER_ENV,
         LOG_LEVEL: 'info',
-        BCRYPT_COST: '4',
-        JWT_SECRET: TEST_JWT_SECRET,
-        SEED_DEMO_USER: 'false',
         NODE_ENV: 'test',
         ...env,
       },

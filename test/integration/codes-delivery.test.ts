@@ -10,39 +10,18 @@ import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodeService, codeServiceOf, startCodeWorker } from '../../server/src/codes/index.js';
-import { loadConfig, type Config } from '../../server/src/config.js';
+import type { Config } from '../../server/src/config.js';
 import { createCore } from '../../server/src/core.js';
 import { LocalFanout } from '../../server/src/realtime/fanout.js';
-import { createHandoffServer, type HandoffServer } from '../../server/src/server.js';
+import type { HandoffServer } from '../../server/src/server.js';
 import { http } from '../harness/clients.js';
-import { startRedis, uniquePrefix, type RedisHandle } from '../harness/redis-server.js';
-import { TEST_JWT_SECRET } from '../harness/server-process.js';
+import { STORE_MODES, pollUntil, startInProcess, testConfig, useRedisServer, type StoreMode } from '../harness/in-process.js';
 import { codeIn, startSmtp, type SmtpHandle } from '../harness/smtp-server.js';
 
-let redis: RedisHandle;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(() => redis?.stop());
+const redis = useRedisServer();
 
-const MODES = [
-  { name: 'embedded', redis: false },
-  { name: 'redis', redis: true },
-] as const;
-type Mode = (typeof MODES)[number];
-
-function configFor(mode: Mode, env: Record<string, string> = {}): Config {
-  return loadConfig({
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
-    BCRYPT_COST: '4',
-    JWT_SECRET: TEST_JWT_SECRET,
-    SEED_DEMO_USER: 'false',
-    CODE_RESEND_SECONDS: '1',
-    ...(mode.redis ? { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('code-delivery') } : {}),
-    ...env,
-  });
+function configFor(mode: StoreMode, env: Record<string, string> = {}): Config {
+  return testConfig(mode, redis, 'code-delivery', { LOG_LEVEL: 'info', CODE_RESEND_SECONDS: '1', ...env });
 }
 
 /** A pino logger whose JSON lines the test can read. */
@@ -56,28 +35,11 @@ function capturedLogger(): { log: Logger; lines: () => Array<{ level: number; ms
   };
 }
 
-async function startServer(config: Config, logger?: Logger): Promise<{ server: HandoffServer; base: string }> {
-  const server = await createHandoffServer(config, { logger: logger ?? pino({ level: 'silent' }) });
-  return { server, base: await server.listen() };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitUntil<T>(read: () => Promise<T> | T, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value ${JSON.stringify(v)}`);
-    await sleep(25);
-  }
-}
-
 const newEmail = (name: string) => `${name}-${randomBytes(4).toString('hex')}@example.com`;
 const askEmailCode = (base: string, to: string, purpose = 'register') =>
   http(base, 'POST', '/v1/verification-codes', { body: { channel: 'email', to, purpose } });
 
-describe.each(MODES)('code delivery ($name)', (mode) => {
+describe.each(STORE_MODES)('code delivery ($name)', (mode) => {
   describe('over SMTP', () => {
     let flaky: SmtpHandle;
     let refusing: SmtpHandle;
@@ -87,7 +49,7 @@ describe.each(MODES)('code delivery ($name)', (mode) => {
       // Refuses each recipient's first two attempts (451, temporary), then accepts.
       flaky = await startSmtp({ refuse: (_to, attempt) => (attempt <= 2 ? '451 try again later' : null) });
       refusing = await startSmtp({ refuse: () => '550 mailbox unavailable' });
-      app = await startServer(configFor(mode, { SMTP_URL: `${flaky.url}?ignoreTLS=true` }));
+      app = await startInProcess(configFor(mode, { SMTP_URL: `${flaky.url}?ignoreTLS=true` }));
     });
     afterAll(async () => {
       await app?.server.close();
@@ -101,10 +63,10 @@ describe.each(MODES)('code delivery ($name)', (mode) => {
       const mail = await flaky.waitFor((m) => m.to.includes(email));
       expect(flaky.attempts.get(email)).toBe(3);
       const codes = codeServiceOf(app.server.handoff);
-      await waitUntil(() => codes.inspect('register', 'email', email), (r) => r?.delivery === 'sent');
+      await pollUntil(() => codes.inspect('register', 'email', email), (r) => r?.delivery === 'sent');
       // Nothing else is on its way: the codes queue has no job left waiting, running or retrying.
       const queue = app.server.handoff.queues.list().find((q) => q.name === 'codes')!;
-      await waitUntil(() => queue.counts(), (c) => c.waiting + c.active + c.delayed === 0);
+      await pollUntil(() => queue.counts(), (c) => c.waiting + c.active + c.delayed === 0);
       expect(flaky.to(email)).toHaveLength(1);
       const created = await http(app.base, 'POST', '/v1/users', { body: { email, password: 'correct horse battery', code: codeIn(mail) } });
       expect(created.status).toBe(201);
@@ -118,14 +80,14 @@ describe.each(MODES)('code delivery ($name)', (mode) => {
         startCodeWorker(core);
         const email = newEmail('doomed');
         expect(await codes.request({ channel: 'email', to: email, purpose: 'register' }, '10.0.0.1')).toEqual({ expiresIn: 600, resendAfter: 1 });
-        const record = await waitUntil(() => codes.inspect('register', 'email', email), (r) => r?.delivery === 'failed');
+        const record = await pollUntil(() => codes.inspect('register', 'email', email), (r) => r?.delivery === 'failed');
         expect(refusing.attempts.get(email)).toBe(3);
         expect(refusing.messages).toEqual([]);
 
         const counter = await core.metrics.registry.getSingleMetricAsString('handoff_code_deliveries_total');
         expect(counter).toContain('handoff_code_deliveries_total{channel="email",result="failed"} 1');
 
-        const failure = await waitUntil(capture.lines, (ls) => ls.some((l) => l.level === 40 && /every attempt failed/.test(l.msg)));
+        const failure = await pollUntil(capture.lines, (ls) => ls.some((l) => l.level === 40 && /every attempt failed/.test(l.msg)));
         expect(failure.find((l) => l.level === 40)).toMatchObject({ channel: 'email', purpose: 'register', attempts: 3, err: expect.stringMatching(/550|rejected/) });
         const code = codes.crypto.open(record!.sealed!, codes.crypto.recordKey('register', 'email', email), record!.generation);
         expect(capture.text()).not.toMatch(new RegExp(`(?<!\\d)${code}(?!\\d)`));
@@ -154,7 +116,7 @@ describe.each(MODES)('code delivery ($name)', (mode) => {
       });
       await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
       const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/sms`;
-      app = await startServer(configFor(mode, { SMS_WEBHOOK_URL: url }));
+      app = await startInProcess(configFor(mode, { SMS_WEBHOOK_URL: url }));
     });
     afterAll(async () => {
       await app?.server.close();
@@ -167,10 +129,10 @@ describe.each(MODES)('code delivery ($name)', (mode) => {
       const spaced = `${phone.slice(0, 3)} ${phone.slice(3, 7)} ${phone.slice(7)}`;
       const res = await http(app.base, 'POST', '/v1/verification-codes', { body: { channel: 'sms', to: spaced, purpose: 'register' } });
       expect(res).toMatchObject({ status: 202, body: { expiresIn: 600, resendAfter: 1 } });
-      const sms = (await waitUntil(() => received.filter((m) => m.to === phone), (l) => l.length > 0))[0];
+      const sms = (await pollUntil(() => received.filter((m) => m.to === phone), (l) => l.length > 0))[0];
       expect(sms.text).toMatch(/^Your Handoff code is \d{6}\. It expires in 10 min\. Never share it\.$/);
       const codes = codeServiceOf(app.server.handoff);
-      await waitUntil(() => codes.inspect('register', 'sms', phone), (r) => r?.delivery === 'sent');
+      await pollUntil(() => codes.inspect('register', 'sms', phone), (r) => r?.delivery === 'sent');
       const code = /\d{6}/.exec(sms.text)![0];
       expect(await codes.verify('register', 'sms', spaced, code)).toBe(true);
       expect(await codes.verify('register', 'sms', phone, code)).toBe(false);
@@ -181,7 +143,7 @@ describe.each(MODES)('code delivery ($name)', (mode) => {
       const res = await http(app.base, 'POST', '/v1/verification-codes', { body: { channel: 'sms', to: phone, purpose: 'login' } });
       expect(res).toMatchObject({ status: 202, body: { expiresIn: 600, resendAfter: 1 } });
       const codes = codeServiceOf(app.server.handoff);
-      await waitUntil(() => codes.inspect('login', 'sms', phone), (r) => r?.delivery === 'skipped');
+      await pollUntil(() => codes.inspect('login', 'sms', phone), (r) => r?.delivery === 'skipped');
       expect(received.filter((m) => m.to === phone)).toEqual([]);
     });
   });
@@ -190,11 +152,11 @@ describe.each(MODES)('code delivery ($name)', (mode) => {
 describe('without a configured sender', () => {
   it('development: the log sender prints the message, code included, at info', async () => {
     const capture = capturedLogger();
-    const app = await startServer(configFor(MODES[0], { NODE_ENV: 'development' }), capture.log);
+    const app = await startInProcess(configFor(STORE_MODES[0], { NODE_ENV: 'development' }), capture.log);
     try {
       const email = newEmail('dev');
       expect((await askEmailCode(app.base, email)).status).toBe(202);
-      const lines = await waitUntil(capture.lines, (ls) => ls.some((l) => l.msg?.includes('Your Handoff code is')));
+      const lines = await pollUntil(capture.lines, (ls) => ls.some((l) => l.msg?.includes('Your Handoff code is')));
       const line = lines.find((l) => l.msg?.includes('Your Handoff code is'))!;
       expect(line).toMatchObject({ level: 30, channel: 'email', to: email });
       expect(line.msg).toContain('no SMTP_URL');
@@ -208,7 +170,7 @@ describe('without a configured sender', () => {
 
   it('production: the server starts, warns, and answers 503 unavailable for that channel', async () => {
     const capture = capturedLogger();
-    const app = await startServer(configFor(MODES[0], { NODE_ENV: 'production' }), capture.log);
+    const app = await startInProcess(configFor(STORE_MODES[0], { NODE_ENV: 'production' }), capture.log);
     try {
       for (const [channel, to] of [['email', 'ana@example.com'], ['sms', '+447700900123']]) {
         const res = await http(app.base, 'POST', '/v1/verification-codes', { body: { channel, to, purpose: 'register' } });

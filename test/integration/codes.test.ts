@@ -8,50 +8,22 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codeServiceOf, type CodeService } from '../../server/src/codes/index.js';
-import { loadConfig, type Config } from '../../server/src/config.js';
-import { createHandoffServer, type HandoffServer } from '../../server/src/server.js';
+import type { Config } from '../../server/src/config.js';
 import { http } from '../harness/clients.js';
-import { startRedis, uniquePrefix, type RedisHandle } from '../harness/redis-server.js';
-import { TEST_JWT_SECRET } from '../harness/server-process.js';
+import { STORE_MODES, pollUntil, startInProcess, testConfig, useRedisServer, type InProcessServer, type StoreMode } from '../harness/in-process.js';
 import { codeIn, startSmtp, type CapturedMail, type SmtpHandle } from '../harness/smtp-server.js';
 
-let redis: RedisHandle;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(() => redis?.stop());
+const redis = useRedisServer();
 
-const MODES = [
-  { name: 'embedded', redis: false },
-  { name: 'redis', redis: true },
-] as const;
-type Mode = (typeof MODES)[number];
-
-interface Running {
-  server: HandoffServer;
-  base: string;
+interface Running extends InProcessServer {
   codes: CodeService;
-  close(): Promise<void>;
 }
 
-async function startServer(mode: Mode, env: Record<string, string>, overrides: Partial<Config> = {}): Promise<Running> {
-  const config = {
-    ...loadConfig({
-      PORT: '0',
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'silent',
-      BCRYPT_COST: '4',
-      JWT_SECRET: TEST_JWT_SECRET,
-      SEED_DEMO_USER: 'false',
-      TRUST_PROXY: 'true', // each test speaks from its own X-Forwarded-For address
-      ...(mode.redis ? { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('codes') } : {}),
-      ...env,
-    }),
-    ...overrides,
-  };
-  const server = await createHandoffServer(config);
-  const base = await server.listen();
-  return { server, base, codes: codeServiceOf(server.handoff), close: () => server.close() };
+async function startServer(mode: StoreMode, env: Record<string, string>, overrides: Partial<Config> = {}): Promise<Running> {
+  // TRUST_PROXY: each test speaks from its own X-Forwarded-For address.
+  const config = { ...testConfig(mode, redis, 'codes', { TRUST_PROXY: 'true', ...env }), ...overrides };
+  const running = await startInProcess(config);
+  return { ...running, codes: codeServiceOf(running.server.handoff) };
 }
 
 let ipCounter = 0;
@@ -67,17 +39,6 @@ function newEmail(name: string): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Poll `read` until `ok` holds (bounded); resolves with the last value. */
-async function waitUntil<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value ${JSON.stringify(v)}`);
-    await sleep(25);
-  }
-}
-
 /** A code that is not `code`. */
 function wrongFor(code: string): string {
   return String((Number(code) + 1) % 1_000_000).padStart(6, '0');
@@ -85,7 +46,7 @@ function wrongFor(code: string): string {
 
 const PASSWORD = 'correct horse battery staple';
 
-describe.each(MODES)('verification codes ($name)', (mode) => {
+describe.each(STORE_MODES)('verification codes ($name)', (mode) => {
   let smtp: SmtpHandle;
   let app: Running;
   let shortLived: Running;
@@ -126,7 +87,7 @@ describe.each(MODES)('verification codes ($name)', (mode) => {
     expect(signup.from).toBe('no-reply@localhost');
     const code = codeIn(signup)!;
     expect(code).toMatch(/^\d{6}$/);
-    await waitUntil(() => app.codes.inspect('register', 'email', email), (r) => r?.delivery === 'sent');
+    await pollUntil(() => app.codes.inspect('register', 'email', email), (r) => r?.delivery === 'sent');
 
     const created = await http(base, 'POST', '/v1/users', { body: { email: email.toUpperCase(), password: PASSWORD, code, displayName: 'Zed' }, headers: ip });
     expect(created.status).toBe(201);
@@ -258,7 +219,7 @@ describe.each(MODES)('verification codes ($name)', (mode) => {
     // register + unknown: the code. login + existing: the code. login + unknown: nothing at all.
     expect(codeIn(await mail(unknown))).toMatch(/^\d{6}$/);
     expect(codeIn(await mail(existing, 2))).toMatch(/^\d{6}$/);
-    await waitUntil(() => app.codes.inspect('login', 'email', ghost), (r) => r?.delivery === 'skipped');
+    await pollUntil(() => app.codes.inspect('login', 'email', ghost), (r) => r?.delivery === 'skipped');
     expect(smtp.to(ghost)).toEqual([]);
     expect(await app.codes.inspect('register', 'email', existing)).toMatchObject({ delivery: 'sent' });
 

@@ -4,31 +4,19 @@
  * someone holding a valid code for that address. Embedded and Redis, in-process servers.
  */
 import { randomBytes } from 'node:crypto';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codeServiceOf, type CodeService } from '../../server/src/codes/index.js';
-import { loadConfig } from '../../server/src/config.js';
-import { createHandoffServer, type HandoffServer } from '../../server/src/server.js';
+import type { HandoffServer } from '../../server/src/server.js';
 import { http } from '../harness/clients.js';
-import { startRedis, uniquePrefix, type RedisHandle } from '../harness/redis-server.js';
-import { TEST_JWT_SECRET } from '../harness/server-process.js';
+import { STORE_MODES, startInProcess, testConfig, useRedisServer } from '../harness/in-process.js';
 import { codeIn, startSmtp, type SmtpHandle } from '../harness/smtp-server.js';
 
-let redis: RedisHandle;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(() => redis?.stop());
-
-const MODES = [
-  { name: 'embedded', redis: false },
-  { name: 'redis', redis: true },
-] as const;
+const redis = useRedisServer();
 
 const newEmail = (name: string) => `${name}-${randomBytes(4).toString('hex')}@example.com`;
 const PASSWORD = 'correct horse battery';
 
-describe.each(MODES)('registration ($name)', (mode) => {
+describe.each(STORE_MODES)('registration ($name)', (mode) => {
   let smtp: SmtpHandle;
   let server: HandoffServer;
   let codes: CodeService;
@@ -36,17 +24,7 @@ describe.each(MODES)('registration ($name)', (mode) => {
 
   beforeAll(async () => {
     smtp = await startSmtp();
-    const config = loadConfig({
-      PORT: '0',
-      HOST: '127.0.0.1',
-      BCRYPT_COST: '4',
-      JWT_SECRET: TEST_JWT_SECRET,
-      SEED_DEMO_USER: 'false',
-      SMTP_URL: smtp.url,
-      ...(mode.redis ? { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('registration') } : {}),
-    });
-    server = await createHandoffServer(config, { logger: pino({ level: 'silent' }) });
-    base = await server.listen();
+    ({ server, base } = await startInProcess(testConfig(mode, redis, 'registration', { SMTP_URL: smtp.url })));
     codes = codeServiceOf(server.handoff);
   });
   afterAll(async () => {
