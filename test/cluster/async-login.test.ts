@@ -80,33 +80,43 @@ describe('Prefer: respond-async (embedded)', () => {
   });
 });
 
-describe('the login queue in Redis mode (API node + separate worker processes)', () => {
+/**
+ * A private redis-server, one ROLE=api node (no workers: jobs wait until a worker process is
+ * started) and the worker processes a test starts; all stopped after the describe block.
+ */
+function useApiWithWorkers(prefixName: string, apiEnv: Record<string, string>) {
   let redis: RedisHandle;
-  let api: ServerProcess;
   const workers: ServerProcess[] = [];
-  let env: Record<string, string>;
-
+  let env: Record<string, string> = {};
+  const ctx = {
+    api: undefined as unknown as ServerProcess,
+    /** Start a worker process on the same Redis (`extra` adds to the shared env). */
+    async startWorker(extra: Record<string, string> = {}): Promise<ServerProcess> {
+      const worker = await startServerProcess({ ...env, ROLE: 'worker', ...extra });
+      workers.push(worker);
+      return worker;
+    },
+  };
   beforeAll(async () => {
     redis = await startRedis();
-    env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('login'), SEED_USERS, ...LENIENT, QUEUE_LOCK_MS: '1000' };
-    // The API node runs no workers: jobs wait until a worker process is started.
-    // Positions uncoalesced (interval 0) so every step can be checked; coalescing: unit/login-positions.
-    api = await startServerProcess({ ...env, ROLE: 'api', BCRYPT_COST: '12', LOGIN_POSITION_INTERVAL_MS: '0' });
+    env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix(prefixName), SEED_USERS, ...LENIENT, QUEUE_LOCK_MS: '1000' };
+    ctx.api = await startServerProcess({ ...env, ROLE: 'api', ...apiEnv });
   });
   afterAll(async () => {
     await Promise.all(workers.map((w) => w.kill()));
-    await api?.kill();
+    await ctx.api?.kill();
     await redis?.stop();
   });
+  return ctx;
+}
 
-  async function startWorker(extra: Record<string, string> = {}): Promise<ServerProcess> {
-    const worker = await startServerProcess({ ...env, ROLE: 'worker', LOGIN_CONCURRENCY: '1', ...extra });
-    workers.push(worker);
-    return worker;
-  }
+describe('the login queue in Redis mode (API node + separate worker processes)', () => {
+  // Positions uncoalesced (interval 0) so every step can be checked; coalescing: unit/login-positions.
+  const cluster = useApiWithWorkers('login', { BCRYPT_COST: '12', LOGIN_POSITION_INTERVAL_MS: '0' });
+  const startWorker = () => cluster.startWorker({ LOGIN_CONCURRENCY: '1' });
 
   it('wait=N falls back to 202 when no result comes in time', async () => {
-    const res = await asyncLogin(api.url, { email: ANA.email, password: ANA.password }, 'respond-async, wait=1');
+    const res = await asyncLogin(cluster.api.url, { email: ANA.email, password: ANA.password }, 'respond-async, wait=1');
     expect(res).toMatchObject({ status: 202, body: { state: 'queued' } });
     expect(res.headers.get('preference-applied')).toBe('respond-async');
   });
@@ -115,14 +125,14 @@ describe('the login queue in Redis mode (API node + separate worker processes)',
     const logins: Array<{ topic: string; watchToken: string; good: boolean; first: number }> = [];
     for (let i = 0; i < 50; i++) {
       const good = i % 3 !== 0;
-      const res = await asyncLogin(api.url, { email: i % 2 ? ANA.email : BOB.email, password: good ? (i % 2 ? ANA.password : BOB.password) : 'wrong-password' });
+      const res = await asyncLogin(cluster.api.url, { email: i % 2 ? ANA.email : BOB.email, password: good ? (i % 2 ? ANA.password : BOB.password) : 'wrong-password' });
       expect(res.status).toBe(202);
       logins.push({ topic: res.body.topic, watchToken: res.body.watchToken, good, first: res.body.position });
     }
     // Tickets count the earlier test's job still waiting, so positions rise by one per login.
     for (let i = 1; i < logins.length; i++) expect(logins[i].first).toBe(logins[i - 1].first + 1);
 
-    const socket: ClientSocket = await connectSocketIo(api.url);
+    const socket: ClientSocket = await connectSocketIo(cluster.api.url);
     const byTopic = new Map<string, FlowState[]>(logins.map((l) => [l.topic, []]));
     socket.on('state', (s) => byTopic.get(s.topic)?.push(s));
     try {
@@ -152,35 +162,20 @@ describe('the login queue in Redis mode (API node + separate worker processes)',
 });
 
 describe('stalled-job recovery (Redis mode)', () => {
-  let redis: RedisHandle;
-  let api: ServerProcess;
-  const workers: ServerProcess[] = [];
-  let env: Record<string, string>;
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('stall'), SEED_USERS, ...LENIENT, QUEUE_LOCK_MS: '1000' };
-    // bcrypt cost 14 makes each verification take about a second: time to kill a worker mid-job.
-    api = await startServerProcess({ ...env, ROLE: 'api', BCRYPT_COST: '14' });
-  });
-  afterAll(async () => {
-    await Promise.all(workers.map((w) => w.kill()));
-    await api?.kill();
-    await redis?.stop();
-  });
+  // bcrypt cost 14 makes each verification take about a second: time to kill a worker mid-job.
+  const cluster = useApiWithWorkers('stall', { BCRYPT_COST: '14' });
 
   it('a worker killed mid-job leaves the job to another worker; the client gets exactly one final state', async () => {
-    const res = await asyncLogin(api.url, { email: ANA.email, password: ANA.password });
-    const socket = await connectSocketIo(api.url);
+    const res = await asyncLogin(cluster.api.url, { email: ANA.email, password: ANA.password });
+    const socket = await connectSocketIo(cluster.api.url);
     try {
       const pushes = recordSocketIo(socket);
       expect(await emitAck(socket, 'subscribe', { topic: res.body.topic, watchToken: res.body.watchToken })).toMatchObject({ state: { state: 'queued' } });
-      const victim = await startServerProcess({ ...env, ROLE: 'worker' });
-      workers.push(victim);
+      const victim = await cluster.startWorker();
       await pushes.waitForState('processing', 20_000);
       await victim.kill(); // SIGKILL while bcrypt runs
       expect(pushes.states.map((s) => s.state)).toEqual(['processing']);
-      workers.push(await startServerProcess({ ...env, ROLE: 'worker' }));
+      await cluster.startWorker();
       const final = await pushes.waitFor((s) => s.state === 'succeeded' || s.state === 'failed', 30_000);
       expect(final).toMatchObject({ state: 'succeeded', version: 3 });
       const redeem = await emitAck(socket, 'redeem', { topic: res.body.topic, watchToken: res.body.watchToken });

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
+import { startCluster, type Cluster } from '../harness/cluster.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CHROMIUM = '/usr/bin/chromium';
@@ -133,4 +135,30 @@ export async function pasteAndScan(page: Page, text: string): Promise<void> {
   await page.getByLabel('Paste the QR link or id').fill(text);
   await page.getByRole('button', { name: 'Scan', exact: true }).click();
   await waitForText(page, '#confirm-title', /^Sign in on .+ from .+\?$/);
+}
+
+/**
+ * The two-node Redis cluster and the Chromium the demo tests drive, started before the describe
+ * block's tests (with the SDK bundle built) and stopped after them. `env` adds to the nodes' env.
+ */
+export function useDemoCluster(env: Record<string, string> = {}): { readonly cluster: Cluster; readonly browser: Browser } {
+  let cluster: Cluster | undefined;
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    [cluster, browser] = await Promise.all([startCluster({ name: 'redis, two nodes', redis: true, nodes: 2 }, env), launchChromium(), ensureSdkBundle()]);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await cluster?.stop();
+  });
+  return {
+    get cluster() {
+      if (!cluster) throw new Error('the demo cluster is not started yet');
+      return cluster;
+    },
+    get browser() {
+      if (!browser) throw new Error('chromium is not started yet');
+      return browser;
+    },
+  };
 }

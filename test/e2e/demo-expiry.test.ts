@@ -3,16 +3,13 @@
  * page shows "This code expired" and a "New code" button that brings a fresh code; a phone that
  * scanned but did not confirm is told too (its watch of the flow gets the expiry).
  */
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANA, startCluster, type Cluster } from '../harness/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { ANA } from '../harness/cluster.js';
 import {
   DESKTOP,
   HAS_CHROMIUM,
   PHONE,
   SKIP_REASON,
-  ensureSdkBundle,
-  launchChromium,
   openLoginPage,
   openPage,
   pasteAndScan,
@@ -20,6 +17,7 @@ import {
   qrLink,
   shot,
   signInOnPhone,
+  useDemoCluster,
   waitForFocus,
   waitForText,
 } from './browser.js';
@@ -27,33 +25,18 @@ import {
 if (!HAS_CHROMIUM) console.warn(`e2e: ${SKIP_REASON}`);
 
 describe.skipIf(!HAS_CHROMIUM)('demo pages: an expiring code (QR_TTL_SECONDS=3)', () => {
-  let cluster: Cluster;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    const [c, b] = await Promise.all([
-      startCluster({ name: 'redis, two nodes', redis: true, nodes: 2 }, { QR_TTL_SECONDS: '3' }),
-      launchChromium(),
-      ensureSdkBundle(),
-    ]);
-    cluster = c;
-    browser = b;
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await cluster?.stop();
-  });
+  const demo = useDemoCluster({ QR_TTL_SECONDS: '3' });
 
   it('shows "This code expired" with a New code button; the phone that scanned sees the expiry too', async () => {
-    const desk = await browser.newContext(DESKTOP);
-    const mobile = await browser.newContext(PHONE);
+    const desk = await demo.browser.newContext(DESKTOP);
+    const mobile = await demo.browser.newContext(PHONE);
     try {
       // The phone is signed in and ready first: the codes of this cluster live 3 seconds.
-      const phone = await openPage(mobile, `${cluster.phone}/app`);
+      const phone = await openPage(mobile, `${demo.cluster.phone}/app`);
       await signInOnPhone(phone.page, ANA);
       await phone.page.getByLabel('Paste the QR link or id').waitFor();
 
-      const { page, errors, link } = await openLoginPage(desk, cluster.browser);
+      const { page, errors, link } = await openLoginPage(desk, demo.cluster.browser);
       await waitForText(page, '#status-title', 'This code expired');
       await waitForFocus(page, 'new-code');
       expect(await page.locator('#qr-box').getAttribute('data-state')).toBe('expired');

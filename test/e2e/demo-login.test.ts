@@ -8,16 +8,14 @@
  * Screenshots of each state go to test-results/e2e/; UPDATE_SCREENSHOTS=1 also rewrites
  * docs/screenshots/signed-in.png (the README's picture).
  */
-import type { Browser, BrowserContext } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ANA, startCluster, type Cluster } from '../harness/cluster.js';
+import type { BrowserContext } from 'playwright-core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ANA } from '../harness/cluster.js';
 import {
   DESKTOP,
   HAS_CHROMIUM,
   PHONE,
   SKIP_REASON,
-  ensureSdkBundle,
-  launchChromium,
   openLoginPage,
   openPage,
   pasteAndScan,
@@ -26,6 +24,7 @@ import {
   shot,
   signInOnPhone,
   updateDocsShot,
+  useDemoCluster,
   waitForFocus,
   waitForText,
 } from './browser.js';
@@ -36,44 +35,30 @@ const EXPECTED_CSP =
 if (!HAS_CHROMIUM) console.warn(`e2e: ${SKIP_REASON}`);
 
 describe.skipIf(!HAS_CHROMIUM)('demo pages: login page on node A, phone page on node B (Redis, two nodes)', () => {
-  let cluster: Cluster;
-  let browser: Browser;
+  const demo = useDemoCluster();
   const contexts: BrowserContext[] = [];
   const context = async (options = DESKTOP): Promise<BrowserContext> => {
-    const c = await browser.newContext(options);
+    const c = await demo.browser.newContext(options);
     contexts.push(c);
     return c;
   };
 
-  beforeAll(async () => {
-    const [c, b] = await Promise.all([
-      startCluster({ name: 'redis, two nodes', redis: true, nodes: 2 }),
-      launchChromium(),
-      ensureSdkBundle(),
-    ]);
-    cluster = c;
-    browser = b;
-  });
   afterEach(async () => {
     await Promise.all(contexts.splice(0).map((c) => c.close()));
   });
-  afterAll(async () => {
-    await browser?.close();
-    await cluster?.stop();
-  });
 
   it('scan and confirm: "Scanned by Ana" shows at once, then the page signs in without reloading', async () => {
-    const { page, errors, csp, link } = await openLoginPage(await context(), cluster.browser);
+    const { page, errors, csp, link } = await openLoginPage(await context(), demo.cluster.browser);
     expect(csp).toBe(EXPECTED_CSP);
     await waitForText(page, '#transport', 'Live: WebSocket');
-    expect(link.startsWith(`${cluster.browser}/app#qr=`)).toBe(true);
-    expect(await page.locator('#qr-img').getAttribute('src')).toBe(`${cluster.browser}/v1/qr/${qrIdOf(link)}/image.svg`);
+    expect(link.startsWith(`${demo.cluster.browser}/app#qr=`)).toBe(true);
+    expect(await page.locator('#qr-img').getAttribute('src')).toBe(`${demo.cluster.browser}/v1/qr/${qrIdOf(link)}/image.svg`);
     await page.locator('#qr-img').evaluate((img: HTMLImageElement) => img.decode()); // the QR code did load
     await waitForText(page, '#countdown', /^Expires in [12]:\d\d$/);
     await page.evaluate(() => ((window as unknown as { marker: number }).marker = 42)); // gone if the page reloads
     await shot(page, 'login-pending');
 
-    const phone = await openPage(await context(PHONE), `${cluster.phone}/app`);
+    const phone = await openPage(await context(PHONE), `${demo.cluster.phone}/app`);
     await waitForFocus(phone.page, 'app-email');
     await shot(phone.page, 'phone-signin');
     await signInOnPhone(phone.page, ANA);
@@ -103,9 +88,9 @@ describe.skipIf(!HAS_CHROMIUM)('demo pages: login page on node A, phone page on 
   });
 
   it('opened from the QR link before signing in, the phone cancels: the login page says so and offers a new code', async () => {
-    const { page, link } = await openLoginPage(await context(), cluster.browser);
+    const { page, link } = await openLoginPage(await context(), demo.cluster.browser);
     // The QR link names node A; the phone app of this test lives on node B.
-    const phone = await openPage(await context(PHONE), `${cluster.phone}/app#qr=${qrIdOf(link)}`);
+    const phone = await openPage(await context(PHONE), `${demo.cluster.phone}/app#qr=${qrIdOf(link)}`);
     await phone.page.locator('#signin-pending').waitFor();
     await signInOnPhone(phone.page, ANA);
     await waitForText(phone.page, '#confirm-title', /from 127\.0\.0\.1\?$/); // scanned straight after signing in
@@ -127,8 +112,8 @@ describe.skipIf(!HAS_CHROMIUM)('demo pages: login page on node A, phone page on 
   });
 
   it('a cancel in the browser reaches the phone on its confirm screen; the next code, opened by link, completes', async () => {
-    const { page, link } = await openLoginPage(await context(), cluster.browser);
-    const phone = await openPage(await context(PHONE), `${cluster.phone}/app`);
+    const { page, link } = await openLoginPage(await context(), demo.cluster.browser);
+    const phone = await openPage(await context(PHONE), `${demo.cluster.phone}/app`);
     await signInOnPhone(phone.page, ANA);
     await pasteAndScan(phone.page, qrIdOf(link)); // the bare id works too
     await waitForText(page, '#status-title', 'Scanned by Ana');
@@ -143,7 +128,7 @@ describe.skipIf(!HAS_CHROMIUM)('demo pages: login page on node A, phone page on 
     const next = await qrLink(page);
     expect(next).not.toBe(link);
     // Opening the link in the (signed-in) phone app scans it at once.
-    await phone.page.goto(`${cluster.phone}/app#qr=${qrIdOf(next)}`);
+    await phone.page.goto(`${demo.cluster.phone}/app#qr=${qrIdOf(next)}`);
     await waitForText(phone.page, '#confirm-title', /from 127\.0\.0\.1\?$/);
     await waitForText(page, '#status-title', 'Scanned by Ana');
     await phone.page.getByRole('button', { name: 'Confirm' }).click();
@@ -151,7 +136,7 @@ describe.skipIf(!HAS_CHROMIUM)('demo pages: login page on node A, phone page on 
   });
 
   it('password form: errors inline with role="alert", then the signed-in view; sign out brings a fresh code', async () => {
-    const { page, errors, link } = await openLoginPage(await context(), cluster.browser);
+    const { page, errors, link } = await openLoginPage(await context(), demo.cluster.browser);
     const alert = page.getByRole('alert');
 
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -188,13 +173,13 @@ describe.skipIf(!HAS_CHROMIUM)('demo pages: login page on node A, phone page on 
       blocked++;
       await ws.connectToServer().close();
     });
-    const { page, link } = await openLoginPage(ctx, cluster.browser);
+    const { page, link } = await openLoginPage(ctx, demo.cluster.browser);
     await waitForText(page, '#transport', 'Live: HTTP long-poll fallback');
     expect(await page.locator('#transport').getAttribute('data-transport')).toBe('fallback');
     expect(blocked).toBeGreaterThan(0);
     await shot(page, 'login-fallback');
 
-    const phone = await openPage(await context(PHONE), `${cluster.phone}/app`);
+    const phone = await openPage(await context(PHONE), `${demo.cluster.phone}/app`);
     await signInOnPhone(phone.page, ANA);
     await pasteAndScan(phone.page, link);
     await waitForText(page, '#status-title', 'Scanned by Ana — confirm on your phone');
@@ -205,8 +190,8 @@ describe.skipIf(!HAS_CHROMIUM)('demo pages: login page on node A, phone page on 
   });
 
   it('fits a 375×740 phone viewport: no sideways scrolling, every control labelled', async () => {
-    const { page, errors } = await openLoginPage(await context(PHONE), cluster.browser);
-    const phone = await openPage(await context(PHONE), `${cluster.phone}/app`);
+    const { page, errors } = await openLoginPage(await context(PHONE), demo.cluster.browser);
+    const phone = await openPage(await context(PHONE), `${demo.cluster.phone}/app`);
     await phone.page.getByLabel('Email', { exact: true }).waitFor();
     for (const p of [page, phone.page]) {
       const [scrollWidth, clientWidth] = await p.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
