@@ -5,7 +5,8 @@
  * assertions).
  */
 import { io as ioClient } from 'socket.io-client';
-import { isFinalState, type FlowState } from '@handoff/protocol';
+import { isFinalState, type FlowState, type Session } from '@handoff/protocol';
+import { Handoff, type HandoffOptions, type QrLogin } from '@handoff/client-sdk';
 import type { ClientSocket } from './clients.js';
 
 /** Every HTTP status a test saw, by label (e.g. `POST /v1/qr/:id/confirm`). */
@@ -282,4 +283,30 @@ export class SocketBrowser {
     this.socket.removeAllListeners();
     this.socket.close();
   }
+}
+
+/**
+ * `n` SDK browsers, each its own client on `opts` with one QR flow, subscribed. Their `session()`
+ * calls settle to the session or the error. Every client goes into `clients` as it is made, so
+ * the caller's afterAll closes them all even after a partial failure.
+ */
+export async function sdkQrWatchers(
+  n: number,
+  opts: HandoffOptions,
+  clients: Handoff[],
+  sessionTimeoutMs = 60_000,
+): Promise<{ flows: QrLogin[]; sessions: Array<Promise<Session | Error>> }> {
+  const flows: QrLogin[] = [];
+  const sessions: Array<Promise<Session | Error>> = [];
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      const client = new Handoff(opts);
+      clients.push(client);
+      const qr = await client.qrLogin();
+      flows.push(qr);
+      sessions.push(qr.session({ timeout: sessionTimeoutMs }).catch((err: Error) => err));
+      await waitUntil(() => qr.subscriptionState === 'subscribed', 'the SDK subscription', 20_000);
+    }),
+  );
+  return { flows, sessions };
 }

@@ -9,13 +9,13 @@
  * confirmed afterwards is delivered.
  */
 import { afterAll, expect, it } from 'vitest';
-import { Handoff, type QrLogin, type Session } from '@handoff/client-sdk';
+import type { Handoff } from '@handoff/client-sdk';
 import { ANA, SEED_USERS, login } from '../harness/cluster.js';
 import { WsClient } from '../harness/clients.js';
 import { startRedis, uniquePrefix, type RedisHandle } from '../harness/redis-server.js';
 import { sampleSum, scrape } from '../harness/prometheus.js';
 import { startServerProcess, type ServerProcess } from '../harness/server-process.js';
-import { SocketBrowser, StatusLog, phoneConfirms, request, retrying, waitUntil, type CreatedFlow } from '../harness/resilience.js';
+import { SocketBrowser, StatusLog, phoneConfirms, request, retrying, sdkQrWatchers, waitUntil, type CreatedFlow } from '../harness/resilience.js';
 
 const LONG_POLLS = 100;
 const SOCKET_IO = 50;
@@ -63,18 +63,8 @@ it('SIGTERM: long-polls answered, sockets hinted and closed, the running job fin
       await browser.subscribed;
     }),
   );
-  const sdkFlows: QrLogin[] = [];
-  const sessions: Array<Promise<Session | Error>> = [];
-  await Promise.all(
-    Array.from({ length: SDK }, async () => {
-      const client = new Handoff({ url: [a.url, b.url], longPoll: false, minReconnectDelay: 100, maxReconnectDelay: 1_000 });
-      sdks.push(client);
-      const qr = await client.qrLogin();
-      sdkFlows.push(qr);
-      sessions.push(qr.session({ timeout: 60_000 }).catch((err: Error) => err));
-      await waitUntil(() => qr.subscriptionState === 'subscribed', 'the SDK subscription', 20_000);
-    }),
-  );
+  const sdkOpts = { url: [a.url, b.url], longPoll: false, minReconnectDelay: 100, maxReconnectDelay: 1_000 };
+  const { flows: sdkFlows, sessions } = await sdkQrWatchers(SDK, sdkOpts, sdks);
   const wsFlows = await Promise.all(Array.from({ length: WEBSOCKETS }, create));
   await Promise.all(
     wsFlows.map(async (f) => {

@@ -6,11 +6,11 @@
  * state, and every flow confirmed afterwards on B is delivered and redeemed.
  */
 import { afterAll, expect, it } from 'vitest';
-import { Handoff, type QrLogin, type Session } from '@handoff/client-sdk';
+import type { Handoff, Session } from '@handoff/client-sdk';
 import { ANA, SEED_USERS, login } from '../harness/cluster.js';
 import { startRedis, uniquePrefix, type RedisHandle } from '../harness/redis-server.js';
 import { startServerProcess, type ServerProcess } from '../harness/server-process.js';
-import { StatusLog, phoneConfirms, retrying, waitUntil } from '../harness/resilience.js';
+import { StatusLog, phoneConfirms, retrying, sdkQrWatchers, waitUntil } from '../harness/resilience.js';
 
 const FLOWS = 200;
 
@@ -32,19 +32,9 @@ it('200 SDK clients on a node killed with SIGKILL reconnect to the other node an
   const log = new StatusLog();
   const jwt = await login(b.url, ANA);
 
-  const flows: QrLogin[] = [];
-  const sessions: Array<Promise<Session | Error>> = [];
-  await Promise.all(
-    Array.from({ length: FLOWS }, async () => {
-      // Socket only (no long-poll fallback): recovery must come from the socket moving to node B.
-      const client = new Handoff({ url: [a.url, b.url], longPoll: false, minReconnectDelay: 100, maxReconnectDelay: 1_000 });
-      clients.push(client);
-      const qr = await client.qrLogin();
-      flows.push(qr);
-      sessions.push(qr.session({ timeout: 60_000 }).catch((err: Error) => err));
-      await waitUntil(() => qr.subscriptionState === 'subscribed', 'the first subscription', 20_000);
-    }),
-  );
+  // Socket only (no long-poll fallback): recovery must come from the socket moving to node B.
+  const opts = { url: [a.url, b.url], longPoll: false, minReconnectDelay: 100, maxReconnectDelay: 1_000 };
+  const { flows, sessions } = await sdkQrWatchers(FLOWS, opts, clients);
   expect(clients.every((c) => c.url === a.url && c.state === 'connected')).toBe(true);
 
   // Half the flows are scanned before the kill: after the move, the snapshot must show it.

@@ -7,13 +7,13 @@
  * (the adapter's subscriber re-subscribes), long-polls, socket acks, the job queue.
  */
 import { afterAll, expect, it } from 'vitest';
-import { Handoff, type QrLogin } from '@handoff/client-sdk';
+import type { Handoff } from '@handoff/client-sdk';
 import { ANA, SEED_USERS, login } from '../harness/cluster.js';
 import { WsClient, connectSocketIo } from '../harness/clients.js';
 import { startRedis, uniquePrefix, type RedisHandle } from '../harness/redis-server.js';
 import { startServerProcess, type ServerProcess } from '../harness/server-process.js';
 import { sampleSum, scrape } from '../harness/prometheus.js';
-import { SocketBrowser, StatusLog, delay, phoneConfirms, request, retrying, waitUntil, type CreatedFlow } from '../harness/resilience.js';
+import { SocketBrowser, StatusLog, delay, phoneConfirms, request, retrying, sdkQrWatchers, waitUntil, type CreatedFlow } from '../harness/resilience.js';
 
 const FLOWS = 200;
 const t0 = Date.now();
@@ -51,7 +51,6 @@ it('200 QR logins live through a 5 s Redis outage: 503s fast, no 500, every brow
 
   // --- 200 browsers on node A: half raw Socket.IO, half the SDK ---------------------------------
   const flows: CreatedFlow[] = [];
-  const sdkFlows: QrLogin[] = [];
   await Promise.all(
     Array.from({ length: FLOWS / 2 }, async () => {
       const created = await request(log, 'POST /v1/qr', a.url, 'POST', '/v1/qr');
@@ -62,18 +61,9 @@ it('200 QR logins live through a 5 s Redis outage: 503s fast, no 500, every brow
       await browser.subscribed;
     }),
   );
-  const sessions: Array<Promise<unknown>> = [];
-  await Promise.all(
-    Array.from({ length: FLOWS / 2 }, async () => {
-      const sdk = new Handoff({ url: a.url, longPoll: false, minReconnectDelay: 100, maxReconnectDelay: 1000, redeemRetries: 20 });
-      sdks.push(sdk);
-      const qr = await sdk.qrLogin();
-      sdkFlows.push(qr);
-      flows.push({ id: qr.id, topic: qr.topic, watchToken: '' });
-      sessions.push(qr.session({ timeout: 90_000 }).then((s) => s, (err: unknown) => err));
-      await waitUntil(() => qr.subscriptionState === 'subscribed', 'the SDK subscription', 20_000);
-    }),
-  );
+  const sdkOpts = { url: a.url, longPoll: false, minReconnectDelay: 100, maxReconnectDelay: 1000, redeemRetries: 20 };
+  const { flows: sdkFlows, sessions } = await sdkQrWatchers(FLOWS / 2, sdkOpts, sdks, 90_000);
+  flows.push(...sdkFlows.map((qr) => ({ id: qr.id, topic: qr.topic, watchToken: '' })));
   expect(browsers.length + sdkFlows.length).toBe(FLOWS);
   step('200 browsers subscribed');
 
