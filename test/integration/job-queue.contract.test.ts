@@ -88,18 +88,26 @@ describe.each(backends)('job queue (%s)', (_name, makeFactory) => {
     const factory = makeFactory();
     const queue = factory.create<string>('fail');
     let runs = 0;
-    const failedOnce = new Promise<{ id: string; attemptsMade: number; message: string }>((resolve) =>
+    const seen: Array<[number, number]> = [];
+    const failedOnce = new Promise<{ id: string; attemptsMade: number; attempts: number; message: string }>((resolve) =>
       queue.work(
-        async () => {
+        async (job) => {
           runs++;
+          seen.push([job.attemptsMade, job.attempts]);
           throw new Error('always');
         },
-        { onFailed: (job, err) => resolve({ id: job.id, attemptsMade: job.attemptsMade, message: err.message }) },
+        { onFailed: (job, err) => resolve({ id: job.id, attemptsMade: job.attemptsMade, attempts: job.attempts, message: err.message }) },
       ),
     );
     const id = await queue.add('y', { attempts: 3, backoffMs: 10 });
-    expect(await failedOnce).toEqual({ id, attemptsMade: 3, message: 'always' });
+    expect(await failedOnce).toEqual({ id, attemptsMade: 3, attempts: 3, message: 'always' });
     expect(runs).toBe(3);
+    // Every attempt knows how many it may have, so a processor can tell the last one.
+    expect(seen).toEqual([
+      [0, 3],
+      [1, 3],
+      [2, 3],
+    ]);
     await factory.close();
   });
 

@@ -71,7 +71,7 @@ export class BullJobQueue<T> implements JobQueue<T> {
     const timed = this.observers.wrap(this.name, processor);
     this.worker = new Worker(
       this.name,
-      async (job: BullJob) => timed({ id: job.id!, data: job.data as T, attemptsMade: job.attemptsMade }),
+      async (job: BullJob) => timed({ id: job.id!, data: job.data as T, attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 }),
       {
         connection: this.connection('worker'),
         prefix: this.opts.prefix,
@@ -90,7 +90,7 @@ export class BullJobQueue<T> implements JobQueue<T> {
     this.worker.on('error', () => {});
     this.worker.on('failed', (job, err) => {
       if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
-        opts.onFailed?.({ id: job.id!, data: job.data as T, attemptsMade: job.attemptsMade }, err);
+        opts.onFailed?.({ id: job.id!, data: job.data as T, attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 }, err);
       }
     });
   }

@@ -4,6 +4,8 @@ export interface Job<T> {
   data: T;
   /** Attempts made before this one (0 on the first run). */
   attemptsMade: number;
+  /** Attempts it was queued with, the first included: `attemptsMade + 1 === attempts` is the last. */
+  attempts: number;
 }
 
 export interface JobOptions {

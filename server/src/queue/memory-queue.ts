@@ -3,7 +3,6 @@ import { BaseQueueFactory, JobObservers, backoffDelay, type Job, type JobOptions
 
 interface Entry<T> {
   job: Job<T>;
-  attempts: number;
   backoffMs: number;
 }
 
@@ -27,7 +26,7 @@ export class MemoryJobQueue<T> implements JobQueue<T> {
     const id = opts.jobId ?? randomUUID();
     if (this.ids.has(id)) return id;
     this.ids.add(id);
-    this.waiting.push({ job: { id, data, attemptsMade: 0 }, attempts: opts.attempts ?? 1, backoffMs: opts.backoffMs ?? 1000 });
+    this.waiting.push({ job: { id, data, attemptsMade: 0, attempts: opts.attempts ?? 1 }, backoffMs: opts.backoffMs ?? 1000 });
     queueMicrotask(() => this.pump());
     return id;
   }
@@ -65,7 +64,7 @@ export class MemoryJobQueue<T> implements JobQueue<T> {
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       entry.job.attemptsMade++;
-      if (entry.job.attemptsMade < entry.attempts && !this.closing) {
+      if (entry.job.attemptsMade < entry.job.attempts && !this.closing) {
         const timer = setTimeout(() => {
           this.delayed.delete(timer);
           this.waiting.push(entry);

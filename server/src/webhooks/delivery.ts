@@ -8,8 +8,6 @@ export interface WebhookJob {
   url: string;
   /** The exact JSON body sent on every attempt. */
   body: string;
-  /** Attempts this job was queued with (tells a retried attempt from the last one). */
-  attempts: number;
 }
 
 /** What one attempt came to. */

@@ -104,7 +104,7 @@ async function enqueue(ctx: WebhookContext, type: string, msgId: string, body: s
         ctx.deliveries.inc({ event: type, outcome: 'skipped' });
         return;
       }
-      const job: WebhookJob = { msgId, type, url, body, attempts: ctx.settings.attempts };
+      const job: WebhookJob = { msgId, type, url, body };
       try {
         await ctx.queue.add(job, { jobId: jobIdOf(msgId, url), attempts: ctx.settings.attempts, backoffMs: ctx.settings.backoffMs });
       } catch (err) {
@@ -145,7 +145,7 @@ export function startWebhookWorker(core: Core, env: Record<string, string | unde
         if (newly) ctx.log.warn({ ...context, status: 410 }, 'webhook endpoint answered 410 Gone: disabled, it receives no more events');
         return;
       }
-      if (job.attemptsMade + 1 < data.attempts) {
+      if (job.attemptsMade + 1 < job.attempts) {
         ctx.deliveries.inc({ event, outcome: 'retried' });
         ctx.log.info({ ...context, reason: result.reason }, 'webhook attempt failed; will retry');
       }
