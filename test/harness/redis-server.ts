@@ -22,6 +22,8 @@ export interface RedisHandle {
   /** `redis://127.0.0.1:<port>` */
   url: string;
   port: number;
+  /** The running redis-server's pid (a new one after `restart`). */
+  readonly pid: number;
   /** SIGTERM and wait for the exit. A no-op when it is not running. */
   stop(): Promise<void>;
   /**
@@ -137,6 +139,9 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisHan
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    get pid() {
+      return child!.pid!;
+    },
     stop,
     async kill(signal: NodeJS.Signals = 'SIGKILL') {
       const c = child;

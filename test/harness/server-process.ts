@@ -17,6 +17,15 @@ export interface ServerProcess {
   kill(): Promise<void>;
 }
 
+/**
+ * Extra Node flags for every server process, from SERVER_NODE_ARGS (space-separated), e.g.
+ * `SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"` to profile servers under a bench
+ * (`--cpu-prof` is not allowed in NODE_OPTIONS).
+ */
+function nodeArgs(): string[] {
+  return (process.env.SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+}
+
 /** Fixed test secret so every node of a cluster accepts every other node's JWTs. */
 export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
 
@@ -31,14 +40,19 @@ export const TEST_SERVER_ENV = {
 
 /**
  * Start `server/src/main.ts` in its own Node process (ROLE=worker: a worker process, no URL) (through tsx, sources straight from the
- * tree) on a free port, and resolve once it logs that it listens. Env defaults suit tests:
- * low bcrypt cost, quiet logs, no demo user.
+ * tree; `built`: the compiled `server/dist/main.js`, as `npm start` runs it) on a free port, and
+ * resolve once it logs that it listens. Env defaults suit tests: low bcrypt cost, quiet logs, no
+ * demo user.
  */
-export async function startServerProcess(env: Record<string, string | undefined> = {}): Promise<ServerProcess> {
+export async function startServerProcess(
+  env: Record<string, string | undefined> = {},
+  opts: { built?: boolean } = {},
+): Promise<ServerProcess> {
   const worker = env.ROLE === 'worker';
+  const entry = opts.built ? ['server/dist/main.js'] : ['--conditions=source', '--import', 'tsx', 'server/src/main.ts'];
   const child = spawn(
     process.execPath,
-    ['--conditions=source', '--import', 'tsx', 'server/src/main.ts'],
+    [...nodeArgs(), ...entry],
     {
       cwd: ROOT,
       env: {
@@ -53,15 +67,18 @@ export async function startServerProcess(env: Record<string, string | undefined>
   );
   let out = '';
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const url = await new Promise<string>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      if (worker && out.includes('handoff worker running')) return resolve('');
-      const m = /handoff listening on (http:\/\/[^\s"]+)/.exec(out);
-      if (m) resolve(m[1]);
+    // Look for the start line only until it is found: matching the whole, growing output on every
+    // chunk of a busy server's log would cost the test (or bench) process O(n²) CPU.
+    const onData = () => {
+      const m = worker ? /handoff worker running/.exec(out) : /handoff listening on (http:\/\/[^\s"]+)/.exec(out);
+      if (!m) return;
+      child.stdout!.off('data', onData);
+      resolve(m[1] ?? '');
     };
     child.stdout!.on('data', onData);
-    child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
     exited.then(([code]) => reject(new Error(`server exited (${code}) before listening:\n${out}`)));
   });
   return {
