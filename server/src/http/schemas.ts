@@ -1,7 +1,17 @@
 import { Type } from 'typebox';
-import { FINAL_STATES, LOGIN_STATES, QR_STATES, type FlowStateName } from '@handoff/protocol';
+import { FINAL_STATES, LOGIN_STATES, QR_STATES, type FlowKind, type FlowStateName } from '@handoff/protocol';
 
-/** Shared TypeBox schemas; they validate requests, type handlers and feed the OpenAPI document. */
+/**
+ * Shared TypeBox schemas; they validate requests, type handlers, serialize responses and feed the
+ * OpenAPI document.
+ *
+ * Response schemas avoid `anyOf` (TypeBox's `Union`): fast-json-stringify can only pick an `anyOf`
+ * branch by running an Ajv validator on every response (compiled on the first one). An `enum` or a
+ * `type` list (`["string", "null"]`) serializes with plain `typeof` checks.
+ */
+
+/** A string or null, without `anyOf`. */
+const NullableString = () => Type.Unsafe<string | null>({ type: ['string', 'null'] });
 
 export const ErrorSchema = Type.Object(
   {
@@ -13,7 +23,7 @@ export const ErrorSchema = Type.Object(
 export const ScannedBySchema = Type.Object({
   userId: Type.String(),
   displayName: Type.String(),
-  avatarUrl: Type.Union([Type.String(), Type.Null()]),
+  avatarUrl: NullableString(),
 });
 
 export const RequesterSchema = Type.Object({
@@ -25,7 +35,7 @@ export const RequesterSchema = Type.Object({
 export const FlowStateSchema = Type.Object(
   {
     topic: Type.String({ examples: ['qr:8cXU0mZ9...'] }),
-    kind: Type.Union([Type.Literal('qr'), Type.Literal('login')]),
+    kind: Type.Unsafe<FlowKind>({ type: 'string', enum: ['qr', 'login'] }),
     id: Type.String(),
     state: Type.Unsafe<FlowStateName>({
       type: 'string',
@@ -45,7 +55,7 @@ export const UserSchema = Type.Object({
   id: Type.String(),
   email: Type.String(),
   displayName: Type.String(),
-  avatarUrl: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  avatarUrl: Type.Optional(NullableString()),
 });
 
 export const SessionSchema = Type.Object({
