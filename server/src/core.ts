@@ -33,13 +33,20 @@ export interface Core {
 
 /** The pino logger Handoff uses; secrets are redacted whatever a serializer or debug line does. */
 export function createLogger(config: Config): Logger {
-  return pino({
-    level: config.logLevel,
-    redact: {
-      paths: ['req.headers.authorization', 'req.headers["watch-token"]', 'req.headers.cookie', '*.password', '*.token', '*.watchToken', '*.code'],
-      censor: '[redacted]',
+  return pino(
+    {
+      level: config.logLevel,
+      redact: {
+        paths: ['req.headers.authorization', 'req.headers["watch-token"]', 'req.headers.cookie', '*.password', '*.token', '*.watchToken', '*.code'],
+        censor: '[redacted]',
+      },
     },
-  });
+    // Asynchronous stdout: a line is queued and written by the next write, so under load many lines
+    // go out in one write instead of one blocking write per line on the event loop. pino flushes
+    // what is queued when the process exits (also on process.exit and uncaught exceptions); only a
+    // SIGKILL can lose the last lines.
+    pino.destination({ dest: 1, sync: false }),
+  );
 }
 
 /**

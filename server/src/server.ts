@@ -62,7 +62,9 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
 
   const app: HandoffApp = Fastify({
     loggerInstance: log as FastifyBaseLogger,
-    logController: new LogController({ disableRequestLogging: (req) => QUIET_ROUTES.has((req.url ?? '').split('?')[0]) }),
+    // One access line per request, written by the onResponse hook below (Fastify's own logging
+    // writes two, and every log line is a write to stdout on the event loop).
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     // While closing, Fastify's own 503 body is not the catalogue's: the onRequest hook below answers instead.
@@ -131,8 +133,9 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
   // Once HTTP is closing (the last step of a graceful shutdown), requests that still arrive on open
   // keep-alive connections answer 503 `unavailable` (with Connection: close) instead of running.
   let httpClosing = false;
-  app.addHook('onRequest', async (_request, reply) => {
-    if (httpClosing) return sendError(reply, new HandoffError('unavailable', 'The server is shutting down.'));
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!httpClosing) return done();
+    sendError(reply, new HandoffError('unavailable', 'The server is shutting down.'));
   });
   // Browser apps on ALLOWED_ORIGINS may call the HTTP API too (same origins as the sockets).
   await app.register(cors, {
@@ -142,8 +145,16 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
     exposedHeaders: ['location', 'preference-applied', 'retry-after'],
     maxAge: 600,
   });
-  app.addHook('onResponse', async (request, reply) => {
-    metrics.httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode });
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url;
+    metrics.httpRequests.inc({ method: request.method, route: route ?? 'unmatched', status: reply.statusCode });
+    if (!QUIET_ROUTES.has(route!)) {
+      request.log.info(
+        { req: { method: request.method, url: request.url, remoteAddress: request.ip }, res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime },
+        'request completed',
+      );
+    }
+    done();
   });
   await app.register(swagger, {
     openapi: {
