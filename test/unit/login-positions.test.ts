@@ -52,18 +52,36 @@ describe('queue positions', () => {
   });
 
   it('coalesces a burst of takes into one push per interval, exact and never rising', async () => {
-    const { positions, pushed, records, take } = await setUp(100, 200);
+    const { positions, pushed, records, take } = await setUp(100, 60);
     open.push(positions);
-    // 150 jobs taken at once: the first take is pushed at once, the rest in one trailing sweep.
-    for (const record of records.slice(0, 150)) await take(record);
-    // Ticket 200 was 199th in line: the first take moved it to 198 at once…
-    expect(pushed.get('login:l200')).toEqual([199, 198]);
-    // …and the other 149 arrive as one push when the interval ends, with the newest count.
-    await expect.poll(() => pushed.get('login:l200')!.length, { timeout: 2000, interval: 10 }).toBe(3);
-    expect(pushed.get('login:l200')).toEqual([199, 198, 49]);
-    // In all: at most two sweeps over the 50 still queued plus the first, instead of 150 x 200 / 2.
+    // 45 jobs taken at once: the first take is pushed at once, the rest in one trailing sweep.
+    for (const record of records.slice(0, 45)) await take(record);
+    // Ticket 60 was 59th in line: the first take moved it to 58 at once…
+    expect(pushed.get('login:l60')).toEqual([59, 58]);
+    // …and the other 44 arrive as one push when the interval ends, with the newest count.
+    await expect.poll(() => pushed.get('login:l60')!.length, { timeout: 2000, interval: 10 }).toBe(3);
+    expect(pushed.get('login:l60')).toEqual([59, 58, 14]);
+    // In all: at most two sweeps over the 15 still queued plus the first, instead of 45 x 60 / 2.
     const total = [...pushed.values()].reduce((n, p) => n + p.length - 1, 0);
-    expect(total).toBeLessThanOrEqual(2 * 200);
+    expect(total).toBeLessThanOrEqual(2 * 60);
+    for (const seen of pushed.values()) for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeLessThan(seen[i - 1]);
+  });
+
+  it('spreads a sweep over event-loop turns, 64 logins per turn, each chunk with the newest count', async () => {
+    const { positions, pushed, records, take } = await setUp(0, 200);
+    open.push(positions);
+    const moved = () => [...pushed.values()].filter((p) => p.length > 1).length;
+    await take(records[0]);
+    // The first chunk (l1…l64; l1 itself, being taken, stays at 0) goes at once; the loop is free
+    // again before the next.
+    expect(moved()).toBe(63);
+    await new Promise((r) => setImmediate(r));
+    expect(moved()).toBe(127);
+    // A take between chunks: the chunks still to come push the newest position directly.
+    await take(records[1]);
+    await expect.poll(moved, { timeout: 2000, interval: 5 }).toBe(199);
+    expect(pushed.get('login:l200')).toEqual([199, 197]);
+    expect(pushed.get('login:l10')).toEqual([9, 8, 7]);
     for (const seen of pushed.values()) for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeLessThan(seen[i - 1]);
   });
 });

@@ -7,6 +7,12 @@ import { positionOf, type LoginCounters } from './login-counters.js';
 export const LOGIN_TAKEN_SIGNAL = 'login-taken';
 
 /**
+ * Position pushes per event-loop turn during a sweep: a sweep over thousands of queued logins is
+ * spread over turns, so reads and socket messages are served between its chunks.
+ */
+const SWEEP_CHUNK = 64;
+
+/**
  * Pushes queue positions to the subscribers on this node. A worker that takes a job sends one
  * signal with the new `taken` count to every node; each node recomputes the positions of the
  * queued logins it has seen read (snapshots, long-polls) and pushes those that changed. Position
@@ -26,6 +32,7 @@ export class LoginPositions {
   /** When the last sweep ran (performance.now()), and the sweep due at the interval's end. */
   private lastSweep = -Infinity;
   private pending: NodeJS.Timeout | null = null;
+  private closed = false;
 
   constructor(
     private readonly hub: TopicHub,
@@ -58,6 +65,7 @@ export class LoginPositions {
 
   /** Stop a sweep that is due (shutdown). */
   close(): void {
+    this.closed = true;
     if (this.pending) clearTimeout(this.pending);
     this.pending = null;
   }
@@ -75,14 +83,28 @@ export class LoginPositions {
     this.pending.unref();
   }
 
+  /**
+   * Push the new position of every watched login, SWEEP_CHUNK per turn. Each chunk reads the
+   * newest `taken`, so a later chunk never pushes a position above one already pushed; a login
+   * that moved on (or was read again) meanwhile is skipped.
+   */
   private sweep(): void {
     this.lastSweep = performance.now();
-    const taken = this.maxTaken;
-    for (const entry of this.watched.values()) {
-      const position = positionOf(entry.ticket, taken);
-      if (position === entry.state.position) continue;
-      entry.state = { ...entry.state, position };
-      this.hub.deliver(entry.state);
-    }
+    const entries = [...this.watched.values()];
+    let i = 0;
+    const step = () => {
+      if (this.closed) return;
+      const taken = this.maxTaken;
+      for (const end = Math.min(i + SWEEP_CHUNK, entries.length); i < end; i++) {
+        const entry = entries[i];
+        if (this.watched.get(entry.state.topic) !== entry) continue;
+        const position = positionOf(entry.ticket, taken);
+        if (position === entry.state.position) continue;
+        entry.state = { ...entry.state, position };
+        this.hub.deliver(entry.state);
+      }
+      if (i < entries.length) setImmediate(step);
+    };
+    step();
   }
 }

@@ -4,6 +4,7 @@ import { MAX_LONG_POLL_SECONDS, isFinalState, topicOf, type FlowState } from '@h
 import { HandoffError } from '../errors.js';
 import type { Handoff } from '../handoff.js';
 import { FlowStateSchema, SessionSchema, errorResponses } from '../http/schemas.js';
+import { WorkGate } from '../http/work-gate.js';
 import type { LoginService } from './login-service.js';
 import { parsePrefer } from './prefer.js';
 import type { Credentials } from './sealed-credentials.js';
@@ -25,10 +26,18 @@ const AcceptedSchema = Type.Intersect([
 const POLL_HINT_SECONDS = 1;
 
 /**
+ * Async logins admitted per event-loop turn, and at once (see WorkGate): a burst of logins is
+ * interleaved with reads and socket messages instead of holding them up until it is through.
+ */
+const ADMIT_PER_TURN = 4;
+const ADMIT_CONCURRENT = 8;
+
+/**
  * `POST /v1/sessions`: synchronous login, or with `Prefer: respond-async` a queued login that
  * answers 202 at once (RFC 7240; `wait=N` first waits up to N seconds for the result).
  */
 export const loginRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff; logins: LoginService }> = async (app, { handoff, logins }) => {
+  const admissions = new WorkGate(ADMIT_PER_TURN, ADMIT_CONCURRENT);
   app.post(
     '/v1/sessions',
     {
@@ -44,16 +53,20 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff; logins: 
       reply.header('cache-control', 'no-store');
       const { email } = request.body;
       const credentials: Credentials = 'password' in request.body ? { password: request.body.password } : { code: request.body.code };
-      await logins.admit(request.ip, email);
       const prefer = parsePrefer(request.headers.prefer);
       if (!prefer.respondAsync) {
+        await logins.admit(request.ip, email);
         const user = await logins.verify(email, credentials);
         return handoff.users.issueSession(user.id);
       }
 
-      const { record, watchToken } = await logins.enqueue(email, credentials);
+      const { record, watchToken, state: queued } = await admissions.run(async () => {
+        await logins.admit(request.ip, email);
+        const created = await logins.enqueue(email, credentials);
+        return { ...created, state: await handoff.flows.stateOf(created.record) };
+      });
       const topic = topicOf('login', record.id);
-      let state = await handoff.flows.stateOf(record);
+      let state = queued;
       if (prefer.wait) {
         state = await waitForResult(handoff, topic, watchToken, state, Math.min(prefer.wait, MAX_LONG_POLL_SECONDS) * 1000);
         if (state.state === 'succeeded') {
