@@ -8,13 +8,15 @@
  * BENCH_REDIS=0 (skip Redis mode), BENCH_TIMEOUT_S (per flood, default 180).
  *
  * Env: BENCH_READ_EVERY_MS (default 20), BENCH_HEALTH_EVERY_MS (default 100): probe periods.
+ * BENCH_FLOODS=throughput|probed: run only that kind of flood. BENCH_WARMUP (default 100): see warmUp.
  *
  * Per repetition, side by side on the same machine (a baseline before and after every flood; the
  * ratio uses their mean, because the machine's load drifts):
  *  1. Baseline: raw native `bcrypt.compare` at BCRYPT_COST=10 in a separate Node process
  *     (bench/login-bcrypt.ts, libuv's 4 threads), BENCH_BASELINE_N compares (default min(N, 100))
  *     with LOGIN_CONCURRENCY=4 in flight (the most the server's login workers run at once).
- *  2. Throughput flood, embedded mode: a fresh real server process (ROLE=all, LOGIN_CONCURRENCY=4,
+ *  2. Throughput flood, embedded mode: a fresh real server process, compiled (`tsc -b` runs first;
+ *     `node server/dist/main.js`, as `npm start`) and warmed up (see warmUp) (ROLE=all, LOGIN_CONCURRENCY=4,
  *     BCRYPT_COST=10, limits lifted, one seeded user, BCRYPT_THREADS default = CPU count).
  *     N `POST /v1/sessions` with `Prefer: respond-async`, at most BENCH_INFLIGHT in flight; each
  *     202's topic is subscribed with its watch token on a Socket.IO connection (one per 50 logins:
@@ -23,7 +25,9 @@
  *     (`handoff_nodejs_eventloop_lag_p99_seconds`: prom-client's monitorEventLoopDelay
  *     histogram, 10 ms resolution, reset at each scrape: the bench scrapes right before and right
  *     after the flood). Nothing else runs: the load generator shares the machine's cores.
- *  3. Probed flood: the same flood on a fresh server, plus outside probes from this process:
+ *  3. Probed flood: the same flood on a fresh server, plus outside probes from a separate probe
+ *     process (bench/clients/prober.ts), so that a probe's latency is the server's and not this
+ *     busy load generator's own event-loop delay:
  *     `GET /v1/flows/login:<id>` with Watch-Token (a plain read) every BENCH_READ_EVERY_MS on a
  *     random flow created so far (at most 10 in flight; a tick that finds 10 in flight is
  *     skipped), and `GET /healthz` every BENCH_HEALTH_EVERY_MS (one at a time). The reads are
@@ -31,26 +35,35 @@
  *  4. If BENCH_REDIS != 0, both floods again in Redis mode: private redis-server, one ROLE=api
  *     node (flood, probes and /metrics go there) and one ROLE=worker process (LOGIN_CONCURRENCY=4).
  *  Every flood also reports the cores used, from /proc: the servers' password threads (niced,
- *  see server/src/users/bcrypt-pool.ts), the servers' other threads, and this bench process.
+ *  see server/src/users/bcrypt-pool.ts), each server process's other threads, redis-server, this
+ *  bench process and the probe process.
  *
- * All probes run in this bench process, so their latencies include this process's own delay
- * (its event-loop p99 is reported too). Every loop is bounded by count and time.
+ * The load generator and the probes use node:http with keep-alive (bench/lib/http.ts), not fetch:
+ * they share the 2 cores with the server, and fetch costs several times the CPU per request.
+ * Both processes report their own event-loop p99. Every loop is bounded by count and time.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg, cpus } from 'node:os';
+import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { FlowState } from '@handoff/protocol';
 import { connectSocketIo, emitAck, type ClientSocket } from '../test/harness/clients.js';
 import { startRedis } from '../test/harness/redis-server.js';
 import { startServerProcess, type ServerProcess } from '../test/harness/server-process.js';
-import { cpuSample, foreignCpu, ROOT, sleep } from './lib/proc.js';
+import type { ProbeResult } from './clients/prober.js';
+import { cpuSample, foreignCpu, ROOT, sleep, spawnNode } from './lib/proc.js';
+import { httpRequest, keepAliveAgent, type HttpResult } from './lib/http.js';
 import { log, mapLimit, ms, summarize, table, withTimeout, type Summary } from './lib/util.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const N = Number(process.env.BENCH_LOGINS ?? (QUICK ? 100 : 400));
 /** Compares per baseline run (a rate; run before and after every flood). */
 const BASE_N = Number(process.env.BENCH_BASELINE_N ?? Math.min(N, QUICK ? 50 : 100));
+/** Which floods run: BENCH_FLOODS=throughput|probed|both (default both). */
+const FLOODS = ({ throughput: [false], probed: [true] } as Record<string, boolean[]>)[process.env.BENCH_FLOODS ?? ''] ?? [false, true];
+/** Logins in the unmeasured flood that warms each fresh server up (see warmUp). */
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 100);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? (QUICK ? 1 : 2));
 const IN_FLIGHT = Number(process.env.BENCH_INFLIGHT ?? 50);
 const WITH_REDIS = process.env.BENCH_REDIS !== '0';
@@ -112,14 +125,20 @@ interface FloodResult {
   readsAfterPosts: Summary;
   /** Whether the outside probes (GET /v1/flows, /healthz) ran during this flood. */
   probes: boolean;
-  /** Average cores used during the flood: servers' bcrypt threads, servers' other threads, this bench process. */
-  cores: { bcrypt: number; server: number; bench: number };
+  /**
+   * Average cores used during the flood: the servers' bcrypt threads; every other thread of each
+   * server process, by name (embedded: `server`; Redis mode: `api`, `worker`); redis-server (0 in
+   * embedded mode); this bench process; the probe process (0 without probes).
+   */
+  cores: { bcrypt: number; servers: Array<{ name: string; cores: number }>; redis: number; bench: number; prober: number };
   readErrors: number;
   readsSkipped: number;
   serverLoopP99Ms: number;
   serverLoopMaxMs: number;
   serverLoopMeanMs: number;
   clientLoopP99Ms: number;
+  /** The probe process's own event-loop delay p99 (NaN without probes). */
+  proberLoopP99Ms: number;
   foreignCpu: number;
   /** `state` pushes received on the one socket (transitions and queue-position updates). */
   pushes: number;
@@ -156,11 +175,13 @@ async function scrape(url: string): Promise<Map<string, number>> {
   return out;
 }
 
-async function postLogin(url: string, wait?: number): Promise<Response> {
-  return fetch(url + '/v1/sessions', {
+const agent = keepAliveAgent(IN_FLIGHT);
+function postLogin(url: string, wait?: number): Promise<HttpResult> {
+  return httpRequest(agent, url + '/v1/sessions', {
     method: 'POST',
     headers: { 'content-type': 'application/json', prefer: wait ? `respond-async, wait=${wait}` : 'respond-async' },
     body: JSON.stringify({ email: EMAIL, password: PASSWORD }),
+    timeoutMs: 30_000,
   });
 }
 
@@ -194,25 +215,54 @@ function threadCpu(pid: number): ThreadCpu {
   return out;
 }
 
-/** Flood `url` (a fresh server) with N async logins; see the file comment. */
-async function flood(mode: string, url: string, pids: number[], probes: boolean): Promise<FloodResult> {
-  // Warm-up (JIT, first bcrypt on the pool): a few logins that wait for their result.
+/** CPU seconds used so far by a whole process (all threads; Linux /proc). */
+function processCpu(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** What one flood runs against: the URL, the server processes (named), and redis-server if any. */
+interface Target {
+  url: string;
+  servers: Array<{ name: string; pid: number }>;
+  redisPid?: number;
+}
+
+/**
+ * Warm a fresh server up before it is measured: a few logins that wait for their result
+ * (`Prefer: wait`, and the first hashes on the password threads), then a small unmeasured flood
+ * of WARMUP logins through the same path as the measured one. A fresh Node process runs its first
+ * requests in unoptimised code and compiles the hot paths on background threads meanwhile; the
+ * flood measures a server in service, not that one-off start. BENCH_WARMUP=0 measures it cold.
+ */
+async function warmUp(mode: string, target: Target): Promise<void> {
   for (let i = 0; i < LOGIN_CONCURRENCY; i++) {
-    const r = await withTimeout(postLogin(url, 10), 20_000, 'warm-up login');
-    await r.text();
+    const r = await withTimeout(postLogin(target.url, 10), 20_000, 'warm-up login');
     if (r.status !== 200) throw new Error(`warm-up login answered ${r.status}`);
   }
+  if (WARMUP > 0) await flood(`${mode} warm-up`, target, false, WARMUP);
+}
+
+/** Flood a warm server with `n` async logins; see the file comment. */
+async function flood(mode: string, { url, servers, redisPid }: Target, probes: boolean, n = N): Promise<FloodResult> {
+  const pids = servers.map((s) => s.pid);
   // The server allows 50 subscriptions per connection (MAX_SUBSCRIPTIONS_PER_CONNECTION), so
-  // logins are spread over ceil(N / SUBS_PER_SOCKET) Socket.IO connections, in order.
+  // logins are spread over ceil(n / SUBS_PER_SOCKET) Socket.IO connections, in order.
   const sockets: ClientSocket[] = [];
-  for (let i = 0; i < Math.ceil(N / SUBS_PER_SOCKET); i++) sockets.push(await connectSocketIo(url));
+  for (let i = 0; i < Math.ceil(n / SUBS_PER_SOCKET); i++) sockets.push(await connectSocketIo(url));
   const doneAt = new Map<string, number>();
   let failed = 0;
   let finish: () => void = () => {};
   const allDone = new Promise<void>((r) => (finish = r));
   let postErrors = 0;
   const settle = () => {
-    if (doneAt.size + failed + postErrors >= N) finish();
+    if (doneAt.size + failed + postErrors >= n) finish();
   };
   const finalSeen = new Set<string>();
   let pushes = 0;
@@ -240,78 +290,29 @@ async function flood(mode: string, url: string, pids: number[], probes: boolean)
   clientLoop.enable();
   const cpu0 = cpuSample();
   const serverCpu0 = pids.map(threadCpu);
+  const redisCpu0 = processCpu(redisPid);
   const benchCpu0 = process.cpuUsage();
-  let running = true;
-  const created: Array<{ path: string; watchToken: string }> = [];
 
-  const healthMs: number[] = [];
-  let healthErrors = 0;
-  const maxProbes = Math.ceil(FLOOD_TIMEOUT_MS / HEALTH_EVERY_MS);
-  const healthLoop = (async () => {
-    for (let i = 0; running && probes && i < maxProbes; i++) {
-      const t = performance.now();
-      try {
-        const r = await fetch(url + '/healthz', { signal: AbortSignal.timeout(5000) });
-        await r.text();
-        if (r.ok) healthMs.push(performance.now() - t);
-        else healthErrors++;
-      } catch {
-        healthErrors++;
-      }
-      await sleep(Math.max(0, HEALTH_EVERY_MS - (performance.now() - t)));
-    }
-  })();
-
-  const readMs: number[] = [];
-  /** Reads sent while POSTs were still in flight, and after the last 202. */
-  const readDuringMs: number[] = [];
-  const readAfterMs: number[] = [];
-  let postsDone = false;
-  let readErrors = 0;
-  let readsSkipped = 0;
-  let readsInFlight = 0;
-  const pendingReads = new Set<Promise<void>>();
-  const readLoop = (async () => {
-    const start = performance.now();
-    const maxTicks = Math.ceil(FLOOD_TIMEOUT_MS / READ_EVERY_MS);
-    for (let tick = 1; running && probes && tick <= maxTicks; tick++) {
-      if (created.length > 0) {
-        if (readsInFlight >= READ_MAX_IN_FLIGHT) readsSkipped++;
-        else {
-          const flow = created[Math.floor(Math.random() * created.length)];
-          readsInFlight++;
-          const t = performance.now();
-          const p = fetch(url + flow.path, { headers: { 'watch-token': flow.watchToken }, signal: AbortSignal.timeout(5000) })
-            .then(async (r) => {
-              await r.text();
-              if (r.status === 200) (postsDone ? readAfterMs : readDuringMs).push(performance.now() - t);
-              if (r.status === 200) readMs.push(performance.now() - t);
-              else readErrors++;
-            })
-            .catch(() => void readErrors++)
-            .finally(() => {
-              readsInFlight--;
-              pendingReads.delete(p);
-            });
-          pendingReads.add(p);
-        }
-      }
-      await sleep(Math.max(0, start + tick * READ_EVERY_MS - performance.now()));
-    }
-  })();
+  // The probes run in their own process (bench/clients/prober.ts): see the file comment.
+  const prober = probes ? spawnNode('prober', 'bench/clients/prober.ts', {}) : null;
+  if (prober) {
+    const start = { url, readEveryMs: READ_EVERY_MS, healthEveryMs: HEALTH_EVERY_MS, maxInFlight: READ_MAX_IN_FLIGHT, timeoutMs: FLOOD_TIMEOUT_MS };
+    await prober.request({ type: 'start', ...start }, 'started');
+  }
+  const proberCpu0 = processCpu(prober?.pid);
 
   const postMs: number[] = [];
   const t0 = performance.now();
-  const indices = Array.from({ length: N }, (_, i) => i);
+  const indices = Array.from({ length: n }, (_, i) => i);
   const posting = mapLimit(indices, IN_FLIGHT, async (i) => {
     const socket = sockets[Math.floor(i / SUBS_PER_SOCKET)];
     const t = performance.now();
     try {
       const res = await postLogin(url);
-      const body = (await res.json()) as { topic: string; watchToken: string };
+      const body = JSON.parse(res.body) as { topic: string; watchToken: string };
       if (res.status !== 202) throw new Error(`POST /v1/sessions answered ${res.status}: ${JSON.stringify(body)}`);
       postMs.push(performance.now() - t);
-      created.push({ path: res.headers.get('location') ?? `/v1/flows/${body.topic}`, watchToken: body.watchToken });
+      prober?.child.send({ type: 'flow', path: (res.headers.location as string | undefined) ?? `/v1/flows/${body.topic}`, watchToken: body.watchToken });
       const ack = (await emitAck(socket, 'subscribe', { topic: body.topic, watchToken: body.watchToken })) as
         | { ok: true; state: FlowState }
         | { ok: false; error: unknown };
@@ -324,54 +325,59 @@ async function flood(mode: string, url: string, pids: number[], probes: boolean)
     }
   });
 
-  void posting.then(() => (postsDone = true));
+  void posting.then(() => prober?.child.send({ type: 'posts-done' }));
   let timedOut = false;
   try {
     await withTimeout(Promise.all([posting, allDone]), FLOOD_TIMEOUT_MS, `${mode} flood`);
   } catch (err) {
     timedOut = true;
-    log(`${mode}: ${(err as Error).message} (${doneAt.size}/${N} succeeded)`);
+    log(`${mode}: ${(err as Error).message} (${doneAt.size}/${n} succeeded)`);
   }
   const lastDone = Math.max(t0, ...doneAt.values());
-  running = false;
   const cpu1 = cpuSample();
   const serverCpu1 = pids.map(threadCpu);
+  const redisCpu = processCpu(redisPid) - redisCpu0;
+  const proberCpu = processCpu(prober?.pid) - proberCpu0;
   const benchCpu = process.cpuUsage(benchCpu0);
   const floodS = (performance.now() - t0) / 1000;
   const sum = (list: ThreadCpu[], key: keyof ThreadCpu) => list.reduce((n, c) => n + c[key], 0);
   const loop = await scrape(url).catch(() => new Map<string, number>());
   clientLoop.disable();
-  await Promise.all([healthLoop, readLoop]);
-  await withTimeout(Promise.allSettled([...pendingReads]), 10_000, 'pending reads').catch(() => {});
+  const probed: ProbeResult = prober
+    ? await prober.request<ProbeResult>({ type: 'stop' }, 'result', 15_000)
+    : { readDuringMs: [], readAfterMs: [], readErrors: 0, readsSkipped: 0, healthMs: [], healthErrors: 0, loopP99Ms: NaN };
   for (const socket of sockets) socket.close();
 
   const seconds = (lastDone - t0) / 1000;
   return {
     mode,
-    n: N,
+    n: n,
     succeeded: doneAt.size,
     failed,
     postErrors,
     seconds,
-    perSecond: timedOut || doneAt.size < N ? NaN : N / seconds,
+    perSecond: timedOut || doneAt.size < n ? NaN : n / seconds,
     post: summarize(postMs),
-    health: summarize(healthMs),
-    healthErrors,
-    reads: summarize(readMs),
-    readsDuringPosts: summarize(readDuringMs),
-    readsAfterPosts: summarize(readAfterMs),
+    health: summarize(probed.healthMs),
+    healthErrors: probed.healthErrors,
+    reads: summarize([...probed.readDuringMs, ...probed.readAfterMs]),
+    readsDuringPosts: summarize(probed.readDuringMs),
+    readsAfterPosts: summarize(probed.readAfterMs),
     probes,
     cores: {
       bcrypt: (sum(serverCpu1, 'bcrypt') - sum(serverCpu0, 'bcrypt')) / floodS,
-      server: (sum(serverCpu1, 'other') - sum(serverCpu0, 'other')) / floodS,
+      servers: servers.map(({ name }, i) => ({ name, cores: (serverCpu1[i].other - serverCpu0[i].other) / floodS })),
+      redis: redisCpu / floodS,
       bench: (benchCpu.user + benchCpu.system) / 1e6 / floodS,
+      prober: proberCpu / floodS,
     },
-    readErrors,
-    readsSkipped,
+    readErrors: probed.readErrors,
+    readsSkipped: probed.readsSkipped,
     serverLoopP99Ms: (loop.get('handoff_nodejs_eventloop_lag_p99_seconds') ?? NaN) * 1000,
     serverLoopMaxMs: (loop.get('handoff_nodejs_eventloop_lag_max_seconds') ?? NaN) * 1000,
     serverLoopMeanMs: (loop.get('handoff_nodejs_eventloop_lag_mean_seconds') ?? NaN) * 1000,
     clientLoopP99Ms: clientLoop.percentile(99) / 1e6,
+    proberLoopP99Ms: probed.loopP99Ms,
     foreignCpu: foreignCpu(cpu0, cpu1),
     pushes,
   };
@@ -380,7 +386,7 @@ async function flood(mode: string, url: string, pids: number[], probes: boolean)
 /** Started servers, killed if the bench is interrupted. */
 const live = new Set<ServerProcess>();
 async function start(env: Record<string, string | undefined>): Promise<ServerProcess> {
-  const p = await startServerProcess(env);
+  const p = await startServerProcess(env, { built: true });
   live.add(p);
   p.child.once('exit', () => live.delete(p));
   return p;
@@ -395,7 +401,9 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 async function embeddedRun(probes: boolean): Promise<FloodResult> {
   const server = await start(SERVER_ENV);
   try {
-    return await flood('embedded', server.url, [server.child.pid!], probes);
+    const target = { url: server.url, servers: [{ name: 'server', pid: server.child.pid! }] };
+    await warmUp('embedded', target);
+    return await flood('embedded', target, probes);
   } finally {
     await server.stop(5000);
   }
@@ -409,7 +417,13 @@ async function redisRun(probes: boolean): Promise<FloodResult> {
     procs.push(api);
     const worker = await start({ ...SERVER_ENV, ROLE: 'worker', REDIS_URL: redis.url, SEED_USERS: undefined });
     procs.push(worker);
-    return await flood('redis (api + worker)', api.url, [api.child.pid!, worker.child.pid!], probes);
+    const servers = [
+      { name: 'api', pid: api.child.pid! },
+      { name: 'worker', pid: worker.child.pid! },
+    ];
+    const target = { url: api.url, servers, redisPid: redis.pid };
+    await warmUp('redis', target);
+    return await flood('redis (api + worker)', target, probes);
   } finally {
     await Promise.all(procs.map((p) => p.stop(5000)));
     await redis.stop();
@@ -444,7 +458,7 @@ function rows(run: number, pair: [Baseline, Baseline], r: FloodResult): string[]
   if (r.probes) {
     out.push(
       [
-        `${tag}: GET /v1/flows/login:<id> p99, one every ${READ_EVERY_MS} ms (n=${r.reads.n}, p50 ${ms(r.reads.p50)}, max ${ms(r.reads.max)}, errors ${r.readErrors}, skipped ${r.readsSkipped})`,
+        `${tag}: GET /v1/flows/login:<id> p99, one every ${READ_EVERY_MS} ms from the probe process (n=${r.reads.n}, p50 ${ms(r.reads.p50)}, max ${ms(r.reads.max)}, errors ${r.readErrors}, skipped ${r.readsSkipped}; probe process's own loop p99 ${ms(r.proberLoopP99Ms)}, bench process's ${ms(r.clientLoopP99Ms)})`,
         `${ms(r.reads.p99)} ms`,
         '—',
         `< ${TARGET_READ_MS} ms`,
@@ -475,8 +489,8 @@ function rows(run: number, pair: [Baseline, Baseline], r: FloodResult): string[]
       '—',
     ],
     [
-      `${tag}: cores used: servers' bcrypt threads / servers' other threads / bench process; others' CPU share`,
-      `${r.cores.bcrypt.toFixed(2)} / ${r.cores.server.toFixed(2)} / ${r.cores.bench.toFixed(2)}; ${(r.foreignCpu * 100).toFixed(0)}%`,
+      `${tag}: cores used: bcrypt threads / ${r.cores.servers.map((p) => `${p.name}'s other threads`).join(' / ')}${r.cores.redis ? ' / redis-server' : ''} / bench process${r.probes ? ' / probe process' : ''}; others' CPU share`,
+      `${[r.cores.bcrypt, ...r.cores.servers.map((p) => p.cores), ...(r.cores.redis ? [r.cores.redis] : []), r.cores.bench, ...(r.probes ? [r.cores.prober] : [])].map((c) => c.toFixed(2)).join(' / ')}; ${(r.foreignCpu * 100).toFixed(0)}%`,
       '—',
       'info',
       '—',
@@ -492,6 +506,8 @@ const globalDeadline = setTimeout(() => {
 }, 20 * 60_000);
 globalDeadline.unref();
 
+// The servers run compiled, as `npm start` runs them: build what changed first (incremental).
+execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-b'], { cwd: ROOT, stdio: 'inherit' });
 log(`async login bench: N=${N}, in flight ${IN_FLIGHT}, repeat ${REPEAT}, cost ${COST}, LOGIN_CONCURRENCY ${LOGIN_CONCURRENCY}, redis ${WITH_REDIS}`);
 const allRows: string[][] = [];
 const loads: string[] = [];
@@ -516,7 +532,7 @@ for (let run = 1; run <= REPEAT; run++) {
   log(`run ${run}: loadavg ${before}; baseline (${BASE_N} compares)…`);
   let base = await runBaseline(BASE_N);
   log(`run ${run}: raw bcrypt ${base.perSecond.toFixed(1)}/s`);
-  for (const probes of [false, true]) {
+  for (const probes of FLOODS) {
     const kind = probes ? 'probed' : 'throughput';
     base = await measured(run, base, `embedded ${kind} flood`, () => embeddedRun(probes));
     if (WITH_REDIS) base = await measured(run, base, `redis ${kind} flood`, () => redisRun(probes));
