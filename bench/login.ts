@@ -130,7 +130,7 @@ interface FloodResult {
    * server process, by name (embedded: `server`; Redis mode: `api`, `worker`); redis-server (0 in
    * embedded mode); this bench process; the probe process (0 without probes).
    */
-  cores: { bcrypt: number; servers: Array<{ name: string; cores: number }>; redis: number; bench: number; prober: number };
+  cores: { bcrypt: number; servers: Array<{ name: string; cores: number; main: number }>; redis: number; bench: number; prober: number };
   readErrors: number;
   readsSkipped: number;
   serverLoopP99Ms: number;
@@ -190,11 +190,13 @@ interface ThreadCpu {
   bcrypt: number;
   /** CPU seconds of every other thread (event loop, GC, libuv). */
   other: number;
+  /** Of `other`: the main thread's (the event loop's). */
+  main: number;
 }
 
 /** CPU seconds used so far by a server process's threads, split by priority (Linux /proc). */
 function threadCpu(pid: number): ThreadCpu {
-  const out = { bcrypt: 0, other: 0 };
+  const out = { bcrypt: 0, other: 0, main: 0 };
   let tids: string[] = [];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
@@ -208,6 +210,7 @@ function threadCpu(pid: number): ThreadCpu {
       const seconds = (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in USER_HZ (100)
       if (Number(f[16]) > 0) out.bcrypt += seconds; // field 19: nice
       else out.other += seconds;
+      if (tid === String(pid)) out.main += seconds;
     } catch {
       // the thread ended meanwhile
     }
@@ -366,7 +369,11 @@ async function flood(mode: string, { url, servers, redisPid }: Target, probes: b
     probes,
     cores: {
       bcrypt: (sum(serverCpu1, 'bcrypt') - sum(serverCpu0, 'bcrypt')) / floodS,
-      servers: servers.map(({ name }, i) => ({ name, cores: (serverCpu1[i].other - serverCpu0[i].other) / floodS })),
+      servers: servers.map(({ name }, i) => ({
+        name,
+        cores: (serverCpu1[i].other - serverCpu0[i].other) / floodS,
+        main: (serverCpu1[i].main - serverCpu0[i].main) / floodS,
+      })),
       redis: redisCpu / floodS,
       bench: (benchCpu.user + benchCpu.system) / 1e6 / floodS,
       prober: proberCpu / floodS,
@@ -489,8 +496,14 @@ function rows(run: number, pair: [Baseline, Baseline], r: FloodResult): string[]
       '—',
     ],
     [
-      `${tag}: cores used: bcrypt threads / ${r.cores.servers.map((p) => `${p.name}'s other threads`).join(' / ')}${r.cores.redis ? ' / redis-server' : ''} / bench process${r.probes ? ' / probe process' : ''}; others' CPU share`,
-      `${[r.cores.bcrypt, ...r.cores.servers.map((p) => p.cores), ...(r.cores.redis ? [r.cores.redis] : []), r.cores.bench, ...(r.probes ? [r.cores.prober] : [])].map((c) => c.toFixed(2)).join(' / ')}; ${(r.foreignCpu * 100).toFixed(0)}%`,
+      `${tag}: cores used: bcrypt threads / ${r.cores.servers.map((p) => `${p.name}'s other threads (of which event loop)`).join(' / ')}${r.cores.redis ? ' / redis-server' : ''} / bench process${r.probes ? ' / probe process' : ''}; others' CPU share`,
+      `${[
+        r.cores.bcrypt.toFixed(2),
+        ...r.cores.servers.map((p) => `${p.cores.toFixed(2)} (${p.main.toFixed(2)})`),
+        ...(r.cores.redis ? [r.cores.redis.toFixed(2)] : []),
+        r.cores.bench.toFixed(2),
+        ...(r.probes ? [r.cores.prober.toFixed(2)] : []),
+      ].join(' / ')}; ${(r.foreignCpu * 100).toFixed(0)}%`,
       '—',
       'info',
       '—',

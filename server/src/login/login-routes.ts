@@ -29,8 +29,8 @@ const POLL_HINT_SECONDS = 1;
  * Async logins admitted per event-loop turn, and at once (see WorkGate): a burst of logins is
  * interleaved with reads and socket messages instead of holding them up until it is through.
  */
-const ADMIT_PER_TURN = 4;
-const ADMIT_CONCURRENT = 8;
+const ADMIT_PER_TURN = 2;
+const ADMIT_CONCURRENT = 4;
 
 /**
  * `POST /v1/sessions`: synchronous login, or with `Prefer: respond-async` a queued login that
