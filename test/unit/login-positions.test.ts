@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { FlowState } from '@handoff/protocol';
 import type { FlowRecord } from '../../server/src/flows/flow-record.js';
 import { toFlowState } from '../../server/src/flows/flow-state.js';
-import { MemoryLoginCounters } from '../../server/src/login/login-counters.js';
+import { MemoryLoginCounters, type LoginCounters } from '../../server/src/login/login-counters.js';
 import { LOGIN_TAKEN_SIGNAL, LoginPositions } from '../../server/src/login/login-positions.js';
 import { TopicHub } from '../../server/src/realtime/topic-hub.js';
 
@@ -83,5 +83,35 @@ describe('queue positions', () => {
     expect(pushed.get('login:l200')).toEqual([199, 197]);
     expect(pushed.get('login:l10')).toEqual([9, 8, 7]);
     for (const seen of pushed.values()) for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeLessThan(seen[i - 1]);
+  });
+
+  it('reads the taken count from the store at most every 100 ms; take signals keep it current between', async () => {
+    const hub = new TopicHub();
+    const counters = new MemoryLoginCounters();
+    let reads = 0;
+    const counting: LoginCounters = {
+      nextTicket: () => counters.nextTicket(),
+      markTaken: (flowId) => counters.markTaken(flowId),
+      taken: () => (reads++, counters.taken()),
+    };
+    let now = 0;
+    const positions = new LoginPositions(hub, counting, 0, () => now);
+    open.push(positions);
+    const records = [queued(await counters.nextTicket()), queued(await counters.nextTicket()), queued(await counters.nextTicket())];
+    const positionOf = async (r: FlowRecord) => (await positions.decorate(r, toFlowState(r))).position;
+    // Concurrent reads share one store read.
+    expect(await Promise.all(records.map(positionOf))).toEqual([0, 1, 2]);
+    expect(reads).toBe(1);
+    // A take this node hears of moves the positions at once, without a store read.
+    hub.signal(LOGIN_TAKEN_SIGNAL, { taken: (await counters.markTaken(records[0].id))! });
+    expect(await positionOf(records[2])).toBe(1);
+    // A take whose signal this node missed shows once the count is 100 ms old, not before.
+    await counters.markTaken(records[1].id);
+    now = 99;
+    expect(await positionOf(records[2])).toBe(1);
+    expect(reads).toBe(1);
+    now = 100;
+    expect(await positionOf(records[2])).toBe(0);
+    expect(reads).toBe(2);
   });
 });

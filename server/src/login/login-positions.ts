@@ -13,6 +13,14 @@ export const LOGIN_TAKEN_SIGNAL = 'login-taken';
 const SWEEP_CHUNK = 64;
 
 /**
+ * How long a `taken` count read from the store serves the next reads on this node, ms. Between
+ * reads the take signals keep the count current (a worker signals every take); the store read
+ * only catches a node up after a missed signal (a node just started, a subscriber reconnecting).
+ * In Redis mode it saves a round trip on nearly every read of a queued login.
+ */
+const TAKEN_FRESH_MS = 100;
+
+/**
  * Pushes queue positions to the subscribers on this node. A worker that takes a job sends one
  * signal with the new `taken` count to every node; each node recomputes the positions of the
  * queued logins it has seen read (snapshots, long-polls) and pushes those that changed. Position
@@ -33,11 +41,16 @@ export class LoginPositions {
   private lastSweep = -Infinity;
   private pending: NodeJS.Timeout | null = null;
   private closed = false;
+  /** When the last store read of `taken` that succeeded was issued (performance.now()). */
+  private takenReadAt = -Infinity;
+  private takenRead: Promise<void> | null = null;
 
   constructor(
     private readonly hub: TopicHub,
     private readonly counters: LoginCounters,
     private readonly intervalMs = 0,
+    /** Monotonic milliseconds (tests pass their own). */
+    private readonly now: () => number = () => performance.now(),
   ) {
     hub.onSignal(LOGIN_TAKEN_SIGNAL, ({ taken }) => typeof taken === 'number' && this.onTaken(taken));
     hub.addSink((state) => {
@@ -46,16 +59,31 @@ export class LoginPositions {
   }
 
   /**
-   * A FlowService state decorator: a queued login gets its position (one counter read), and is
-   * remembered so its later position changes are pushed from this node.
+   * A FlowService state decorator: a queued login gets its position (from the take signals, and
+   * a counter read at most every TAKEN_FRESH_MS), and is remembered so its later position changes
+   * are pushed from this node.
    */
   async decorate(record: FlowRecord, state: FlowState): Promise<FlowState> {
     if (record.kind !== 'login' || record.state !== 'queued' || record.seq === undefined) return state;
-    this.maxTaken = Math.max(this.maxTaken, await this.counters.taken());
+    if (this.now() - this.takenReadAt >= TAKEN_FRESH_MS) await this.readTaken();
     const decorated = { ...state, position: positionOf(record.seq, this.maxTaken) };
     const known = this.watched.get(decorated.topic);
     if (!known || (known.state.position ?? Infinity) > decorated.position) this.watched.set(decorated.topic, { state: decorated, ticket: record.seq });
     return decorated;
+  }
+
+  /** Catch up with the store's `taken` count; concurrent callers share one read. */
+  private readTaken(): Promise<void> {
+    this.takenRead ??= (async () => {
+      const issuedAt = this.now();
+      try {
+        this.maxTaken = Math.max(this.maxTaken, await this.counters.taken());
+        this.takenReadAt = issuedAt;
+      } finally {
+        this.takenRead = null;
+      }
+    })();
+    return this.takenRead;
   }
 
   /** Queued logins being tracked on this node. */
@@ -74,7 +102,7 @@ export class LoginPositions {
     if (taken <= this.maxTaken) return;
     this.maxTaken = taken;
     if (this.pending) return; // a sweep is due; it will use the newest count
-    const wait = this.lastSweep + this.intervalMs - performance.now();
+    const wait = this.lastSweep + this.intervalMs - this.now();
     if (wait <= 0) return this.sweep();
     this.pending = setTimeout(() => {
       this.pending = null;
@@ -89,7 +117,7 @@ export class LoginPositions {
    * that moved on (or was read again) meanwhile is skipped.
    */
   private sweep(): void {
-    this.lastSweep = performance.now();
+    this.lastSweep = this.now();
     const entries = [...this.watched.values()];
     let i = 0;
     const step = () => {
