@@ -15,6 +15,7 @@ export interface RedisUserStoreOptions {
 
 interface UserCommands {
   handoffUserCreate(emailKey: string, userKey: string, ...argv: string[]): Promise<number>;
+  handoffUserByEmail(emailKey: string, userKeyPrefix: string): Promise<string[]>;
 }
 
 /**
@@ -37,7 +38,7 @@ export class RedisUserStore implements UserStore {
     opts: RedisUserStoreOptions = {},
   ) {
     this.prefix = opts.prefix ?? 'handoff:';
-    this.cmd = defineScripts<UserCommands>(redis, { handoffUserCreate: ['user-create', 2] });
+    this.cmd = defineScripts<UserCommands>(redis, { handoffUserCreate: ['user-create', 2], handoffUserByEmail: ['user-by-email', 1] });
   }
 
   /** Atomic (user-create.lua): SET NX on the email index, then HSET the user hash. */
@@ -58,9 +59,12 @@ export class RedisUserStore implements UserStore {
     }
   }
 
+  /** One round trip (user-by-email.lua): every login looks its user up by email. */
   async byEmail(email: string): Promise<UserRecord | null> {
-    const id = await this.redis.get(this.emailKey(email));
-    return id ? this.byId(id) : null;
+    const flat = await this.cmd.handoffUserByEmail(this.emailKey(email), `${this.prefix}user:`);
+    const hash: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]] = flat[i + 1];
+    return decodeUser(hash);
   }
 
   async byId(id: string): Promise<UserRecord | null> {
