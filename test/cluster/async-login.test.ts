@@ -213,6 +213,20 @@ describe('brute-force protection', () => {
     // Other accounts are unaffected.
     expect((await attempt(ANA.email, ANA.password)).status).toBe(200);
   });
+
+  it("a successful login clears the account's earlier failures, sync or async", async () => {
+    const base = cluster.browser;
+    const attempt = (email: string, password: string) => http(base, 'POST', '/v1/sessions', { body: { email, password } });
+    // Two failures, then a success, three times over (sync, async, sync): six failures in all but
+    // never three without a success between them, so the account is never locked.
+    for (const success of ['sync', 'async', 'sync']) {
+      for (let i = 0; i < 2; i++) expect((await attempt(ANA.email, 'wrong-password')).status).toBe(401);
+      const ok = success === 'sync'
+        ? await attempt(ANA.email, ANA.password)
+        : await asyncLogin(base, { email: ANA.email, password: ANA.password }, 'respond-async, wait=10');
+      expect(ok.status, `the ${success} login`).toBe(200);
+    }
+  });
 });
 
 describe('per-IP limit', () => {

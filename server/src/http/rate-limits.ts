@@ -27,11 +27,12 @@ export class Limiter {
     }
   }
 
-  /** Seconds until `key` may try again, 0 when it may now. */
-  async retryAfter(key: string): Promise<number> {
+  /** Points `key` has used in its window, and seconds until it may try again (0: it may now). */
+  async status(key: string): Promise<{ used: number; retryAfterSeconds: number }> {
     const res = await this.impl.get(key);
-    if (!res || res.remainingPoints > 0) return 0;
-    return Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+    if (!res) return { used: 0, retryAfterSeconds: 0 };
+    const retryAfterSeconds = res.remainingPoints > 0 ? 0 : Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+    return { used: res.consumedPoints, retryAfterSeconds };
   }
 
   /** Forget `key` (e.g. after a successful login). */

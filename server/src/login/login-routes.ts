@@ -55,14 +55,14 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff; logins: 
       const credentials: Credentials = 'password' in request.body ? { password: request.body.password } : { code: request.body.code };
       const prefer = parsePrefer(request.headers.prefer);
       if (!prefer.respondAsync) {
-        await logins.admit(request.ip, email);
-        const user = await logins.verify(email, credentials);
+        const admission = await logins.admit(request.ip, email);
+        const user = await logins.verify(email, credentials, admission);
         return handoff.users.issueSession(user.id);
       }
 
       const { record, watchToken, state: queued } = await admissions.run(async () => {
-        await logins.admit(request.ip, email);
-        const created = await logins.enqueue(email, credentials);
+        const admission = await logins.admit(request.ip, email);
+        const created = await logins.enqueue(email, credentials, admission);
         return { ...created, state: await handoff.flows.stateOf(created.record) };
       });
       const topic = topicOf('login', record.id);

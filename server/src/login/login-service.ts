@@ -14,6 +14,13 @@ export interface LoginJob {
   flowId: string;
   email: string;
   sealed: string;
+  /** Whether the account had failed logins when this one was admitted (absent: assume it had). */
+  hadFailures?: boolean;
+}
+
+/** What admission found out: whether the account has failed logins counted against it. */
+export interface Admission {
+  hadFailures: boolean;
 }
 
 /**
@@ -48,18 +55,24 @@ export class LoginService {
    * Before any attempt: spend the client IP's budget, and refuse an account that is locked out.
    * The lockout is keyed by the email whether or not an account exists, so it reveals nothing.
    */
-  async admit(ip: string, email: string): Promise<void> {
+  async admit(ip: string, email: string): Promise<Admission> {
     await this.perIp.consume(ip);
-    const wait = await this.failures.retryAfter(normaliseEmail(email));
-    if (wait > 0) throw new HandoffError('rate_limited', 'Too many failed logins; retry later.', { retryAfterSeconds: wait });
+    const { used, retryAfterSeconds } = await this.failures.status(normaliseEmail(email));
+    if (retryAfterSeconds > 0) throw new HandoffError('rate_limited', 'Too many failed logins; retry later.', { retryAfterSeconds });
+    return { hadFailures: used > 0 };
   }
 
-  /** Verify credentials; a failure counts against the account and throws `invalid_credentials`. */
-  async verify(email: string, credentials: Credentials): Promise<UserRecord> {
+  /**
+   * Verify credentials; a failure counts against the account and throws `invalid_credentials`. A
+   * success clears the account's failures, when admission saw any: most logins have none, and
+   * skipping the reset saves a store round trip. (A failure that lands between admission and this
+   * success then stays counted until its window ends: stricter, never looser.)
+   */
+  async verify(email: string, credentials: Credentials, admission: Admission = { hadFailures: true }): Promise<UserRecord> {
     const key = normaliseEmail(email);
     try {
       const user = await this.check(email, credentials);
-      await this.failures.reset(key);
+      if (admission.hadFailures) await this.failures.reset(key);
       return user;
     } catch (err) {
       if (err instanceof HandoffError && err.code === 'invalid_credentials') {
@@ -71,12 +84,12 @@ export class LoginService {
   }
 
   /** Queue an async login: a `login` flow in `queued` with its ticket, and a job for the workers. */
-  async enqueue(email: string, credentials: Credentials): Promise<{ record: FlowRecord; watchToken: string }> {
+  async enqueue(email: string, credentials: Credentials, admission: Admission): Promise<{ record: FlowRecord; watchToken: string }> {
     if ('code' in credentials && !this.codes()) throw codeLoginUnavailable();
     const seq = await this.counters.nextTicket();
     const created = await this.core.flows.create('login', this.core.config.loginTtlSeconds * 1000, { seq });
     await this.queue.add(
-      { flowId: created.record.id, email, sealed: this.sealer.seal(credentials) },
+      { flowId: created.record.id, email, sealed: this.sealer.seal(credentials), hadFailures: admission.hadFailures },
       { jobId: created.record.id, attempts: 3, backoffMs: 200 },
     );
     return created;
@@ -102,7 +115,7 @@ export class LoginService {
     let user: UserRecord | null = null;
     let failure: HandoffError | null = null;
     try {
-      user = await this.verify(email, this.sealer.open(job.data.sealed));
+      user = await this.verify(email, this.sealer.open(job.data.sealed), { hadFailures: job.data.hadFailures ?? true });
     } catch (err) {
       if (!(err instanceof HandoffError) || err.code === 'unavailable' || err.code === 'internal') throw err; // retried
       failure = err;
