@@ -32,6 +32,9 @@ export interface Core {
 }
 
 /** The pino logger Handoff uses; secrets are redacted whatever a serializer or debug line does. */
+/** Most log output held in memory while stdout's reader is behind (then lines are dropped). */
+const LOG_BUFFER_BYTES = 16 * 1024 * 1024;
+
 export function createLogger(config: Config): Logger {
   return pino(
     {
@@ -42,10 +45,11 @@ export function createLogger(config: Config): Logger {
       },
     },
     // Asynchronous stdout: a line is queued and written by the next write, so under load many lines
-    // go out in one write instead of one blocking write per line on the event loop. pino flushes
-    // what is queued when the process exits (also on process.exit and uncaught exceptions); only a
-    // SIGKILL can lose the last lines.
-    pino.destination({ dest: 1, sync: false }),
+    // go out in one write instead of one blocking write per line on the event loop. What is queued
+    // is written when the process exits through its exit event (process.exit, an uncaught
+    // exception); a SIGKILL or a crash that skips that event loses it. If stdout's reader falls
+    // behind by more than LOG_BUFFER_BYTES, lines are dropped rather than held in memory.
+    pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_BYTES }),
   );
 }
 

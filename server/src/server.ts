@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -56,15 +56,26 @@ export interface HandoffServer {
 /** Paths whose request lines are not logged (health probes would drown the log). */
 const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
 
+/**
+ * Fastify's request logging without its two access lines per request: the onResponse hook below
+ * writes one (every log line is work on the event loop). Everything else Fastify logs about a
+ * request (a response that errored, stream and serializer failures) is still logged.
+ */
+class AccessLogController extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, ...rest: [FastifyRequest, FastifyReply, Record<string, unknown>?]): void {
+    if (error) super.requestCompleted(error, ...rest);
+  }
+}
+
 /** Build a Handoff server from a validated config. Nothing listens until `listen()`. */
 export async function createHandoffServer(config: Config, opts: { logger?: Logger } = {}): Promise<HandoffServer> {
   const log = opts.logger ?? createLogger(config);
 
   const app: HandoffApp = Fastify({
     loggerInstance: log as FastifyBaseLogger,
-    // One access line per request, written by the onResponse hook below (Fastify's own logging
-    // writes two, and every log line is a write to stdout on the event loop).
-    logController: new LogController({ disableRequestLogging: true }),
+    logController: new AccessLogController({ disableRequestLogging: (req) => QUIET_ROUTES.has((req.url ?? '').split('?')[0]) }),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     // While closing, Fastify's own 503 body is not the catalogue's: the onRequest hook below answers instead.
