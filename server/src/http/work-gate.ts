@@ -13,7 +13,8 @@
  *    every read's Redis command would queue behind all of theirs on the shared connection;
  *    `concurrent` bounds that queue.
  * The burst as a whole does not take longer while the loop is busy anyway; it is interleaved.
- * Turns are setImmediate turns.
+ * Turns are setImmediate turns. At most `maxWaiting` callers wait; past that `run` rejects at once
+ * with `full()`, so a flood cannot pile up requests (and what they hold) without bound.
  */
 export class WorkGate {
   private readonly waiting: Array<() => void> = [];
@@ -24,12 +25,16 @@ export class WorkGate {
   constructor(
     private readonly perTurn: number,
     private readonly concurrent: number,
+    private readonly maxWaiting: number,
+    private readonly full: () => Error,
   ) {
-    if (!(perTurn >= 1) || !(concurrent >= 1)) throw new RangeError('WorkGate bounds must be at least 1');
+    if (!(perTurn >= 1) || !(concurrent >= 1) || !(maxWaiting >= 0)) throw new RangeError('WorkGate bounds must be at least 1 (maxWaiting: 0)');
   }
 
   /** Run `fn` once the gate lets it start; resolves or rejects with it. */
   async run<T>(fn: () => Promise<T>): Promise<T> {
+    const mustWait = this.waiting.length > 0 || !this.hasRoom();
+    if (mustWait && this.waiting.length >= this.maxWaiting) throw this.full();
     await this.enter();
     try {
       return await fn();

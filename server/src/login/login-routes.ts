@@ -31,13 +31,17 @@ const POLL_HINT_SECONDS = 1;
  */
 const ADMIT_PER_TURN = 2;
 const ADMIT_CONCURRENT = 4;
+/** Async logins waiting for admission on one node; more answer 503 `unavailable` at once. */
+const ADMIT_MAX_WAITING = 1000;
 
 /**
  * `POST /v1/sessions`: synchronous login, or with `Prefer: respond-async` a queued login that
  * answers 202 at once (RFC 7240; `wait=N` first waits up to N seconds for the result).
  */
 export const loginRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff; logins: LoginService }> = async (app, { handoff, logins }) => {
-  const admissions = new WorkGate(ADMIT_PER_TURN, ADMIT_CONCURRENT);
+  const admissions = new WorkGate(ADMIT_PER_TURN, ADMIT_CONCURRENT, ADMIT_MAX_WAITING, () =>
+    new HandoffError('unavailable', 'Too many logins are waiting; retry shortly.', { retryAfterSeconds: 1 }),
+  );
   app.post(
     '/v1/sessions',
     {
@@ -61,6 +65,9 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff; logins: 
       }
 
       const { record, watchToken, state: queued } = await admissions.run(async () => {
+        // A client that gave up while waiting gets no login queued in its name.
+        if (request.raw.socket.destroyed) throw new HandoffError('unavailable', 'The client went away.');
+        // The rate limits run inside the gate too: they are Redis round trips like the rest.
         const admission = await logins.admit(request.ip, email);
         const created = await logins.enqueue(email, credentials, admission);
         return { ...created, state: await handoff.flows.stateOf(created.record) };
