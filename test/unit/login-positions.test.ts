@@ -67,6 +67,21 @@ describe('queue positions', () => {
     for (const seen of pushed.values()) for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeLessThan(seen[i - 1]);
   });
 
+  it('coalesces takes over a queue longer than one sweep chunk: later chunks carry the newest count', async () => {
+    const { positions, pushed, records, take } = await setUp(100, 200);
+    open.push(positions);
+    // 150 jobs taken at once: the first take starts a sweep; its first 64 logins move at once…
+    for (const record of records.slice(0, 150)) await take(record);
+    expect(pushed.get('login:l10')).toEqual([9, 8]);
+    // …and its later chunks, in the next turns, push the newest count directly.
+    await expect.poll(() => pushed.get('login:l200')!.length, { timeout: 2000, interval: 10 }).toBe(2);
+    expect(pushed.get('login:l200')).toEqual([199, 49]);
+    expect(pushed.get('login:l160')).toEqual([159, 9]);
+    const total = [...pushed.values()].reduce((n, p) => n + p.length - 1, 0);
+    expect(total).toBeLessThanOrEqual(2 * 200);
+    for (const seen of pushed.values()) for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeLessThan(seen[i - 1]);
+  });
+
   it('spreads a sweep over event-loop turns, 64 logins per turn, each chunk with the newest count', async () => {
     const { positions, pushed, records, take } = await setUp(0, 200);
     open.push(positions);

@@ -28,20 +28,21 @@ const TAKEN_FRESH_MS = 100;
  *
  * Every take moves every queued login, so pushing each move would cost queue length x takes:
  * O(N²) pushes to drain a queue of N. Sweeps are throttled instead (`LOGIN_POSITION_INTERVAL_MS`):
- * the first take after a quiet spell is pushed at once, later ones within the interval are
- * coalesced into one sweep at its end, with the newest count. Positions pushed are still exact at
- * the time and never go up; a client sees at most one position change per interval per login.
+ * the first take after a quiet spell starts a sweep at once, later ones within the interval are
+ * coalesced into one sweep at its end, with the newest count. A sweep pushes SWEEP_CHUNK logins
+ * per event-loop turn. Positions pushed are exact at the time and never go up; a client sees at
+ * most one position change per sweep.
  */
 export class LoginPositions {
   /** Queued logins this node has served a state for: topic → last state pushed, and its ticket. */
   private readonly watched = new Map<string, { state: FlowState; ticket: number }>();
   /** Highest `taken` seen: positions only ever go down, even if signals arrive out of order. */
   private maxTaken = 0;
-  /** When the last sweep ran (performance.now()), and the sweep due at the interval's end. */
+  /** When the last sweep started (on `now`), and the sweep due at the interval's end. */
   private lastSweep = -Infinity;
   private pending: NodeJS.Timeout | null = null;
   private closed = false;
-  /** When the last store read of `taken` that succeeded was issued (performance.now()). */
+  /** When the last store read of `taken` that succeeded was issued (on `now`). */
   private takenReadAt = -Infinity;
   private takenRead: Promise<void> | null = null;
 
