@@ -160,10 +160,8 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
     const route = request.routeOptions.url;
     metrics.httpRequests.inc({ method: request.method, route: route ?? 'unmatched', status: reply.statusCode });
     if (!QUIET_ROUTES.has(route!)) {
-      request.log.info(
-        { req: { method: request.method, url: request.url, remoteAddress: request.ip }, res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime },
-        'request completed',
-      );
+      // Fastify's serializers turn these into method, url, host, remoteAddress, remotePort and statusCode.
+      request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
     }
     done();
   });
