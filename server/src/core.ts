@@ -31,10 +31,10 @@ export interface Core {
   limits: RateLimits;
 }
 
-/** The pino logger Handoff uses; secrets are redacted whatever a serializer or debug line does. */
 /** Most log output held in memory while stdout's reader is behind (then lines are dropped). */
 const LOG_BUFFER_BYTES = 16 * 1024 * 1024;
 
+/** The pino logger Handoff uses; secrets are redacted whatever a serializer or debug line does. */
 export function createLogger(config: Config): Logger {
   return pino(
     {

@@ -57,15 +57,18 @@ export interface HandoffServer {
 const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
- * Fastify's request logging without its two access lines per request: the onResponse hook below
- * writes one (every log line is work on the event loop). Everything else Fastify logs about a
- * request (a response that errored, stream and serializer failures) is still logged.
+ * Fastify's request logging with one access line per request instead of two: no `incoming
+ * request` line, and a `request completed` line that carries the request too (Fastify's
+ * serializers write method, url, host, remoteAddress, remotePort and statusCode). Every log line
+ * is work on the event loop. QUIET_ROUTES are not logged; everything else Fastify logs about a
+ * request (a response that errored, stream and serializer failures) still is.
  */
 class AccessLogController extends LogController {
   override incomingRequest(): void {}
 
-  override requestCompleted(error: Error | null | undefined, ...rest: [FastifyRequest, FastifyReply, Record<string, unknown>?]): void {
-    if (error) super.requestCompleted(error, ...rest);
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
+    if (error || this.isLogDisabled(request)) return super.requestCompleted(error, request, reply, metadata);
+    request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
   }
 }
 
@@ -157,12 +160,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
     maxAge: 600,
   });
   app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url;
-    metrics.httpRequests.inc({ method: request.method, route: route ?? 'unmatched', status: reply.statusCode });
-    if (!QUIET_ROUTES.has(route!)) {
-      // Fastify's serializers turn these into method, url, host, remoteAddress, remotePort and statusCode.
-      request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
-    }
+    metrics.httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode });
     done();
   });
   await app.register(swagger, {

@@ -68,7 +68,7 @@ export class LoginService {
    * skipping the reset saves a store round trip. (A failure that lands between admission and this
    * success then stays counted until its window ends: stricter, never looser.)
    */
-  async verify(email: string, credentials: Credentials, admission: Admission = { hadFailures: true }): Promise<UserRecord> {
+  async verify(email: string, credentials: Credentials, admission: Admission): Promise<UserRecord> {
     const key = normaliseEmail(email);
     try {
       const user = await this.check(email, credentials);
