@@ -43,7 +43,7 @@
  * Both processes report their own event-loop p99. Every loop is bounded by count and time.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { loadavg, cpus } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -52,7 +52,7 @@ import { connectSocketIo, emitAck, type ClientSocket } from '../test/harness/cli
 import { startRedis } from '../test/harness/redis-server.js';
 import { startServerProcess, type ServerProcess } from '../test/harness/server-process.js';
 import type { ProbeResult } from './clients/prober.js';
-import { cpuSample, foreignCpu, ROOT, sleep, spawnNode } from './lib/proc.js';
+import { cpuSample, cpuSecondsOf, foreignCpu, procStat, ROOT, spawnNode } from './lib/proc.js';
 import { httpRequest, keepAliveAgent, type HttpResult } from './lib/http.js';
 import { log, mapLimit, ms, summarize, table, withTimeout, type Summary } from './lib/util.js';
 
@@ -204,30 +204,20 @@ function threadCpu(pid: number): ThreadCpu {
     return out;
   }
   for (const tid of tids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] = field 3 (state)
-      const seconds = (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in USER_HZ (100)
-      if (Number(f[16]) > 0) out.bcrypt += seconds; // field 19: nice
-      else out.other += seconds;
-      if (tid === String(pid)) out.main += seconds;
-    } catch {
-      // the thread ended meanwhile
-    }
+    const f = procStat(`/proc/${pid}/task/${tid}/stat`);
+    if (!f) continue; // the thread ended meanwhile
+    const seconds = cpuSecondsOf(f);
+    if (Number(f[16]) > 0) out.bcrypt += seconds; // nice
+    else out.other += seconds;
+    if (tid === String(pid)) out.main += seconds;
   }
   return out;
 }
 
 /** CPU seconds used so far by a whole process (all threads; Linux /proc). */
 function processCpu(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return 0;
-  }
+  const f = pid === undefined ? null : procStat(`/proc/${pid}/stat`);
+  return f ? cpuSecondsOf(f) : 0;
 }
 
 /** What one flood runs against: the URL, the server processes (named), and redis-server if any. */

@@ -147,6 +147,23 @@ export function fdCount(pid: number): number {
 }
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/**
+ * The fields of a `/proc/<pid>/stat` or `/proc/<pid>/task/<tid>/stat` file after the command
+ * name (which may hold spaces): [0] = state (field 3), [1] = ppid, [11] + [12] = utime + stime
+ * in USER_HZ (100 per second), [16] = nice. Null when the process or thread is gone.
+ */
+export function procStat(path: string): string[] | null {
+  try {
+    const stat = readFileSync(path, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+
+/** CPU seconds (user + system) in the fields procStat returns. */
+export const cpuSecondsOf = (f: string[]) => (Number(f[11]) + Number(f[12])) / 100;
+
 /** CPU counters (USER_HZ ticks): the whole machine, and this process with all its descendants. */
 export interface CpuSample {
   all: number;
@@ -162,14 +179,10 @@ export function cpuSample(): CpuSample {
   const used = new Map<number, number>();
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] = state (field 3)
-      parent.set(Number(d), Number(f[1]));
-      used.set(Number(d), Number(f[11]) + Number(f[12])); // utime + stime
-    } catch {
-      // gone meanwhile
-    }
+    const f = procStat(`/proc/${d}/stat`);
+    if (!f) continue; // gone meanwhile
+    parent.set(Number(d), Number(f[1]));
+    used.set(Number(d), Number(f[11]) + Number(f[12])); // utime + stime, ticks
   }
   let mine = 0;
   for (const [pid, ticks] of used) {
