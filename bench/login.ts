@@ -5,7 +5,7 @@
  *   BENCH_QUICK=1 node --conditions=source --import tsx bench/login.ts   # N=100, 1 repetition
  *
  * Env: BENCH_LOGINS (N), BENCH_REPEAT, BENCH_INFLIGHT (client HTTP concurrency, default 50),
- * BENCH_REDIS=0 (skip Redis mode), BENCH_TIMEOUT_S (per flood, default 180).
+ * BENCH_REDIS=0 (skip Redis mode), BENCH_EMBEDDED=0 (skip embedded mode), BENCH_TIMEOUT_S (per flood, default 180).
  *
  * Env: BENCH_READ_EVERY_MS (default 20), BENCH_HEALTH_EVERY_MS (default 100): probe periods.
  * BENCH_FLOODS=throughput|probed: run only that kind of flood. BENCH_WARMUP (default 100): see warmUp.
@@ -34,6 +34,8 @@
  *     also split into those sent while POSTs were in flight and those after the last 202.
  *  4. If BENCH_REDIS != 0, both floods again in Redis mode: private redis-server, one ROLE=api
  *     node (flood, probes and /metrics go there) and one ROLE=worker process (LOGIN_CONCURRENCY=4).
+ *     The throughput flood also runs in two more Redis layouts (BENCH_REDIS_LAYOUTS): one ROLE=all
+ *     node, and the worker on a core of its own with its own baseline on that core (see redisRun).
  *  Every flood also reports the cores used, from /proc: the servers' password threads (niced,
  *  see server/src/users/bcrypt-pool.ts), each server process's other threads, redis-server, this
  *  bench process and the probe process.
@@ -67,6 +69,25 @@ const WARMUP = Number(process.env.BENCH_WARMUP ?? 100);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? (QUICK ? 1 : 2));
 const IN_FLIGHT = Number(process.env.BENCH_INFLIGHT ?? 50);
 const WITH_REDIS = process.env.BENCH_REDIS !== '0';
+type RedisLayout = 'one' | 'split' | 'pinned';
+const LAYOUT_NAMES: Record<RedisLayout, string> = {
+  one: 'redis (one node)',
+  split: 'redis (api + worker)',
+  pinned: 'redis (api + worker on its own core)',
+};
+/**
+ * Redis-mode layouts of the throughput flood (BENCH_REDIS_LAYOUTS, comma-separated; default all
+ * three): see redisRun. The probed flood runs `split` only.
+ */
+const REDIS_LAYOUTS = (process.env.BENCH_REDIS_LAYOUTS ?? 'one,split,pinned').split(',').filter((l): l is RedisLayout => l in LAYOUT_NAMES);
+/** The pinned layout: the worker's CPU (and its baseline's), and the CPU of everything else. */
+const WORKER_CPU = '1';
+const OTHERS_CPU = '0';
+/** Set every thread of process `pid` (and the threads it starts later) to run on `cpus` only. */
+function pin(pid: number, cpus: string): void {
+  execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+}
+const WITH_EMBEDDED = process.env.BENCH_EMBEDDED !== '0';
 const FLOOD_TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_S ?? 180) * 1000;
 const COST = 10;
 const LOGIN_CONCURRENCY = 4;
@@ -144,13 +165,16 @@ interface FloodResult {
   pushes: number;
 }
 
-function runBaseline(n: number): Promise<Baseline> {
+/** The baseline on the whole machine, or on the CPUs `cpus` only (taskset's list, e.g. `1`). */
+function runBaseline(n: number, cpus?: string): Promise<Baseline> {
   const env: NodeJS.ProcessEnv = { ...process.env, BCRYPT_N: String(n), BCRYPT_COST: String(COST), BCRYPT_CONCURRENCY: String(LOGIN_CONCURRENCY) };
   delete env.UV_THREADPOOL_SIZE;
+  const node = [process.execPath, '--conditions=source', '--import', 'tsx', 'bench/login-bcrypt.ts'];
+  const [file, ...args] = cpus === undefined ? node : ['taskset', '-c', cpus, ...node];
   return new Promise((resolve, reject) => {
     execFile(
-      process.execPath,
-      ['--conditions=source', '--import', 'tsx', 'bench/login-bcrypt.ts'],
+      file,
+      args,
       { cwd: ROOT, env, timeout: FLOOD_TIMEOUT_MS, maxBuffer: 1 << 20 },
       (err, stdout, stderr) => {
         if (err) return reject(new Error(`baseline failed: ${err.message}\n${stderr}`));
@@ -406,22 +430,39 @@ async function embeddedRun(probes: boolean): Promise<FloodResult> {
   }
 }
 
-async function redisRun(probes: boolean): Promise<FloodResult> {
+/**
+ * Redis mode, in one of three layouts:
+ *  - `split`: one ROLE=api node taking the flood and one ROLE=worker process, sharing the 2 cores
+ *    with redis-server, this load generator and the hashing;
+ *  - `one`: a single ROLE=all node (API and login workers in one process, BullMQ and the store on Redis);
+ *  - `pinned`: `split` with the worker process on a core of its own (CPU 1) and the API node,
+ *    redis-server and this process on the other (CPU 0), as a deployment that scales workers out
+ *    runs them. Its baseline is raw bcrypt on the worker's core: the ratio is then the queue's
+ *    own overhead on the cores that hash, which the shared layouts mix with the API's and the
+ *    load generator's CPU. (Linux `taskset`; every thread, the hashing threads included.)
+ */
+async function redisRun(probes: boolean, layout: RedisLayout): Promise<FloodResult> {
   const redis = await startRedis();
   const procs: ServerProcess[] = [];
   try {
-    const api = await start({ ...SERVER_ENV, ROLE: 'api', REDIS_URL: redis.url });
+    const one = layout === 'one';
+    const api = await start({ ...SERVER_ENV, ROLE: one ? 'all' : 'api', REDIS_URL: redis.url });
     procs.push(api);
-    const worker = await start({ ...SERVER_ENV, ROLE: 'worker', REDIS_URL: redis.url, SEED_USERS: undefined });
-    procs.push(worker);
-    const servers = [
-      { name: 'api', pid: api.child.pid! },
-      { name: 'worker', pid: worker.child.pid! },
-    ];
+    const servers = [{ name: one ? 'server' : 'api', pid: api.child.pid! }];
+    if (!one) {
+      const worker = await start({ ...SERVER_ENV, ROLE: 'worker', REDIS_URL: redis.url, SEED_USERS: undefined });
+      procs.push(worker);
+      servers.push({ name: 'worker', pid: worker.child.pid! });
+    }
+    if (layout === 'pinned') {
+      pin(servers[1].pid, WORKER_CPU);
+      for (const pid of [api.child.pid!, redis.pid, process.pid]) pin(pid, OTHERS_CPU);
+    }
     const target = { url: api.url, servers, redisPid: redis.pid };
     await warmUp('redis', target);
-    return await flood('redis (api + worker)', target, probes);
+    return await flood(LAYOUT_NAMES[layout], target, probes);
   } finally {
+    if (layout === 'pinned') pin(process.pid, `${OTHERS_CPU},${WORKER_CPU}`);
     await Promise.all(procs.map((p) => p.stop(5000)));
     await redis.stop();
   }
@@ -431,7 +472,7 @@ const yes = (ok: boolean, measured: boolean) => (!measured ? 'n/a' : ok ? 'yes' 
 const la = () => loadavg().map((v) => v.toFixed(2)).join(' / ');
 const per = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
 
-function rows(run: number, pair: [Baseline, Baseline], r: FloodResult): string[][] {
+function rows(run: number, pair: [Baseline, Baseline], r: FloodResult, cpus?: string): string[][] {
   const base = bracket(...pair);
   const ratio = r.perSecond / base.perSecond;
   const m = Number.isFinite(ratio);
@@ -440,7 +481,7 @@ function rows(run: number, pair: [Baseline, Baseline], r: FloodResult): string[]
     [
       `${tag}: logins/s (N=${r.n}, ${r.succeeded} ok, ${r.failed + r.postErrors} failed)`,
       per(r.perSecond),
-      `${per(base.perSecond)} (raw bcrypt.compare, ${base.concurrency} in flight; mean of ${per(pair[0].perSecond)} before, ${per(pair[1].perSecond)} after)`,
+      `${per(base.perSecond)} (raw bcrypt.compare, ${base.concurrency} in flight${cpus === undefined ? '' : `, on CPU ${cpus} only`}; mean of ${per(pair[0].perSecond)} before, ${per(pair[1].perSecond)} after)`,
       r.probes ? `${m ? ratio.toFixed(2) + 'x' : 'n/a'} (info: with probes)` : `${m ? ratio.toFixed(2) + 'x' : 'n/a'} (target ≥ ${TARGET_RATIO}x)`,
       r.probes ? '—' : yes(ratio >= TARGET_RATIO, m),
     ],
@@ -514,15 +555,19 @@ execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '
 log(`async login bench: N=${N}, in flight ${IN_FLIGHT}, repeat ${REPEAT}, cost ${COST}, LOGIN_CONCURRENCY ${LOGIN_CONCURRENCY}, redis ${WITH_REDIS}`);
 const allRows: string[][] = [];
 const loads: string[] = [];
-/** One flood with a baseline after it; `prev` is the baseline before it. */
-async function measured(run: number, prev: Baseline, label: string, go: () => Promise<FloodResult>): Promise<Baseline> {
+/**
+ * One flood with a baseline after it; `prev` is the baseline before it. With `cpus`, the flood's
+ * baselines run on those CPUs only (one before and one after), and `prev` is passed on unchanged.
+ */
+async function measured(run: number, prev: Baseline, label: string, go: () => Promise<FloodResult>, cpus?: string): Promise<Baseline> {
   try {
+    const before = cpus === undefined ? prev : await runBaseline(BASE_N, cpus);
     const r = await go();
     log(`run ${run}: ${label} ${per(r.perSecond)} logins/s (${r.seconds.toFixed(1)} s); baseline…`);
-    const next = await runBaseline(BASE_N);
-    log(`run ${run}: raw bcrypt ${next.perSecond.toFixed(1)}/s`);
-    allRows.push(...rows(run, [prev, next], r));
-    return next;
+    const next = await runBaseline(BASE_N, cpus);
+    log(`run ${run}: raw bcrypt ${next.perSecond.toFixed(1)}/s${cpus === undefined ? '' : ` on CPU ${cpus}`}`);
+    allRows.push(...rows(run, [before, next], r, cpus));
+    return cpus === undefined ? next : prev;
   } catch (err) {
     log(`run ${run}: ${label} failed: ${(err as Error).message}`);
     allRows.push([`#${run} ${label}`, 'failed', '—', (err as Error).message.split('\n')[0], 'n/a']);
@@ -537,8 +582,12 @@ for (let run = 1; run <= REPEAT; run++) {
   log(`run ${run}: raw bcrypt ${base.perSecond.toFixed(1)}/s`);
   for (const probes of FLOODS) {
     const kind = probes ? 'probed' : 'throughput';
-    base = await measured(run, base, `embedded ${kind} flood`, () => embeddedRun(probes));
-    if (WITH_REDIS) base = await measured(run, base, `redis ${kind} flood`, () => redisRun(probes));
+    if (WITH_EMBEDDED) base = await measured(run, base, `embedded ${kind} flood`, () => embeddedRun(probes));
+    const layouts = !WITH_REDIS ? [] : probes ? REDIS_LAYOUTS.filter((l) => l === 'split') : REDIS_LAYOUTS;
+    for (const layout of layouts) {
+      const cpus = layout === 'pinned' ? WORKER_CPU : undefined;
+      base = await measured(run, base, `${LAYOUT_NAMES[layout]} ${kind} flood`, () => redisRun(probes, layout), cpus);
+    }
   }
   loads.push(`run ${run}: loadavg (1/5/15 min) before ${before}, after ${la()}`);
 }
