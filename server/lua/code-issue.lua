@@ -24,7 +24,7 @@
 
   Output:
     { 0, generation, expiresAt }        created
-    { 1, generation, expiresAt }        resent
+    { 1, generation, expiresAt, previousSentAt }   resent (previousSentAt: the lastSentAt it replaced)
     { 2, retryAfterMs }                 cooldown
 ]]
 local key = KEYS[1]
@@ -46,7 +46,7 @@ if current[1] then
     redis.call('HSET', key, 'lastSentAt', ARGV[1], 'delivery', 'queued')
     redis.call('HINCRBY', key, 'sends', 1)
     redis.call('PEXPIREAT', key, math.max(expiresAt, now + resendMs))
-    return { 1, current[1], expiresAt }
+    return { 1, current[1], expiresAt, current[3] }
   end
 end
 

@@ -83,7 +83,7 @@ describe.each([
     await store.issue(key, first);
     await store.setDelivery(key, first.generation, 'sent');
     const later = t0 + RESEND;
-    expect(await store.issue(key, request(later, '999999'))).toEqual({ outcome: 'resent', generation: first.generation, expiresAt: t0 + TTL });
+    expect(await store.issue(key, request(later, '999999'))).toEqual({ outcome: 'resent', generation: first.generation, expiresAt: t0 + TTL, previousSentAt: t0 });
     const record = (await store.get(key))!;
     expect(record).toMatchObject({ generation: first.generation, hash: first.hash, sealed: first.sealed, lastSentAt: later, sends: 2, delivery: 'queued', expiresAt: t0 + TTL });
   });
@@ -136,6 +136,43 @@ describe.each([
     await store.issue(key, request(t0));
     expect(await store.verify(key, attempt('135790', t0 + TTL))).toBe('expired');
     expect((await store.get(key))!.attempts).toBe(0);
+  });
+
+  it('withdraw of a created code removes it: the retry at the same moment creates a new one', async () => {
+    const { key, request } = subject();
+    const first = request(t0);
+    await store.issue(key, first);
+    expect(await store.withdraw(key, { generation: first.generation, sentAt: t0, resendMs: RESEND })).toBe(true);
+    expect(await store.get(key)).toBeNull();
+    const retry = request(t0 + 1);
+    expect(await store.issue(key, retry)).toEqual({ outcome: 'created', generation: retry.generation, expiresAt: t0 + 1 + TTL });
+  });
+
+  it('withdraw of a re-sent code restores the send before: the retry re-sends, not cooldown', async () => {
+    const { key, request } = subject();
+    const first = request(t0);
+    await store.issue(key, first);
+    await store.setDelivery(key, first.generation, 'sent');
+    const later = t0 + RESEND;
+    const resent = await store.issue(key, request(later));
+    expect(resent).toMatchObject({ outcome: 'resent', previousSentAt: t0 });
+    expect(await store.withdraw(key, { generation: first.generation, sentAt: later, previousSentAt: t0, resendMs: RESEND })).toBe(true);
+    expect(await store.get(key)).toMatchObject({ generation: first.generation, lastSentAt: t0, sends: 1, delivery: 'failed', expiresAt: t0 + TTL });
+    expect(await store.issue(key, request(later + 1))).toEqual({ outcome: 'resent', generation: first.generation, expiresAt: t0 + TTL, previousSentAt: t0 });
+  });
+
+  it('withdraw changes nothing once another code or another send has been issued', async () => {
+    const { key, request } = subject();
+    const first = request(t0);
+    await store.issue(key, first);
+    const resent = await store.issue(key, request(t0 + RESEND));
+    expect(resent.outcome).toBe('resent');
+    const before = await store.get(key);
+    // The first send was followed by another: undoing it now would undo the wrong one.
+    expect(await store.withdraw(key, { generation: first.generation, sentAt: t0, resendMs: RESEND })).toBe(false);
+    expect(await store.withdraw(key, { generation: 'another-generation', sentAt: t0 + RESEND, previousSentAt: t0, resendMs: RESEND })).toBe(false);
+    expect(await store.withdraw(crypto.recordKey('login', 'sms', '+447700900123'), { generation: first.generation, sentAt: t0, resendMs: RESEND })).toBe(false);
+    expect(await store.get(key)).toEqual(before);
   });
 
   it('setDelivery only touches the record of that generation', async () => {

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codeServiceOf, type CodeService } from '../../server/src/codes/index.js';
 import type { Config } from '../../server/src/config.js';
+import { HandoffError } from '../../server/src/errors.js';
 import { http } from '../harness/clients.js';
 import { STORE_MODES, pollUntil, startInProcess, testConfig, useRedisServer, type InProcessServer, type StoreMode } from '../harness/in-process.js';
 import { codeIn, startSmtp, type CapturedMail, type SmtpHandle } from '../harness/smtp-server.js';
@@ -150,6 +151,37 @@ describe.each(STORE_MODES)('verification codes ($name)', (mode) => {
     expect(codeIn(await mail(email, 2))).toBe(code);
     expect(await app.codes.inspect('register', 'email', email)).toMatchObject({ sends: 2, attempts: 0 });
     expect((await http(base, 'POST', '/v1/users', { body: { email, password: PASSWORD, code }, headers: ip })).status).toBe(201);
+  });
+
+  it('a message the queue refuses: 503, the send is withdrawn, and the retry is not held back by the cooldown', async () => {
+    // The job queue refuses exactly one add (as BullMQ's producer does while Redis is unreachable).
+    const queue = (app.codes as unknown as { queue: { add: (...args: unknown[]) => Promise<string> } }).queue;
+    const refuseOnce = () => {
+      const add = queue.add;
+      queue.add = async () => {
+        queue.add = add;
+        throw new HandoffError('unavailable', 'The codes queue did not answer within 2000 ms.');
+      };
+    };
+    const ip = freshIp();
+    const email = newEmail('refused');
+
+    // A new code: withdrawn, so the retry creates one and it arrives.
+    refuseOnce();
+    expect(await ask(email, 'register', ip)).toMatchObject({ status: 503, body: { error: { code: 'unavailable' } } });
+    expect(await app.codes.inspect('register', 'email', email)).toBeNull();
+    expect((await ask(email, 'register', ip)).status).toBe(202);
+    const code = codeIn(await mail(email))!;
+
+    // A re-sent code: the send before is restored, so the retry re-sends the same code.
+    await sleep(1000); // the resend window
+    const before = (await app.codes.inspect('register', 'email', email))!;
+    refuseOnce();
+    expect((await ask(email, 'register', ip)).status).toBe(503);
+    expect(await app.codes.inspect('register', 'email', email)).toMatchObject({ generation: before.generation, lastSentAt: before.lastSentAt, sends: 1, delivery: 'failed' });
+    expect((await ask(email, 'register', ip)).status).toBe(202);
+    expect(codeIn(await mail(email, 2))).toBe(code);
+    expect(await app.codes.inspect('register', 'email', email)).toMatchObject({ sends: 2 });
   });
 
   it('five wrong codes burn it: then even the right one fails, and the next request sends a new code', async () => {

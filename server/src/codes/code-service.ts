@@ -119,10 +119,18 @@ export class CodeService implements LoginCodes {
     });
     if (result.outcome === 'cooldown') throw this.cooldown(channel, purpose, result.retryAfterMs);
 
-    await this.queue.add(
-      { purpose, channel, to, generation: result.generation },
-      { attempts: this.options.delivery.attempts, backoffMs: this.options.delivery.backoffMs },
-    );
+    try {
+      await this.queue.add(
+        { purpose, channel, to, generation: result.generation },
+        { attempts: this.options.delivery.attempts, backoffMs: this.options.delivery.backoffMs },
+      );
+    } catch (err) {
+      // Nothing will be sent: undo the send just recorded, so the client's retry is not refused by
+      // the cooldown. (If the store is unreachable too, the cooldown stays: at most resendSeconds.)
+      const sent = { generation: result.generation, sentAt: now, resendMs, previousSentAt: result.outcome === 'resent' ? result.previousSentAt : undefined };
+      await this.store.withdraw(key, sent).catch((e: Error) => this.log.warn({ err: e.message, channel, purpose }, 'could not withdraw a code whose message was not queued'));
+      throw err;
+    }
     this.metrics.requests.inc({ channel, purpose, outcome: result.outcome });
     return {
       expiresIn: Math.max(0, Math.floor((result.expiresAt - now) / 1000)),

@@ -42,10 +42,21 @@ export interface IssueRequest {
 export type IssueResult =
   /** A new code was stored (none existed, or the old one expired or burned). */
   | { outcome: 'created'; generation: string; expiresAt: number }
-  /** The live code is to be sent again; its expiry stays. */
-  | { outcome: 'resent'; generation: string; expiresAt: number }
+  /** The live code is to be sent again; its expiry stays. `previousSentAt`: its send before this one. */
+  | { outcome: 'resent'; generation: string; expiresAt: number; previousSentAt: number }
   /** Asked again within the cooldown: nothing changed. */
   | { outcome: 'cooldown'; retryAfterMs: number };
+
+/** The send to undo (see CodeStore.withdraw), as `issue` recorded it. */
+export interface WithdrawRequest {
+  /** The code `issue` created or re-sent. */
+  generation: string;
+  /** The `now` of that `issue` call: its lastSentAt. */
+  sentAt: number;
+  /** For a re-sent code, the send before (IssueResult.previousSentAt); absent for a created one. */
+  previousSentAt?: number;
+  resendMs: number;
+}
 
 export interface VerifyRequest {
   /** hex HMAC of the presented code. */
@@ -77,6 +88,13 @@ export interface CodeStore {
   verify(key: string, req: VerifyRequest): Promise<VerifyResult>;
   /** The record (expired and burned ones included while kept), or null. */
   get(key: string): Promise<CodeRecord | null>;
+  /**
+   * Undo a send `issue` recorded whose message could not be queued, so the cooldown does not hold
+   * back the client's retry: a created code is removed; a re-sent one gets its previous lastSentAt
+   * back, one send fewer and delivery `failed`. Only if the record still holds that code and that
+   * send (nothing issued since); false otherwise, and nothing changes.
+   */
+  withdraw(key: string, req: WithdrawRequest): Promise<boolean>;
   /** Set the delivery state if the record still holds code `generation`; false otherwise. */
   setDelivery(key: string, generation: string, delivery: Delivery): Promise<boolean>;
 }

@@ -8,6 +8,7 @@ import {
   type IssueResult,
   type VerifyRequest,
   type VerifyResult,
+  type WithdrawRequest,
 } from './code-store.js';
 
 interface Entry {
@@ -31,11 +32,12 @@ export class MemoryCodeStore implements CodeStore {
       const cooldownEnds = r.lastSentAt + req.resendMs;
       if (req.now < cooldownEnds) return { outcome: 'cooldown', retryAfterMs: cooldownEnds - req.now };
       if (req.now < r.expiresAt && r.attempts < req.maxAttempts && r.sealed !== null) {
+        const previousSentAt = r.lastSentAt;
         r.lastSentAt = req.now;
         r.sends += 1;
         r.delivery = 'queued';
         entry.purgeAt = purgeAt(r.expiresAt, r.lastSentAt, req.resendMs);
-        return { outcome: 'resent', generation: r.generation, expiresAt: r.expiresAt };
+        return { outcome: 'resent', generation: r.generation, expiresAt: r.expiresAt, previousSentAt };
       }
     }
     const record: CodeRecord = {
@@ -71,6 +73,21 @@ export class MemoryCodeStore implements CodeStore {
   async get(key: string): Promise<CodeRecord | null> {
     const entry = this.live(key);
     return entry ? { ...entry.record } : null;
+  }
+
+  async withdraw(key: string, req: WithdrawRequest): Promise<boolean> {
+    const entry = this.live(key);
+    if (!entry || entry.record.generation !== req.generation || entry.record.lastSentAt !== req.sentAt) return false;
+    if (req.previousSentAt === undefined) {
+      this.entries.delete(key);
+      return true;
+    }
+    const r = entry.record;
+    r.lastSentAt = req.previousSentAt;
+    r.sends -= 1;
+    r.delivery = 'failed';
+    entry.purgeAt = purgeAt(r.expiresAt, r.lastSentAt, req.resendMs);
+    return true;
   }
 
   async setDelivery(key: string, generation: string, delivery: Delivery): Promise<boolean> {

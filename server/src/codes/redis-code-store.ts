@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { CodeRecord, CodeStore, Delivery, IssueRequest, IssueResult, VerifyRequest, VerifyResult } from './code-store.js';
+import type { CodeRecord, CodeStore, Delivery, IssueRequest, IssueResult, VerifyRequest, VerifyResult, WithdrawRequest } from './code-store.js';
 import { defineScripts } from '../store/lua-scripts.js';
 
 /** Return codes of server/lua/code-issue.lua. */
@@ -33,7 +33,8 @@ export interface RedisCodeStoreOptions {
 
 type Arg = string | number;
 interface CodeCommands {
-  handoffCodeIssue(key: string, ...argv: Arg[]): Promise<[number, string | number, number?]>;
+  handoffCodeIssue(key: string, ...argv: Arg[]): Promise<[number, string | number, number?, string?]>;
+  handoffCodeWithdraw(key: string, ...argv: Arg[]): Promise<number>;
   handoffCodeVerify(key: string, ...argv: Arg[]): Promise<number>;
   handoffCodeDelivery(key: string, ...argv: Arg[]): Promise<number>;
 }
@@ -62,11 +63,12 @@ export class RedisCodeStore implements CodeStore {
       handoffCodeIssue: ['code-issue', 1],
       handoffCodeVerify: ['code-verify', 1],
       handoffCodeDelivery: ['code-delivery', 1],
+      handoffCodeWithdraw: ['code-withdraw', 1],
     });
   }
 
   async issue(key: string, req: IssueRequest): Promise<IssueResult> {
-    const [code, a, b] = await this.cmd.handoffCodeIssue(
+    const [code, a, b, c] = await this.cmd.handoffCodeIssue(
       this.key(key),
       String(req.now),
       String(req.ttlMs),
@@ -80,7 +82,7 @@ export class RedisCodeStore implements CodeStore {
       case CodeIssueCode.Created:
         return { outcome: 'created', generation: String(a), expiresAt: Number(b) };
       case CodeIssueCode.Resent:
-        return { outcome: 'resent', generation: String(a), expiresAt: Number(b) };
+        return { outcome: 'resent', generation: String(a), expiresAt: Number(b), previousSentAt: Number(c) };
       case CodeIssueCode.Cooldown:
         return { outcome: 'cooldown', retryAfterMs: Number(a) };
       default:
@@ -109,6 +111,17 @@ export class RedisCodeStore implements CodeStore {
       sends: Number(h.sends),
       delivery: h.delivery as Delivery,
     };
+  }
+
+  async withdraw(key: string, req: WithdrawRequest): Promise<boolean> {
+    const reply = await this.cmd.handoffCodeWithdraw(
+      this.key(key),
+      req.generation,
+      String(req.sentAt),
+      req.previousSentAt === undefined ? '' : String(req.previousSentAt),
+      String(req.resendMs),
+    );
+    return reply === 1;
   }
 
   async setDelivery(key: string, generation: string, delivery: Delivery): Promise<boolean> {
