@@ -69,6 +69,7 @@ const WARMUP = Number(process.env.BENCH_WARMUP ?? 100);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? (QUICK ? 1 : 2));
 const IN_FLIGHT = Number(process.env.BENCH_INFLIGHT ?? 50);
 const WITH_REDIS = process.env.BENCH_REDIS !== '0';
+const WITH_EMBEDDED = process.env.BENCH_EMBEDDED !== '0';
 type RedisLayout = 'one' | 'split' | 'pinned';
 const LAYOUT_NAMES: Record<RedisLayout, string> = {
   one: 'redis (one node)',
@@ -87,7 +88,6 @@ const OTHERS_CPU = '0';
 function pin(pid: number, cpus: string): void {
   execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
 }
-const WITH_EMBEDDED = process.env.BENCH_EMBEDDED !== '0';
 const FLOOD_TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_S ?? 180) * 1000;
 const COST = 10;
 const LOGIN_CONCURRENCY = 4;
@@ -444,6 +444,7 @@ async function embeddedRun(probes: boolean): Promise<FloodResult> {
 async function redisRun(probes: boolean, layout: RedisLayout): Promise<FloodResult> {
   const redis = await startRedis();
   const procs: ServerProcess[] = [];
+  let selfPinned = false;
   try {
     const one = layout === 'one';
     const api = await start({ ...SERVER_ENV, ROLE: one ? 'all' : 'api', REDIS_URL: redis.url });
@@ -456,15 +457,18 @@ async function redisRun(probes: boolean, layout: RedisLayout): Promise<FloodResu
     }
     if (layout === 'pinned') {
       pin(servers[1].pid, WORKER_CPU);
-      for (const pid of [api.child.pid!, redis.pid, process.pid]) pin(pid, OTHERS_CPU);
+      for (const pid of [api.child.pid!, redis.pid]) pin(pid, OTHERS_CPU);
+      pin(process.pid, OTHERS_CPU);
+      selfPinned = true;
     }
     const target = { url: api.url, servers, redisPid: redis.pid };
     await warmUp('redis', target);
     return await flood(LAYOUT_NAMES[layout], target, probes);
   } finally {
-    if (layout === 'pinned') pin(process.pid, `${OTHERS_CPU},${WORKER_CPU}`);
     await Promise.all(procs.map((p) => p.stop(5000)));
     await redis.stop();
+    // Only once the servers are stopped: if taskset failed, this must not keep them running.
+    if (selfPinned) pin(process.pid, `${OTHERS_CPU},${WORKER_CPU}`);
   }
 }
 
