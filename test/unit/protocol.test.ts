@@ -12,7 +12,8 @@ import {
   type FlowKind,
 } from '@handoff/protocol';
 import { HandoffError } from '../../server/src/errors.js';
-import { hashWatchToken, randomToken, watchTokenMatches } from '../../server/src/flows/watch-token.js';
+import { hashWatchToken, watchTokenMatches } from '../../server/src/flows/watch-token.js';
+import { randomToken } from '../../server/src/lib/random-token.js';
 
 describe('state machines', () => {
   it('match the contract arrows exactly', () => {

@@ -16,7 +16,7 @@ import type { Core } from '../../server/src/core.js';
 import type { FlowRecord } from '../../server/src/flows/flow-record.js';
 import type { CommitListener } from '../../server/src/flows/flow-service.js';
 import { toFlowState } from '../../server/src/flows/flow-state.js';
-import { Metrics } from '../../server/src/http/metrics.js';
+import { Metrics } from '../../server/src/observability/metrics.js';
 import type { JobOptions, QueueFactory } from '../../server/src/queue/job-queue.js';
 import { MemoryQueueFactory } from '../../server/src/queue/memory-queue.js';
 import {

@@ -13,7 +13,8 @@ import type { TopicHub } from '../realtime/topic-hub.js';
 import type { FlowPatch, FlowRecord } from './flow-record.js';
 import type { FlowStore } from './flow-store.js';
 import { toFlowState } from './flow-state.js';
-import { hashWatchToken, randomToken, watchTokenMatches } from './watch-token.js';
+import { randomToken } from '../lib/random-token.js';
+import { hashWatchToken, watchTokenMatches } from './watch-token.js';
 
 /** Who is reading or acting on a flow. */
 export interface Access {

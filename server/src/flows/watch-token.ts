@@ -1,9 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-
-/** A new random id or secret: 24 random bytes (192 bits), base64url. */
-export function randomToken(): string {
-  return randomBytes(24).toString('base64url');
-}
+import { createHash, timingSafeEqual } from 'node:crypto';
 
 /** hex SHA-256 of a watch token; only this is stored. */
 export function hashWatchToken(token: string): string {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Handoff } from '../handoff.js';
 import { HandoffError } from '../errors.js';
-import { withDeadline } from '../queue/deadline.js';
+import { withDeadline } from '../lib/deadline.js';
 import { sendError } from './error-handler.js';
 
 /** Liveness, readiness (store reachable) and Prometheus metrics. */

@@ -2,7 +2,7 @@ import { HandoffError } from '../errors.js';
 import type { Core } from '../core.js';
 import type { FlowRecord } from '../flows/flow-record.js';
 import type { LoginCodes } from '../handoff.js';
-import type { Limiter } from '../http/rate-limits.js';
+import type { Limiter } from '../lib/rate-limits.js';
 import type { Job, JobQueue } from '../queue/job-queue.js';
 import { normaliseEmail, type UserRecord } from '../users/user-store.js';
 import { MemoryLoginCounters, RedisLoginCounters, type LoginCounters } from './login-counters.js';

@@ -1,7 +1,7 @@
 import { Queue, Worker, type Job as BullJob, type MinimalJob } from 'bullmq';
 import { Redis } from 'ioredis';
 import { quitOrDrop, redisRetryStrategy } from '../store/redis-connection.js';
-import { withDeadline } from './deadline.js';
+import { withDeadline } from '../lib/deadline.js';
 import {
   BaseQueueFactory,
   JobObservers,

@@ -11,7 +11,7 @@ import { RedisFlowStore } from '../flows/redis-flow-store.js';
 import { MemoryUserStore } from '../users/memory-user-store.js';
 import { RedisUserStore } from '../users/redis-user-store.js';
 import type { UserStore } from '../users/user-store.js';
-import { RateLimits } from '../http/rate-limits.js';
+import { RateLimits } from '../lib/rate-limits.js';
 import { BullQueueFactory } from '../queue/bullmq-queue.js';
 import type { QueueFactory } from '../queue/job-queue.js';
 import { MemoryQueueFactory } from '../queue/memory-queue.js';

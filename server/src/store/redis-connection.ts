@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { withDeadline } from '../queue/deadline.js';
+import { withDeadline } from '../lib/deadline.js';
 
 /** Reconnect backoff of every Redis connection (store, adapter, queues): 50 ms doubling to 1 s. */
 export function redisRetryStrategy(attempt: number): number {

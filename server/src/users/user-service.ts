@@ -1,6 +1,6 @@
 import type { PublicUser, Session } from '@handoff/protocol';
 import { HandoffError } from '../errors.js';
-import { randomToken } from '../flows/watch-token.js';
+import { randomToken } from '../lib/random-token.js';
 import type { Jwt } from './jwt.js';
 import type { Passwords } from './passwords.js';
 import { normaliseEmail, type UserRecord, type UserStore } from './user-store.js';

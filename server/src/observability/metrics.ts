@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { withDeadline } from '../queue/deadline.js';
+import { withDeadline } from '../lib/deadline.js';
 import type { QueueFactory } from '../queue/job-queue.js';
 import type { RedisConnectionName, RedisWatch } from '../store/backend.js';
 
