@@ -1,34 +1,51 @@
 import { pino, type Logger } from 'pino';
 import { isFinalState } from '@handoff/protocol';
 import type { Config } from './config.js';
+import { CodeService, startCodeWorker } from './codes/index.js';
 import { FlowService } from './flows/flow-service.js';
-import type { FlowStore } from './flows/flow-store.js';
-import { Metrics } from './observability/metrics.js';
-import type { RateLimits } from './lib/rate-limits.js';
-import type { QueueFactory } from './queue/job-queue.js';
+import { LoginPositions } from './login/login-positions.js';
+import { LoginService } from './login/login-service.js';
+import type { Metrics } from './observability/metrics.js';
+import { QrService } from './qr/qr-service.js';
 import type { Fanout } from './realtime/fanout.js';
-import { TopicHub } from './realtime/topic-hub.js';
-import { openBackend, type Backend } from './store/backend.js';
+import type { TopicHub } from './realtime/topic-hub.js';
+import type { Backend } from './store/backend.js';
 import { Jwt } from './users/jwt.js';
 import { Passwords } from './users/passwords.js';
 import { UserService } from './users/user-service.js';
+import { createWebhooks, type Webhooks } from './webhooks/index.js';
 
 /**
- * What every Handoff process has, API node or worker: the backend's stores, queues and limits,
- * the flow and user services, and the fan-out. No HTTP, no sockets.
+ * What a process builds before any capability, and passes in: the backend (stores, queues, rate
+ * limits, connections), this node's topic hub, the fan-out that carries committed states to every
+ * node (Socket.IO's adapter on an API node, the Redis emitter on a worker, in-process when
+ * embedded), and the metrics registry.
  */
-export interface Core {
+export interface Platform {
   config: Config;
   log: Logger;
   backend: Backend;
-  store: FlowStore;
-  flows: FlowService;
-  users: UserService;
   hub: TopicHub;
   fanout: Fanout;
   metrics: Metrics;
-  queues: QueueFactory;
-  limits: RateLimits;
+}
+
+/**
+ * Every capability of Handoff, built once per process by `createCore`, the same way on an API node
+ * and in a worker process. No HTTP, no sockets: those plug into it (server.ts).
+ */
+export interface Core extends Platform {
+  flows: FlowService;
+  users: UserService;
+  qr: QrService;
+  /** Verification codes, and login by code. */
+  codes: CodeService;
+  /** Password and code logins, sync and through the login queue. */
+  logins: LoginService;
+  /** Queue positions of async logins, pushed to their subscribers. */
+  positions: LoginPositions;
+  /** Webhooks to the app's backend; null without WEBHOOK_URLS. */
+  webhooks: Webhooks | null;
 }
 
 /** Most log output held in memory while stdout's reader is behind (then lines are dropped). */
@@ -54,24 +71,23 @@ export function createLogger(config: Config): Logger {
 }
 
 /**
- * Open the backend and build the services. `makeFanout` decides how states leave this process:
- * the Socket.IO server's adapter on an API node, the Redis emitter on a worker.
+ * Build every capability on a platform. Each part is constructed once, with what it needs passed
+ * in; the webhook producer starts listening to commits here, since every process that commits
+ * transitions raises their webhooks. Queue workers start with `startWorkers`.
  */
-export async function createCore(
-  config: Config,
-  log: Logger,
-  makeFanout: (hub: TopicHub, backend: Backend) => Fanout,
-): Promise<Core> {
-  const backend = await openBackend(config, log);
-  const hub = new TopicHub();
-  const fanout = makeFanout(hub, backend);
-  const flows = new FlowService(backend.flows, fanout, hub, { tombstoneMs: config.tombstoneSeconds * 1000 });
+export function createCore(platform: Platform): Core {
+  const { config, log, backend, hub, fanout, metrics } = platform;
+  const positions = new LoginPositions(hub, backend.loginCounters, config.loginPositionIntervalMs);
+  const flows = new FlowService(backend.flows, fanout, hub, {
+    tombstoneMs: config.tombstoneSeconds * 1000,
+    decorate: (record, state) => positions.decorate(record, state),
+    log,
+  });
   const users = new UserService(
     backend.users,
     new Passwords(config.bcryptCost, config.bcryptThreads),
     new Jwt(config.jwtSecret, config.jwtIssuer, config.jwtAudience, config.sessionTtlSeconds),
   );
-  const metrics = new Metrics();
   // API nodes and workers alike report queue depth, job durations and Redis errors.
   metrics.attachQueues(backend.queues);
   if (backend.redis) metrics.attachRedis(backend.redis.watch);
@@ -79,17 +95,28 @@ export async function createCore(
   flows.onCommit((record) => {
     if (isFinalState(record.state)) metrics.flowsFinished.inc({ kind: record.kind, state: record.state });
   });
+  const codes = new CodeService({ config, log, backend, metrics, users });
+  const logins = new LoginService({ config, log, backend, fanout, flows, users, codes });
+  const webhooks = createWebhooks({ config, log, backend, metrics });
+  webhooks?.produce(flows);
   return {
-    config,
-    log,
-    backend,
-    store: backend.flows,
+    ...platform,
     flows,
     users,
-    hub,
-    fanout,
-    metrics,
-    queues: backend.queues,
-    limits: backend.limits,
+    qr: new QrService(flows, config.qrTtlSeconds * 1000),
+    codes,
+    logins,
+    positions,
+    webhooks,
   };
+}
+
+/**
+ * Start every queue worker of this process (an API node with ROLE=all, or a worker process). They
+ * stop when the backend's queues close, which lets active jobs finish first.
+ */
+export function startWorkers(core: Core): void {
+  core.logins.startWorker(core.config.loginConcurrency);
+  startCodeWorker(core.codes, core);
+  core.webhooks?.work();
 }

@@ -38,7 +38,7 @@ try {
     await seedUsers(server.handoff.users, seeds);
     close = () => server.close();
     const url = await server.listen();
-    log.info({ url, mode: server.backend.mode, role: config.role }, `handoff listening on ${url} (${server.backend.mode} mode)`);
+    log.info({ url, mode: server.handoff.backend.mode, role: config.role }, `handoff listening on ${url} (${server.handoff.backend.mode} mode)`);
   }
 } catch (err) {
   if (err instanceof ConfigError) {

@@ -1,54 +1,51 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { HandoffApp } from './http/app-type.js';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Logger } from 'pino';
 import type { AddressInfo } from 'node:net';
+import { codeRoutes } from './codes/index.js';
 import type { Config } from './config.js';
-import { createCore, createLogger } from './core.js';
-import type { Backend } from './store/backend.js';
-import { ExpirySweeper } from './flows/expiry-sweeper.js';
+import { createCore, createLogger, startWorkers } from './core.js';
+import { demoPages } from './demo/index.js';
+import { HandoffError } from './errors.js';
+import { ExpirySweeper, expirySweeperPlugin } from './flows/expiry-sweeper.js';
 import { flowRoutes } from './flows/flow-routes.js';
 import type { Handoff } from './handoff.js';
-import { installErrorHandling } from './http/error-handler.js';
+import type { HandoffApp } from './http/app-type.js';
+import { installErrorHandling, sendError } from './http/error-handler.js';
 import { healthRoutes } from './http/health-routes.js';
-import { QrService } from './qr/qr-service.js';
+import { ShutdownSteps } from './lib/shutdown.js';
+import { loginRoutes } from './login/login-routes.js';
+import { Metrics } from './observability/metrics.js';
 import { qrRoutes } from './qr/qr-routes.js';
 import { AdapterFanout, FANOUT_EVENT, LocalFanout, SIGNAL_EVENT, adapterChannel } from './realtime/fanout.js';
-import { Resync } from './realtime/resync.js';
-import { attachSocketIoGateway, createIoServer, type HandoffIo } from './realtime/socketio-gateway.js';
-import { createWsGateway, type WsGateway } from './realtime/ws-gateway.js';
-import { HandoffError } from './errors.js';
-import { sendError } from './http/error-handler.js';
-import { userRoutes } from './users/user-routes.js';
-import { CodeService, codeRoutes } from './codes/index.js';
-import { demoPages } from './demo/index.js';
+import { realtimePlugin } from './realtime/realtime-plugin.js';
+import { resyncPlugin } from './realtime/resync.js';
+import { createIoServer, socketIoTopics, type HandoffIo } from './realtime/socketio-gateway.js';
+import { TopicHub } from './realtime/topic-hub.js';
+import { openBackend } from './store/backend.js';
 import { registrationRoutes } from './users/registration-routes.js';
-import { startWebhookProducer } from './webhooks/index.js';
-import { LoginPositions } from './login/login-positions.js';
-import { loginRoutes } from './login/login-routes.js';
-import { LoginService } from './login/login-service.js';
-import { startWorkers } from './workers.js';
+import { userRoutes } from './users/user-routes.js';
 
 /** A running (or ready to listen) Handoff server. */
 export interface HandoffServer {
   app: HandoffApp;
   io: HandoffIo;
-  ws: WsGateway;
+  /** Every capability of this node, as its routes and gateways see them. */
   handoff: Handoff;
-  backend: Backend;
-  /** Password/code logins (its queue workers start on listen() when ROLE=all). */
-  logins: LoginService;
   /** Listen on config.port/host; resolves with the base URL. */
   listen(): Promise<string>;
   /**
-   * Graceful shutdown (idempotent): readiness fails, held long-polls answer with the current state,
-   * socket clients get the reconnect hint (Socket.IO) or close 1012 (WebSocket) once their
-   * in-flight commands answered, HTTP stops accepting and finishes in-flight requests, queue
-   * workers finish their active jobs, then the Redis connections close. The caller bounds it
-   * (main.ts: SHUTDOWN_TIMEOUT_SECONDS).
+   * Graceful shutdown (idempotent): `app.close()`, which runs the lifecycle hooks in their declared
+   * order — readiness fails, the sweeper and the resync watcher stop, held long-polls answer with
+   * the current state, socket clients get the reconnect hint (Socket.IO) or close 1012 (WebSocket)
+   * once their in-flight commands answered, HTTP stops accepting and finishes in-flight requests
+   * (later ones answer 503), queue workers finish their active jobs, Socket.IO's adapter
+   * unsubscribes, then the Redis connections close. Every step runs; a failed one is logged and
+   * makes close() reject once all ran. The caller bounds it (main.ts: SHUTDOWN_TIMEOUT_SECONDS).
    */
   close(): Promise<void>;
 }
@@ -72,85 +69,105 @@ class AccessLogController extends LogController {
   }
 }
 
-/** Build a Handoff server from a validated config. Nothing listens until `listen()`. */
+/**
+ * Build a Handoff API node from a validated config. The backend (stores, queues, connections)
+ * first; then the HTTP app and the Socket.IO server on it; the fan-out (the Socket.IO adapter in
+ * Redis mode); every capability once (createCore, as the worker process does); then each part is
+ * plugged into the app's lifecycle as a plugin. Nothing listens until `listen()`.
+ */
 export async function createHandoffServer(config: Config, opts: { logger?: Logger } = {}): Promise<HandoffServer> {
   const log = opts.logger ?? createLogger(config);
+  const backend = await openBackend(config, log);
 
   const app: HandoffApp = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     logController: new AccessLogController({ disableRequestLogging: (req) => QUIET_ROUTES.has((req.url ?? '').split('?')[0]) }),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
-    // While closing, Fastify's own 503 body is not the catalogue's: the onRequest hook below answers instead.
+    // While closing, Fastify's own 503 body is not the catalogue's: the httpClosing hook below answers instead.
     return503OnClosing: false,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  let io!: HandoffIo;
-  const core = await createCore(config, log, (hub, backend) => {
-    const adapter = backend.redis
-      ? createAdapter(backend.redis.pub, backend.redis.sub, { key: adapterChannel(config.redisPrefix) })
-      : undefined;
-    io = createIoServer(app.server, config, adapter);
-    if (!backend.redis) return new LocalFanout(hub);
-    const fanout = new AdapterFanout(hub, io);
+  const hub = new TopicHub(log);
+  const metrics = new Metrics();
+  const io = createIoServer(
+    app.server,
+    config,
+    backend.redis ? createAdapter(backend.redis.pub, backend.redis.sub, { key: adapterChannel(config.redisPrefix) }) : undefined,
+  );
+  const fanout = backend.redis ? new AdapterFanout(hub, io, log) : new LocalFanout(hub, log);
+  if (fanout instanceof AdapterFanout) {
     io.on(FANOUT_EVENT, (state, committedAt) => fanout.receive(state, committedAt));
     io.on(SIGNAL_EVENT, (name, payload) => hub.signal(name, payload));
-    return fanout;
-  });
-  const { backend, flows, hub, metrics } = core;
-  core.fanout.onDelivered((origin, ms) => metrics.pushLatency.observe({ origin }, ms / 1000));
-  startWebhookProducer(core); // this node commits transitions: it raises their webhooks
-  const logins = new LoginService(core, () => handoff.loginCodes);
-  const drain = new AbortController();
-  const positions = new LoginPositions(hub, logins.counters, config.loginPositionIntervalMs);
-  flows.setStateDecorator((record, state) => positions.decorate(record, state));
+  }
+  fanout.onDelivered((origin, ms) => metrics.pushLatency.observe({ origin }, ms / 1000));
+  hub.addSink(() => metrics.pushes.inc({ transport: 'node' }));
+  const core = createCore({ config, log, backend, hub, fanout, metrics });
 
+  const longPolls = new AbortController();
   const handoff: Handoff = {
     ...core,
-    qr: new QrService(flows, config.qrTtlSeconds * 1000),
-    loginCodes: null,
     shuttingDown: false,
     longPoll: async (topic, access, after, waitMs, signal) => {
       metrics.connections.inc({ transport: 'long-poll' });
       try {
-        return await flows.waitForChange(topic, access, after, waitMs, AbortSignal.any([signal, drain.signal]));
+        return await core.flows.waitForChange(topic, access, after, waitMs, AbortSignal.any([signal, longPolls.signal]));
       } finally {
         metrics.connections.dec({ transport: 'long-poll' });
       }
     },
   };
 
-  hub.addSink(() => metrics.pushes.inc({ transport: 'node' }));
-  const socketIo = attachSocketIoGateway(io, handoff);
-  const ws = createWsGateway(app.server, handoff);
-
-  // Redis pub/sub stores nothing: when this node's subscriber was disconnected, transitions
-  // committed elsewhere meanwhile reached none of its subscribers. Once it is back (autoResubscribe
-  // re-subscribed it; a PING on the same connection answers after the SUBSCRIBEs), re-push the
-  // current state of every topic subscribed here.
-  const resync = new Resync(flows, hub, () => [...socketIo.topics(), ...hub.listenedTopics()], log, (outcome) =>
-    metrics.resyncs.inc({ outcome }),
+  // The lifecycle, in the order of a graceful shutdown: preClose hooks run in registration order,
+  // then Fastify closes HTTP (in-flight requests finish), then onClose hooks run in reverse
+  // registration order. Each step is run by `steps`: its error is logged, never skips the next.
+  const steps = new ShutdownSteps(log);
+  await app.register(
+    fp(async (app) => {
+      app.addHook('preClose', () =>
+        steps.run('readiness fails', () => {
+          handoff.shuttingDown = true;
+          metrics.draining.set(1);
+        }),
+      );
+      app.addHook('onClose', async () => {
+        await steps.run('stop queue-position pushes', () => core.positions.close());
+        await steps.run('close the backend', () => backend.close());
+        await steps.run('stop the password threads', () => core.users.close());
+      });
+    }),
   );
-  if (backend.redis) {
-    const sub = backend.redis.sub;
-    let lost = false;
-    sub.on('close', () => (lost = true));
-    sub.on('ready', () => {
-      if (!lost || handoff.shuttingDown) return;
-      lost = false;
-      void sub.ping().catch(() => {}).then(() => resync.run());
-    });
-  }
+  await app.register(expirySweeperPlugin, { sweeper: new ExpirySweeper(core.flows, config.expirySweepMs, log), steps });
+  await app.register(resyncPlugin, { handoff, topics: () => [...socketIoTopics(io), ...hub.listenedTopics()], steps });
+  await app.register(
+    fp(async (app) => {
+      app.addHook('preClose', () => steps.run('answer held long-polls', () => longPolls.abort()));
+    }),
+  );
+  await app.register(realtimePlugin, { handoff, io, steps });
+  // Once the sockets are drained, requests that still arrive on open keep-alive connections answer
+  // 503 `unavailable` (with Connection: close) instead of running.
+  await app.register(
+    fp(async (app) => {
+      let httpClosing = false;
+      app.addHook('preClose', () => steps.run('refuse new requests', () => (httpClosing = true)));
+      app.addHook('onRequest', (_request, reply, done) => {
+        if (!httpClosing) return done();
+        sendError(reply, new HandoffError('unavailable', 'The server is shutting down.'));
+      });
+    }),
+  );
+  await app.register(
+    fp(async (app) => {
+      // ROLE=api leaves the queues to worker processes.
+      if (config.role === 'all') app.addHook('onListen', async () => startWorkers(core));
+      // Workers stop taking jobs and finish their active ones (which may still publish).
+      app.addHook('onClose', () => steps.run('close the job queues', () => backend.queues.close()));
+    }),
+  );
 
   installErrorHandling(app);
-  // Once HTTP is closing (the last step of a graceful shutdown), requests that still arrive on open
-  // keep-alive connections answer 503 `unavailable` (with Connection: close) instead of running.
-  let httpClosing = false;
-  app.addHook('onRequest', (_request, reply, done) => {
-    if (!httpClosing) return done();
-    sendError(reply, new HandoffError('unavailable', 'The server is shutting down.'));
-  });
   // Browser apps on ALLOWED_ORIGINS may call the HTTP API too (same origins as the sockets).
   await app.register(cors, {
     origin: config.allowedOrigins.includes('*') ? true : config.allowedOrigins,
@@ -179,28 +196,18 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
   await app.register(qrRoutes, { handoff });
   await app.register(flowRoutes, { handoff });
   await app.register(userRoutes, { handoff });
-  // Verification codes (#4): the service and login by code; delivery runs in startWorkers.
-  const codes = new CodeService(core);
-  handoff.loginCodes = codes;
-  await app.register(codeRoutes, { codes });
-  await app.register(registrationRoutes, { handoff, codes });
+  await app.register(codeRoutes, { codes: core.codes });
+  await app.register(registrationRoutes, { handoff, codes: core.codes });
   await app.register(demoPages, { enabled: config.demoPages }); // the demo pages: / and /app
-  await app.register(loginRoutes, { handoff, logins });
-
-  const sweeper = new ExpirySweeper(flows, config.expirySweepMs, log);
+  await app.register(loginRoutes, { handoff, logins: core.logins });
 
   let closed: Promise<void> | null = null;
   return {
     app,
     io,
-    ws,
     handoff,
-    backend,
-    logins,
     async listen() {
       await app.listen({ port: config.port, host: config.host });
-      sweeper.start();
-      if (config.role === 'all') startWorkers(core, logins); // ROLE=api leaves the queues to worker processes
       const addr = app.server.address() as AddressInfo;
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       return `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`;
@@ -208,28 +215,9 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
     close() {
       closed ??= (async () => {
         const started = Date.now();
-        // 1. Readiness fails (/readyz 503), new sockets are refused, the sweeper stops (other nodes sweep).
-        handoff.shuttingDown = true;
-        metrics.draining.set(1);
-        sweeper.stop();
-        resync.stop();
-        // 2. Held long-polls answer now, with the current state.
-        drain.abort();
-        // 3. Socket clients: the reconnect hint (Socket.IO) / close 1012 (WebSocket), after their
-        //    in-flight commands answered; they reconnect to another node and subscribe again.
-        const socketWaitMs = Math.min(5_000, Math.floor((config.shutdownTimeoutSeconds * 1000) / 3));
-        await Promise.all([socketIo.drain(socketWaitMs), ws.drain(socketWaitMs)]);
-        // 4. HTTP: stop accepting, finish in-flight requests (long-polls are answering), close idle connections.
-        httpClosing = true;
-        await app.close().catch(() => {});
-        // 5. Queue workers stop taking jobs and finish their active ones (which may still publish).
-        await backend.queues.close().catch(() => {});
-        // 6. Socket.IO's adapter unsubscribes; then the Redis connections close.
-        await io.close().catch(() => {});
-        positions.close();
-        await backend.close();
-        await core.users.close();
-        log.info({ ms: Date.now() - started }, 'shutdown complete');
+        await steps.run('close the HTTP app', () => app.close());
+        log.info({ ms: Date.now() - started, failedSteps: steps.failures.length }, 'shutdown complete');
+        steps.assertClean();
       })();
       return closed;
     },

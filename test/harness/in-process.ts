@@ -6,6 +6,11 @@
 import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll } from 'vitest';
 import { loadConfig, type Config } from '../../server/src/config.js';
+import { createCore, type Core } from '../../server/src/core.js';
+import { Metrics } from '../../server/src/observability/metrics.js';
+import { LocalFanout } from '../../server/src/realtime/fanout.js';
+import { TopicHub } from '../../server/src/realtime/topic-hub.js';
+import { openBackend } from '../../server/src/store/backend.js';
 import { createHandoffServer, type HandoffServer } from '../../server/src/server.js';
 import { startRedis, uniquePrefix, type RedisHandle } from './redis-server.js';
 import { TEST_SERVER_ENV } from './server-process.js';
@@ -54,6 +59,16 @@ export interface InProcessServer {
 export async function startInProcess(config: Config, logger: Logger = pino({ level: 'silent' })): Promise<InProcessServer> {
   const server = await createHandoffServer(config, { logger });
   return { server, base: await server.listen(), close: () => server.close() };
+}
+
+/**
+ * Every capability on `config`'s backend, with no HTTP and no queue workers started: for tests
+ * that drive a service or a worker directly. The caller closes `core.backend` and `core.users`.
+ */
+export async function openCore(config: Config, log: Logger = pino({ level: 'silent' })): Promise<Core> {
+  const backend = await openBackend(config, log);
+  const hub = new TopicHub();
+  return createCore({ config, log, backend, hub, fanout: new LocalFanout(hub), metrics: new Metrics() });
 }
 
 /** Read until `ok` holds (every 25 ms, at most `timeoutMs`); the last value read. */

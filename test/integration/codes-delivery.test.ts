@@ -9,13 +9,12 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CodeService, codeServiceOf, startCodeWorker } from '../../server/src/codes/index.js';
+import { CodeService, startCodeWorker } from '../../server/src/codes/index.js';
 import type { Config } from '../../server/src/config.js';
-import { createCore } from '../../server/src/core.js';
-import { LocalFanout } from '../../server/src/realtime/fanout.js';
+import { Metrics } from '../../server/src/observability/metrics.js';
 import type { HandoffServer } from '../../server/src/server.js';
 import { http } from '../harness/clients.js';
-import { STORE_MODES, pollUntil, startInProcess, testConfig, useRedisServer, type StoreMode } from '../harness/in-process.js';
+import { STORE_MODES, openCore, pollUntil, startInProcess, testConfig, useRedisServer, type StoreMode } from '../harness/in-process.js';
 import { codeIn, startSmtp, type SmtpHandle } from '../harness/smtp-server.js';
 
 const redis = useRedisServer();
@@ -62,10 +61,10 @@ describe.each(STORE_MODES)('code delivery ($name)', (mode) => {
       expect((await askEmailCode(app.base, email)).status).toBe(202);
       const mail = await flaky.waitFor((m) => m.to.includes(email));
       expect(flaky.attempts.get(email)).toBe(3);
-      const codes = codeServiceOf(app.server.handoff);
+      const codes = app.server.handoff.codes;
       await pollUntil(() => codes.inspect('register', 'email', email), (r) => r?.delivery === 'sent');
       // Nothing else is on its way: the codes queue has no job left waiting, running or retrying.
-      const queue = app.server.handoff.queues.list().find((q) => q.name === 'codes')!;
+      const queue = app.server.handoff.codes.queue;
       await pollUntil(() => queue.counts(), (c) => c.waiting + c.active + c.delayed === 0);
       expect(flaky.to(email)).toHaveLength(1);
       const created = await http(app.base, 'POST', '/v1/users', { body: { email, password: 'correct horse battery', code: codeIn(mail) } });
@@ -74,17 +73,19 @@ describe.each(STORE_MODES)('code delivery ($name)', (mode) => {
 
     it('a send that fails every attempt is logged without the code, counted, and recorded as failed', async () => {
       const capture = capturedLogger();
-      const core = await createCore(configFor(mode, { SMTP_URL: refusing.url }), capture.log, (hub) => new LocalFanout(hub));
+      const core = await openCore(configFor(mode, { SMTP_URL: refusing.url }), capture.log);
       try {
-        const codes = new CodeService(core, { delivery: { attempts: 3, backoffMs: 20 } });
-        startCodeWorker(core);
+        // A service of its own, with fast retries, on the same backend (and its own metrics registry).
+        const metrics = new Metrics();
+        const codes = new CodeService({ ...core, metrics }, { delivery: { attempts: 3, backoffMs: 20 } });
+        startCodeWorker(codes, core);
         const email = newEmail('doomed');
         expect(await codes.request({ channel: 'email', to: email, purpose: 'register' }, '10.0.0.1')).toEqual({ expiresIn: 600, resendAfter: 1 });
         const record = await pollUntil(() => codes.inspect('register', 'email', email), (r) => r?.delivery === 'failed');
         expect(refusing.attempts.get(email)).toBe(3);
         expect(refusing.messages).toEqual([]);
 
-        const counter = await core.metrics.registry.getSingleMetricAsString('handoff_code_deliveries_total');
+        const counter = await metrics.registry.getSingleMetricAsString('handoff_code_deliveries_total');
         expect(counter).toContain('handoff_code_deliveries_total{channel="email",result="failed"} 1');
 
         const failure = await pollUntil(capture.lines, (ls) => ls.some((l) => l.level === 40 && /every attempt failed/.test(l.msg)));
@@ -94,6 +95,7 @@ describe.each(STORE_MODES)('code delivery ($name)', (mode) => {
         expect(capture.text()).not.toContain('Your Handoff code');
       } finally {
         await core.backend.close();
+        await core.users.close();
       }
     });
   });
@@ -131,7 +133,7 @@ describe.each(STORE_MODES)('code delivery ($name)', (mode) => {
       expect(res).toMatchObject({ status: 202, body: { expiresIn: 600, resendAfter: 1 } });
       const sms = (await pollUntil(() => received.filter((m) => m.to === phone), (l) => l.length > 0))[0];
       expect(sms.text).toMatch(/^Your Handoff code is \d{6}\. It expires in 10 min\. Never share it\.$/);
-      const codes = codeServiceOf(app.server.handoff);
+      const codes = app.server.handoff.codes;
       await pollUntil(() => codes.inspect('register', 'sms', phone), (r) => r?.delivery === 'sent');
       const code = /\d{6}/.exec(sms.text)![0];
       expect(await codes.verify('register', 'sms', spaced, code)).toBe(true);
@@ -142,7 +144,7 @@ describe.each(STORE_MODES)('code delivery ($name)', (mode) => {
       const phone = '+14155550123';
       const res = await http(app.base, 'POST', '/v1/verification-codes', { body: { channel: 'sms', to: phone, purpose: 'login' } });
       expect(res).toMatchObject({ status: 202, body: { expiresIn: 600, resendAfter: 1 } });
-      const codes = codeServiceOf(app.server.handoff);
+      const codes = app.server.handoff.codes;
       await pollUntil(() => codes.inspect('login', 'sms', phone), (r) => r?.delivery === 'skipped');
       expect(received.filter((m) => m.to === phone)).toEqual([]);
     });

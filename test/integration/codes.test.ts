@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { codeServiceOf, type CodeService } from '../../server/src/codes/index.js';
+import type { CodeService } from '../../server/src/codes/index.js';
 import type { Config } from '../../server/src/config.js';
 import { HandoffError } from '../../server/src/errors.js';
 import { http } from '../harness/clients.js';
@@ -24,7 +24,7 @@ async function startServer(mode: StoreMode, env: Record<string, string>, overrid
   // TRUST_PROXY: each test speaks from its own X-Forwarded-For address.
   const config = { ...testConfig(mode, redis, 'codes', { TRUST_PROXY: 'true', ...env }), ...overrides };
   const running = await startInProcess(config);
-  return { ...running, codes: codeServiceOf(running.server.handoff) };
+  return { ...running, codes: running.server.handoff.codes };
 }
 
 let ipCounter = 0;
@@ -112,11 +112,11 @@ describe.each(STORE_MODES)('verification codes ($name)', (mode) => {
     expect(replay).toMatchObject({ status: 401, body: { error: { code: 'invalid_credentials' } } });
   });
 
-  it('handoff.loginCodes.verifyLogin: the user for a valid login code, invalid_credentials for everything else', async () => {
+  it('handoff.codes.verifyLogin: the user for a valid login code, invalid_credentials for everything else', async () => {
     const ip = freshIp();
     const email = newEmail('ver');
     const user = await app.server.handoff.users.create({ email, password: PASSWORD, displayName: 'Ver' });
-    const loginCodes = app.server.handoff.loginCodes!;
+    const loginCodes = app.server.handoff.codes;
     await ask(email, 'login', ip);
     const code = codeIn(await mail(email))!;
     const refusals = [

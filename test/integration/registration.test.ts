@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { codeServiceOf, type CodeService } from '../../server/src/codes/index.js';
+import type { CodeService } from '../../server/src/codes/index.js';
 import type { HandoffServer } from '../../server/src/server.js';
 import { http } from '../harness/clients.js';
 import { STORE_MODES, startInProcess, testConfig, useRedisServer } from '../harness/in-process.js';
@@ -25,7 +25,7 @@ describe.each(STORE_MODES)('registration ($name)', (mode) => {
   beforeAll(async () => {
     smtp = await startSmtp();
     ({ server, base } = await startInProcess(testConfig(mode, redis, 'registration', { SMTP_URL: smtp.url })));
-    codes = codeServiceOf(server.handoff);
+    codes = server.handoff.codes;
   });
   afterAll(async () => {
     await server?.close();
@@ -108,7 +108,7 @@ describe.each(STORE_MODES)('registration ($name)', (mode) => {
   it('a code is bound to its purpose and address', async () => {
     const email = newEmail('bound');
     const code = await registerCode(email);
-    await expect(server.handoff.loginCodes!.verifyLogin(email, code)).rejects.toMatchObject({ code: 'invalid_credentials' });
+    await expect(server.handoff.codes.verifyLogin(email, code)).rejects.toMatchObject({ code: 'invalid_credentials' });
     expect(await register({ email: newEmail('someone-else'), password: PASSWORD, code })).toMatchObject({ status: 401 });
     expect((await register({ email, password: PASSWORD, code })).status).toBe(201);
   });

@@ -12,26 +12,26 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FlowKind, FlowStateName } from '@handoff/protocol';
 import { ConfigError, loadConfig } from '../../server/src/config.js';
-import type { Core } from '../../server/src/core.js';
 import type { FlowRecord } from '../../server/src/flows/flow-record.js';
 import type { CommitListener } from '../../server/src/flows/flow-service.js';
 import { toFlowState } from '../../server/src/flows/flow-state.js';
 import { Metrics } from '../../server/src/observability/metrics.js';
 import type { JobOptions, QueueFactory } from '../../server/src/queue/job-queue.js';
 import { MemoryQueueFactory } from '../../server/src/queue/memory-queue.js';
+import type { Backend } from '../../server/src/store/backend.js';
 import {
   WEBHOOK_QUEUE,
   WebhookVerificationError,
   signWebhook,
-  startWebhookProducer,
-  startWebhookWorker,
-  startWebhooks,
+  createWebhooks,
   verifyWebhook,
   webhookEventType,
   webhookMessageId,
   webhookPayload,
   webhookSettings,
+  type WebhookDeps,
   type WebhookJob,
+  type Webhooks,
 } from '../../server/src/webhooks/index.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../harness/webhook-receiver.js';
 
@@ -213,7 +213,7 @@ class LogCapture {
   }
 }
 
-/** A Core with just what webhooks use: config, log, metrics, an in-process queue, commit listeners. */
+/** What webhooks are built from (config, log, metrics, an in-process queue) and fake commit listeners. */
 function fakeCore(urls: string[]) {
   const config = loadConfig({ WEBHOOK_URLS: urls.join(','), WEBHOOK_SECRET: urls.length ? SECRET : '' });
   const logs = new LogCapture();
@@ -234,16 +234,25 @@ function fakeCore(urls: string[]) {
     },
     close: () => factory.close(),
   };
-  const core = {
+  const deps: WebhookDeps = {
     config,
     log: pino({ level: 'debug' }, logs.stream),
-    backend: { mode: 'embedded' },
-    flows: { onCommit: (l: CommitListener) => (listeners.push(l), () => {}) },
+    backend: { mode: 'embedded', queues } as unknown as Backend,
     metrics: new Metrics(),
-    queues,
-  } as unknown as Core;
+  };
+  const flows = { onCommit: (l: CommitListener) => (listeners.push(l), () => {}) };
+  // One Webhooks per process, as createCore builds it: the first call builds it with `env`.
+  let webhooks: Webhooks | null | undefined;
+  const built = (env: Record<string, string>) => (webhooks === undefined ? (webhooks = createWebhooks(deps, env)) : webhooks);
   return {
-    core,
+    deps,
+    /** Producer and worker in one process (ROLE=all, embedded mode). */
+    start: (env: Record<string, string>) => {
+      built(env)?.produce(flows);
+      built(env)?.work();
+    },
+    produce: (env: Record<string, string>) => built(env)?.produce(flows),
+    work: (env: Record<string, string>) => built(env)?.work(),
     logs,
     created,
     adds,
@@ -251,7 +260,7 @@ function fakeCore(urls: string[]) {
     /** What FlowService does after a won compare-and-set. */
     commit: (r: FlowRecord) => listeners.forEach((l) => l(r, toFlowState(r))),
     count: async (event: string, outcome: string) => {
-      const metric = core.metrics.registry.getSingleMetric('handoff_webhook_deliveries_total');
+      const metric = deps.metrics.registry.getSingleMetric('handoff_webhook_deliveries_total');
       const values = (await metric?.get())?.values ?? [];
       return values.find((v) => v.labels.event === event && v.labels.outcome === outcome)?.value ?? 0;
     },
@@ -279,7 +288,7 @@ describe('webhook producer and worker (fake commits, real receivers)', () => {
 
   it('does nothing without WEBHOOK_URLS: no queue, no commit listener', () => {
     const c = core([]);
-    startWebhooks(c.core, FAST);
+    c.start(FAST);
     expect(c.created).toEqual([]);
     expect(c.listeners).toHaveLength(0);
   });
@@ -287,8 +296,8 @@ describe('webhook producer and worker (fake commits, real receivers)', () => {
   it('sends login.succeeded to every endpoint, signed, with the same webhook-id', async () => {
     const [a, b] = [await receiver(), await receiver()];
     const c = core([a.url, b.url]);
-    startWebhooks(c.core, FAST);
-    startWebhooks(c.core, FAST); // idempotent: one listener, one worker
+    c.start(FAST);
+    c.start(FAST); // produce and work again: still one listener, one worker
     expect(c.created).toEqual([WEBHOOK_QUEUE]);
     expect(c.listeners).toHaveLength(1);
 
@@ -314,7 +323,7 @@ describe('webhook producer and worker (fake commits, real receivers)', () => {
   it('sends login.failed with the error, and nothing for transitions that raise no event', async () => {
     const a = await receiver();
     const c = core([a.url]);
-    startWebhooks(c.core, FAST);
+    c.start(FAST);
     for (const [kind, state] of [
       ['login', 'processing'],
       ['login', 'redeemed'],
@@ -343,7 +352,7 @@ describe('webhook producer and worker (fake commits, real receivers)', () => {
   it('retries a failing endpoint with the same webhook-id and body until it answers 2xx', async () => {
     const a = await receiver((n) => (n <= 2 ? 500 : 204));
     const c = core([a.url]);
-    startWebhooks(c.core, FAST);
+    c.start(FAST);
     const r = record('qr', 'confirmed', { userId: 'u' });
     c.commit(r);
     await a.waitForEvent('qr.confirmed', `qr:${r.id}`);
@@ -362,7 +371,7 @@ describe('webhook producer and worker (fake commits, real receivers)', () => {
   it('gives up after the last attempt: logged and counted as failed', async () => {
     const a = await receiver(() => 503);
     const c = core([a.url]);
-    startWebhooks(c.core, { ...FAST, WEBHOOK_ATTEMPTS: '3' });
+    c.start({ ...FAST, WEBHOOK_ATTEMPTS: '3' });
     const r = record('qr', 'cancelled');
     c.commit(r);
     await c.logs.waitFor((l) => l.msg === 'webhook delivery failed for good');
@@ -377,7 +386,7 @@ describe('webhook producer and worker (fake commits, real receivers)', () => {
     const gone = await receiver(() => 410);
     const ok = await receiver();
     const c = core([gone.url, ok.url]);
-    startWebhooks(c.core, FAST);
+    c.start(FAST);
     const first = record('qr', 'confirmed');
     c.commit(first);
     await c.logs.waitFor((l) => l.level === 40 && /410 Gone/.test(l.msg));
@@ -404,7 +413,7 @@ describe('webhook producer and worker (fake commits, real receivers)', () => {
     });
     const c = core([gone.url]);
     // One delivery at a time: the second event waits in the queue while the first gets its 410.
-    startWebhooks(c.core, { ...FAST, WEBHOOK_CONCURRENCY: '1' });
+    c.start({ ...FAST, WEBHOOK_CONCURRENCY: '1' });
     c.commit(record('qr', 'confirmed'));
     const second = record('qr', 'cancelled');
     await firstArrived;
@@ -426,7 +435,7 @@ describe('webhook producer and worker (fake commits, real receivers)', () => {
     await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', () => r()));
     cleanup.push(() => new Promise((r) => redirector.close(r)));
     const c = core([`http://127.0.0.1:${(redirector.address() as AddressInfo).port}/hook`]);
-    startWebhooks(c.core, { ...FAST, WEBHOOK_ATTEMPTS: '1' });
+    c.start({ ...FAST, WEBHOOK_ATTEMPTS: '1' });
     c.commit(record('qr', 'confirmed'));
     await c.logs.waitFor((l) => l.msg === 'webhook delivery failed for good');
     expect(c.logs.lines.find((l) => l.msg === 'webhook delivery failed for good')).toMatchObject({ reason: 'HTTP 307' });
@@ -436,7 +445,7 @@ describe('webhook producer and worker (fake commits, real receivers)', () => {
   it('times out a slow endpoint and retries it', async () => {
     const a = await receiver((n) => (n === 1 ? new Promise((r) => setTimeout(() => r(204), 1000)) : 204));
     const c = core([a.url]);
-    startWebhooks(c.core, { ...FAST, WEBHOOK_TIMEOUT_MS: '100' });
+    c.start({ ...FAST, WEBHOOK_TIMEOUT_MS: '100' });
     const r = record('login', 'succeeded', { userId: 'u' });
     c.commit(r);
     await a.waitFor((d) => d.attempt === 2);
@@ -449,13 +458,13 @@ describe('webhook producer and worker (fake commits, real receivers)', () => {
   it('splits into producer (queues) and worker (delivers), as ROLE=api / ROLE=worker would', async () => {
     const a = await receiver();
     const c = core([a.url]);
-    startWebhookProducer(c.core, FAST);
+    c.produce(FAST);
     const r = record('qr', 'confirmed');
     c.commit(r);
     await expect.poll(() => c.adds.length).toBe(1);
     expect(a.deliveries).toHaveLength(0);
-    // The worker may be started from the Handoff object (core spread into it): same queue.
-    startWebhookWorker({ ...c.core } as Core, FAST);
+    // The worker of the same process works the very queue the producer adds to.
+    c.work(FAST);
     await a.waitForEvent('qr.confirmed', `qr:${r.id}`);
     expect(c.created).toEqual([WEBHOOK_QUEUE]);
   });

@@ -1,6 +1,6 @@
 import { Counter, type Registry } from 'prom-client';
 
-/** The verification-code metrics, registered once per registry (the API side and the worker share them). */
+/** The verification-code metrics (CodeService owns them; its worker counts deliveries on them). */
 export interface CodeMetrics {
   /** POST /v1/verification-codes outcomes: created | resent | cooldown. */
   requests: Counter<'channel' | 'purpose' | 'outcome'>;
@@ -10,32 +10,26 @@ export interface CodeMetrics {
   verifications: Counter<'purpose' | 'result'>;
 }
 
-const byRegistry = new WeakMap<Registry, CodeMetrics>();
-
-export function codeMetrics(registry: Registry): CodeMetrics {
-  let metrics = byRegistry.get(registry);
-  if (!metrics) {
-    metrics = {
-      requests: new Counter({
-        name: 'handoff_code_requests_total',
-        help: 'Verification code requests by channel, purpose and outcome (created, resent, cooldown)',
-        labelNames: ['channel', 'purpose', 'outcome'] as const,
-        registers: [registry],
-      }),
-      deliveries: new Counter({
-        name: 'handoff_code_deliveries_total',
-        help: 'Verification messages by channel and final result (sent, failed after every retry, skipped)',
-        labelNames: ['channel', 'result'] as const,
-        registers: [registry],
-      }),
-      verifications: new Counter({
-        name: 'handoff_code_verifications_total',
-        help: 'Verification code checks by purpose and result (ok, wrong, burned, expired, missing)',
-        labelNames: ['purpose', 'result'] as const,
-        registers: [registry],
-      }),
-    };
-    byRegistry.set(registry, metrics);
-  }
-  return metrics;
+/** Register the verification-code metrics on `registry` (once per process: CodeService does it). */
+export function createCodeMetrics(registry: Registry): CodeMetrics {
+  return {
+    requests: new Counter({
+      name: 'handoff_code_requests_total',
+      help: 'Verification code requests by channel, purpose and outcome (created, resent, cooldown)',
+      labelNames: ['channel', 'purpose', 'outcome'] as const,
+      registers: [registry],
+    }),
+    deliveries: new Counter({
+      name: 'handoff_code_deliveries_total',
+      help: 'Verification messages by channel and final result (sent, failed after every retry, skipped)',
+      labelNames: ['channel', 'result'] as const,
+      registers: [registry],
+    }),
+    verifications: new Counter({
+      name: 'handoff_code_verifications_total',
+      help: 'Verification code checks by purpose and result (ok, wrong, burned, expired, missing)',
+      labelNames: ['purpose', 'result'] as const,
+      registers: [registry],
+    }),
+  };
 }

@@ -1,4 +1,3 @@
-import type { JobQueue, QueueFactory } from '../queue/job-queue.js';
 import type { CodeChannel, CodePurpose } from './recipients.js';
 
 /** Name of the queue that delivers code messages. */
@@ -15,19 +14,4 @@ export interface CodeJob {
   /** Normalised recipient. */
   to: string;
   generation: string;
-}
-
-const byFactory = new WeakMap<QueueFactory, JobQueue<CodeJob>>();
-
-/**
- * The `codes` queue of a backend, one instance per factory: in embedded mode the producer (API)
- * and the worker must share the very same in-memory queue.
- */
-export function codesQueue(factory: QueueFactory): JobQueue<CodeJob> {
-  let queue = byFactory.get(factory);
-  if (!queue) {
-    queue = factory.create<CodeJob>(CODES_QUEUE, { sensitive: true });
-    byFactory.set(factory, queue);
-  }
-  return queue;
 }

@@ -1,16 +1,17 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import type { Core } from '../core.js';
 import { HandoffError } from '../errors.js';
 import { randomToken } from '../lib/random-token.js';
-import type { Handoff, LoginCodes } from '../handoff.js';
+import type { LoginCodes } from '../login/login-service.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Backend } from '../store/backend.js';
 import type { Limiter, LimitOptions } from '../lib/rate-limits.js';
 import type { JobQueue } from '../queue/job-queue.js';
 import type { UserRecord } from '../users/user-store.js';
 import type { UserService } from '../users/user-service.js';
 import { CodeCrypto, generateCode, isCodeShaped } from './code-crypto.js';
-import { codeMetrics, type CodeMetrics } from './code-metrics.js';
-import { codesQueue, type CodeJob } from './code-queue.js';
+import { createCodeMetrics, type CodeMetrics } from './code-metrics.js';
+import { CODES_QUEUE, type CodeJob } from './code-queue.js';
 import type { CodeRecord, CodeStore, VerifyResult } from './code-store.js';
 import { CODE_CHANNELS, normaliseRecipient, type CodeChannel, type CodePurpose } from './recipients.js';
 import { channelConfigured } from './senders.js';
@@ -33,6 +34,15 @@ export const DEFAULT_CODE_OPTIONS: CodeServiceOptions = {
   perIp: { points: 30, durationSeconds: 600 },
   delivery: { attempts: 5, backoffMs: 500 },
 };
+
+/** What CodeService is built from (core.ts passes it). */
+export interface CodeServiceDeps {
+  config: Config;
+  log: Logger;
+  backend: Backend;
+  metrics: Metrics;
+  users: UserService;
+}
 
 export interface CodeRequest {
   channel: CodeChannel;
@@ -59,28 +69,31 @@ export interface CodeSent {
 export class CodeService implements LoginCodes {
   readonly crypto: CodeCrypto;
   readonly options: CodeServiceOptions;
-  private readonly store: CodeStore;
-  private readonly queue: JobQueue<CodeJob>;
-  private readonly users: UserService;
+  readonly store: CodeStore;
+  /** The `codes` delivery queue: this service adds to it, startCodeWorker works it. */
+  readonly queue: JobQueue<CodeJob>;
+  readonly users: UserService;
+  readonly metrics: CodeMetrics;
   private readonly config: Config;
   private readonly log: Logger;
-  private readonly metrics: CodeMetrics;
   private readonly perIp: Limiter;
   private readonly perRecipient: Limiter;
 
-  constructor(core: Core, options: Partial<CodeServiceOptions> = {}) {
+  constructor(deps: CodeServiceDeps, options: Partial<CodeServiceOptions> = {}) {
+    const { config, backend } = deps;
     this.options = { ...DEFAULT_CODE_OPTIONS, ...options };
-    this.config = core.config;
-    this.log = core.log;
-    this.store = core.backend.codes;
-    this.queue = codesQueue(core.queues);
-    this.users = core.users;
-    this.crypto = new CodeCrypto(core.config.jwtSecret);
-    this.metrics = codeMetrics(core.metrics.registry);
-    this.perIp = core.limits.create('code-ip', this.options.perIp);
-    this.perRecipient = core.limits.create('code-recipient', this.options.perRecipient);
+    this.config = config;
+    this.log = deps.log;
+    this.store = backend.codes;
+    // Sensitive: in embedded mode the producer (API) and the worker share this very queue object.
+    this.queue = backend.queues.create<CodeJob>(CODES_QUEUE, { sensitive: true });
+    this.users = deps.users;
+    this.crypto = new CodeCrypto(config.jwtSecret);
+    this.metrics = createCodeMetrics(deps.metrics.registry);
+    this.perIp = backend.limits.create('code-ip', this.options.perIp);
+    this.perRecipient = backend.limits.create('code-recipient', this.options.perRecipient);
     for (const channel of CODE_CHANNELS) {
-      if (!channelConfigured(core.config, channel)) {
+      if (!channelConfigured(config, channel)) {
         this.log.warn({ channel }, `${channel} verification codes are disabled: ${channel === 'email' ? 'SMTP_URL' : 'SMS_WEBHOOK_URL'} is not set (NODE_ENV=production); requests answer 503`);
       }
     }
@@ -186,10 +199,4 @@ export class CodeService implements LoginCodes {
       retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)),
     });
   }
-}
-
-/** The CodeService behind `handoff.loginCodes` (throws when the codes capability is not attached). */
-export function codeServiceOf(handoff: Handoff): CodeService {
-  if (!(handoff.loginCodes instanceof CodeService)) throw new Error('the verification-codes capability is not attached');
-  return handoff.loginCodes;
 }

@@ -1,8 +1,8 @@
-import type { Core } from '../core.js';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
 import type { Job } from '../queue/job-queue.js';
-import { CodeCrypto } from './code-crypto.js';
-import { codeMetrics } from './code-metrics.js';
-import { codesQueue, type CodeJob } from './code-queue.js';
+import type { CodeJob } from './code-queue.js';
+import type { CodeService } from './code-service.js';
 import { accountExistsMessage, codeMessage } from './messages.js';
 import { createChannelSenders, RoutingSender, type CodeSender, type OutgoingMessage } from './senders.js';
 
@@ -15,8 +15,8 @@ export interface CodeWorkerOptions {
 
 /**
  * Process the `codes` queue in this process: read the code record the job names, decide what to
- * send, send it, record `delivery`. Takes only Core, so an API node (ROLE=all) and a worker
- * process (ROLE=worker) start it the same way. Stops when the backend's queues close.
+ * send, send it, record `delivery`. Works the queue of `codes` (the one CodeService adds to), so an API node (ROLE=all)
+ * and a worker process (ROLE=worker) start it the same way. Stops when the backend's queues close.
  *
  * What is sent:
  * - email, register: the code; if the address already has an account, a notice instead.
@@ -28,23 +28,21 @@ export interface CodeWorkerOptions {
  * record says `failed`, the failure is logged (without the code or the text) and counted in
  * handoff_code_deliveries_total{result="failed"}.
  */
-export function startCodeWorker(core: Core, opts: CodeWorkerOptions = {}): void {
-  const sender = opts.sender ?? new RoutingSender(createChannelSenders(core.config, core.log));
-  const crypto = new CodeCrypto(core.config.jwtSecret);
-  const store = core.backend.codes;
-  const metrics = codeMetrics(core.metrics.registry);
-  const log = core.log.child({ component: 'codes' });
+export function startCodeWorker(codes: CodeService, ctx: { config: Config; log: Logger }, opts: CodeWorkerOptions = {}): void {
+  const sender = opts.sender ?? new RoutingSender(createChannelSenders(ctx.config, ctx.log));
+  const { crypto, store, metrics, users } = codes;
+  const log = ctx.log.child({ component: 'codes' });
   const keyOf = (job: Job<CodeJob>) => crypto.recordKey(job.data.purpose, job.data.channel, job.data.to);
 
   async function messageFor(job: Job<CodeJob>, code: string, validForMs: number): Promise<OutgoingMessage | null> {
     const { purpose, channel, to } = job.data;
     if (channel === 'sms') return purpose === 'register' ? codeMessage(channel, to, purpose, code, validForMs) : null;
-    const account = await core.users.store.byEmail(to);
+    const account = await users.store.byEmail(to);
     if (purpose === 'register') return account ? accountExistsMessage(to) : codeMessage(channel, to, purpose, code, validForMs);
     return account ? codeMessage(channel, to, purpose, code, validForMs) : null;
   }
 
-  codesQueue(core.queues).work(
+  codes.queue.work(
     async (job) => {
       const { channel, purpose, generation } = job.data;
       const key = keyOf(job);

@@ -1,5 +1,5 @@
 /** Verification codes (issue #4): POST /v1/verification-codes, login by code, the delivery worker. */
-export { CodeService, codeServiceOf, DEFAULT_CODE_OPTIONS, type CodeServiceOptions, type CodeSent } from './code-service.js';
+export { CodeService, DEFAULT_CODE_OPTIONS, type CodeServiceDeps, type CodeServiceOptions, type CodeSent } from './code-service.js';
 export { startCodeWorker, type CodeWorkerOptions } from './code-worker.js';
 export { codeRoutes } from './code-routes.js';
 export { CODES_QUEUE, type CodeJob } from './code-queue.js';

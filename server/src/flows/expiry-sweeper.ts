@@ -1,4 +1,6 @@
+import fp from 'fastify-plugin';
 import type { Logger } from 'pino';
+import type { ShutdownSteps } from '../lib/shutdown.js';
 import type { FlowService } from './flow-service.js';
 
 /**
@@ -44,3 +46,15 @@ export class ExpirySweeper {
     }
   }
 }
+
+/**
+ * The sweeper as a part of the server's lifecycle: sweeps start once the server listens and stop
+ * in the first steps of a graceful shutdown (other nodes go on sweeping).
+ */
+export const expirySweeperPlugin = fp<{ sweeper: ExpirySweeper; steps: ShutdownSteps }>(
+  async (app, { sweeper, steps }) => {
+    app.addHook('onListen', async () => sweeper.start());
+    app.addHook('preClose', () => steps.run('stop expiry sweeps', () => sweeper.stop()));
+  },
+  { name: 'handoff-expiry-sweeper' },
+);

@@ -7,6 +7,7 @@ import {
   type FlowState,
   type FlowStateName,
 } from '@handoff/protocol';
+import type { Logger } from 'pino';
 import { HandoffError } from '../errors.js';
 import type { Fanout } from '../realtime/fanout.js';
 import type { TopicHub } from '../realtime/topic-hub.js';
@@ -29,6 +30,10 @@ export interface FlowServiceOptions {
   tombstoneMs: number;
   /** Current time, ms (tests may pin it). */
   clock?: () => number;
+  /** Adds what is computed at read time (a login's queue position); default: nothing. */
+  decorate?: StateDecorator;
+  /** Where an observer's failure is reported (debug); default: nowhere. */
+  log?: Pick<Logger, 'debug'>;
 }
 
 /** Adds what is computed at read time (a login's queue position) to a state object. */
@@ -43,7 +48,7 @@ export type CommitListener = (record: FlowRecord, state: FlowState) => void;
  */
 export class FlowService {
   private readonly clock: () => number;
-  private decorator: StateDecorator = async (_record, state) => state;
+  private readonly decorator: StateDecorator;
   private readonly commitListeners = new Set<CommitListener>();
   private readonly createListeners = new Set<(record: FlowRecord) => void>();
 
@@ -54,11 +59,7 @@ export class FlowService {
     private readonly opts: FlowServiceOptions,
   ) {
     this.clock = opts.clock ?? Date.now;
-  }
-
-  /** Let the login module add queue positions to state objects. */
-  setStateDecorator(decorator: StateDecorator): void {
-    this.decorator = decorator;
+    this.decorator = opts.decorate ?? (async (_record, state) => state);
   }
 
   /** Observe the transitions this process commits (webhooks, metrics); returns the off-function. */
@@ -81,8 +82,9 @@ export class FlowService {
     for (const listener of this.commitListeners) {
       try {
         listener(record, state);
-      } catch {
+      } catch (err) {
         // An observer's failure never undoes or hides a committed transition.
+        this.opts.log?.debug({ err, topic: state.topic }, 'commit observer failed');
       }
     }
   }
@@ -113,6 +115,21 @@ export class FlowService {
   /** The public state of a record, with computed fields. */
   async stateOf(record: FlowRecord): Promise<FlowState> {
     return this.decorator(record, toFlowState(record));
+  }
+
+  /**
+   * The current state of a topic as the server sees it (expiry applied), without access checks,
+   * or null when it names no flow (any more). For resyncs: the state goes only to subscribers
+   * whose access was checked when they subscribed.
+   */
+  async readState(topic: string): Promise<FlowState | null> {
+    try {
+      const { kind, id } = this.parseTopic(topic);
+      return await this.stateOf(await this.load(kind, id));
+    } catch (err) {
+      if (err instanceof HandoffError && err.code === 'not_found') return null;
+      throw err;
+    }
   }
 
   /** Parse a topic or throw `not_found` (a malformed topic names no flow). */

@@ -15,7 +15,7 @@ export const healthRoutes: FastifyPluginAsync<{ handoff: Handoff }> = async (app
     reply.header('cache-control', 'no-store');
     if (handoff.shuttingDown) return sendError(reply, new HandoffError('unavailable', 'The server is shutting down.'));
     try {
-      await withDeadline(handoff.store.ping(), 1000);
+      await withDeadline(handoff.backend.flows.ping(), 1000);
     } catch {
       return sendError(reply, new HandoffError('unavailable'));
     }

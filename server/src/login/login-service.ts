@@ -1,11 +1,15 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
 import { HandoffError } from '../errors.js';
-import type { Core } from '../core.js';
 import type { FlowRecord } from '../flows/flow-record.js';
-import type { LoginCodes } from '../handoff.js';
+import type { FlowService } from '../flows/flow-service.js';
 import type { Limiter } from '../lib/rate-limits.js';
 import type { Job, JobQueue } from '../queue/job-queue.js';
+import type { Fanout } from '../realtime/fanout.js';
+import type { Backend } from '../store/backend.js';
+import type { UserService } from '../users/user-service.js';
 import { normaliseEmail, type UserRecord } from '../users/user-store.js';
-import { MemoryLoginCounters, RedisLoginCounters, type LoginCounters } from './login-counters.js';
+import type { LoginCounters } from './login-counters.js';
 import { LOGIN_TAKEN_SIGNAL } from './login-positions.js';
 import { CredentialSealer, type Credentials } from './sealed-credentials.js';
 
@@ -16,6 +20,26 @@ export interface LoginJob {
   sealed: string;
   /** Whether the account had failed logins when this one was admitted (absent: assume it had). */
   hadFailures?: boolean;
+}
+
+/** Checks login codes (the verification-codes capability, CodeService, is one). */
+export interface LoginCodes {
+  /**
+   * The user whose valid login code this is; the code is used up. Any failure (unknown email,
+   * wrong, expired or burned code) throws `invalid_credentials`, the same answer for all.
+   */
+  verifyLogin(email: string, code: string): Promise<UserRecord>;
+}
+
+/** What LoginService is built from (core.ts passes it). */
+export interface LoginServiceDeps {
+  config: Config;
+  log: Logger;
+  backend: Backend;
+  fanout: Fanout;
+  flows: FlowService;
+  users: UserService;
+  codes: LoginCodes;
 }
 
 /** What admission found out: whether the account has failed logins counted against it. */
@@ -33,18 +57,26 @@ export class LoginService {
   private readonly sealer: CredentialSealer;
   private readonly perIp: Limiter;
   private readonly failures: Limiter;
+  private readonly flows: FlowService;
+  private readonly users: UserService;
+  private readonly codes: LoginCodes;
+  private readonly fanout: Fanout;
+  private readonly config: Config;
+  private readonly log: Logger;
 
-  constructor(
-    private readonly core: Core,
-    /** Login codes, once that capability is attached. */
-    private readonly codes: () => LoginCodes | null,
-  ) {
-    const { config, backend } = core;
-    this.queue = core.queues.create<LoginJob>('logins', { sensitive: true });
-    this.counters = backend.redis ? new RedisLoginCounters(backend.redis.client, config.redisPrefix) : new MemoryLoginCounters();
+  constructor(deps: LoginServiceDeps) {
+    const { config, backend } = deps;
+    this.config = config;
+    this.log = deps.log;
+    this.flows = deps.flows;
+    this.users = deps.users;
+    this.codes = deps.codes;
+    this.fanout = deps.fanout;
+    this.queue = backend.queues.create<LoginJob>('logins', { sensitive: true });
+    this.counters = backend.loginCounters;
     this.sealer = new CredentialSealer(config.jwtSecret);
-    this.perIp = core.limits.create('login-ip', { points: config.loginIpPerMinute, durationSeconds: 60 });
-    this.failures = core.limits.create('login-fail', {
+    this.perIp = backend.limits.create('login-ip', { points: config.loginIpPerMinute, durationSeconds: 60 });
+    this.failures = backend.limits.create('login-fail', {
       points: config.loginMaxFailures,
       durationSeconds: config.loginLockoutSeconds,
       blockSeconds: config.loginLockoutSeconds,
@@ -77,7 +109,7 @@ export class LoginService {
     } catch (err) {
       if (err instanceof HandoffError && err.code === 'invalid_credentials') {
         // Over the limit, this attempt still answers invalid_credentials; the next ones are refused.
-        await this.failures.consume(key).catch(() => {});
+        await this.failures.consume(key).catch((e: Error) => this.log.debug({ err: e.message }, 'could not count a failed login'));
       }
       throw err;
     }
@@ -85,9 +117,8 @@ export class LoginService {
 
   /** Queue an async login: a `login` flow in `queued` with its ticket, and a job for the workers. */
   async enqueue(email: string, credentials: Credentials, admission: Admission): Promise<{ record: FlowRecord; watchToken: string }> {
-    if ('code' in credentials && !this.codes()) throw codeLoginUnavailable();
     const seq = await this.counters.nextTicket();
-    const created = await this.core.flows.create('login', this.core.config.loginTtlSeconds * 1000, { seq });
+    const created = await this.flows.create('login', this.config.loginTtlSeconds * 1000, { seq });
     await this.queue.add(
       { flowId: created.record.id, email, sealed: this.sealer.seal(credentials), hadFailures: admission.hadFailures },
       { jobId: created.record.id, attempts: 3, backoffMs: 200 },
@@ -102,7 +133,7 @@ export class LoginService {
    * passed its TTL while waiting ends `expired` (the transition expires it), never silently.
    */
   async process(job: Job<LoginJob>): Promise<void> {
-    const { flows, fanout } = this.core;
+    const { flows, fanout } = this;
     const { flowId, email } = job.data;
     const taken = await this.counters.markTaken(flowId);
     if (taken !== null) fanout.signal(LOGIN_TAKEN_SIGNAL, { taken });
@@ -133,22 +164,17 @@ export class LoginService {
     this.queue.work((job) => this.process(job), {
       concurrency,
       onFailed: (job, err) => {
-        this.core.log.error({ flowId: job.data.flowId, err: err.message }, 'login job failed for good');
-        void this.core.flows.transition('login', job.data.flowId, 'failed', {
-          patch: { error: new HandoffError('unavailable').toBody() },
-        }).catch(() => {});
+        this.log.error({ flowId: job.data.flowId, err: err.message }, 'login job failed for good');
+        this.flows
+          .transition('login', job.data.flowId, 'failed', { patch: { error: new HandoffError('unavailable').toBody() } })
+          // Lost the race (expired, finished elsewhere) or the store is down: the flow expires by itself.
+          .catch((e: Error) => this.log.debug({ flowId: job.data.flowId, err: e.message }, 'could not mark a failed login job failed'));
       },
     });
   }
 
   private check(email: string, credentials: Credentials): Promise<UserRecord> {
-    if ('password' in credentials) return this.core.users.checkPassword(email, credentials.password);
-    const codes = this.codes();
-    if (!codes) throw codeLoginUnavailable();
-    return codes.verifyLogin(email, credentials.code);
+    if ('password' in credentials) return this.users.checkPassword(email, credentials.password);
+    return this.codes.verifyLogin(email, credentials.code);
   }
-}
-
-function codeLoginUnavailable(): HandoffError {
-  return new HandoffError('bad_request', 'Login by code is not available on this server.');
 }

@@ -1,8 +1,15 @@
+import fp from 'fastify-plugin';
 import type { Logger } from 'pino';
 import type { FlowState } from '@handoff/protocol';
-import { HandoffError, toHandoffError } from '../errors.js';
-import type { FlowService } from '../flows/flow-service.js';
+import { toHandoffError } from '../errors.js';
+import type { Handoff } from '../handoff.js';
+import type { ShutdownSteps } from '../lib/shutdown.js';
 import type { TopicHub } from './topic-hub.js';
+
+/** Reads the current state of a topic (null: it names no flow any more). FlowService is one. */
+export interface StateReader {
+  readState(topic: string): Promise<FlowState | null>;
+}
 
 /** Topics read from the store at once during a resync. */
 const BATCH = 32;
@@ -23,7 +30,7 @@ export class Resync {
   private stopped = false;
 
   constructor(
-    private readonly flows: FlowService,
+    private readonly states: StateReader,
     private readonly hub: TopicHub,
     /** The topics this node has subscribers for (Socket.IO rooms, WebSocket and long-poll listeners). */
     private readonly topics: () => Iterable<string>,
@@ -69,20 +76,45 @@ export class Resync {
     const topics = [...new Set(this.topics())];
     for (let i = 0; i < topics.length; i += BATCH) {
       if (this.stopped || generation !== this.generation) return -1;
-      const states = await Promise.all(topics.slice(i, i + BATCH).map((topic) => this.current(topic)));
+      const states = await Promise.all(topics.slice(i, i + BATCH).map((topic) => this.states.readState(topic)));
       for (const state of states) if (state) this.hub.deliver(state);
     }
     return topics.length;
   }
-
-  /** The current state of a topic, or null when it names no flow any more. */
-  private async current(topic: string): Promise<FlowState | null> {
-    try {
-      const { kind, id } = this.flows.parseTopic(topic);
-      return await this.flows.stateOf(await this.flows.load(kind, id));
-    } catch (err) {
-      if (err instanceof HandoffError && err.code === 'not_found') return null;
-      throw err;
-    }
-  }
 }
+
+/**
+ * The resync watcher of an API node in Redis mode. Redis pub/sub stores nothing: when this node's
+ * subscriber connection was down, transitions committed elsewhere meanwhile reached none of its
+ * subscribers. Once it is back (autoResubscribe re-subscribed it; a PING on the same connection
+ * answers after the SUBSCRIBEs), re-push the current state of every topic subscribed here. Stops
+ * in the first steps of a graceful shutdown. Embedded mode loses nothing: no watcher.
+ */
+export const resyncPlugin = fp<{ handoff: Handoff; topics: () => Iterable<string>; steps: ShutdownSteps }>(
+  async (app, { handoff, topics, steps }) => {
+    const { backend, flows, hub, log, metrics } = handoff;
+    if (!backend.redis) return;
+    const sub = backend.redis.sub;
+    const resync = new Resync(flows, hub, topics, log, (outcome) => metrics.resyncs.inc({ outcome }));
+    let lost = false;
+    const onClose = () => (lost = true);
+    const onReady = () => {
+      if (!lost || handoff.shuttingDown) return;
+      lost = false;
+      void sub
+        .ping()
+        .catch((err: Error) => log.debug({ err: err.message }, 'resync: PING after resubscribe failed; resyncing anyway'))
+        .then(() => resync.run());
+    };
+    sub.on('close', onClose);
+    sub.on('ready', onReady);
+    app.addHook('preClose', () =>
+      steps.run('stop resync', () => {
+        resync.stop();
+        sub.off('close', onClose);
+        sub.off('ready', onReady);
+      }),
+    );
+  },
+  { name: 'handoff-resync' },
+);

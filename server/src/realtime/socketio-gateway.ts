@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 import { toHandoffError } from '../errors.js';
 import type { Handoff } from '../handoff.js';
 import type { UserRecord } from '../users/user-store.js';
-import { RealtimeCommands, toAck, type QrAction } from './commands.js';
+import { RealtimeCommands, type QrAction } from './commands.js';
 import { FANOUT_EVENT, SIGNAL_EVENT } from './fanout.js';
 import type { SignalPayload } from './topic-hub.js';
 import { originAllowed } from './origin.js';
@@ -68,7 +68,7 @@ export interface SocketIoGateway {
  */
 export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): SocketIoGateway {
   const { metrics } = handoff;
-  const commands = new RealtimeCommands(handoff);
+  const commands = new RealtimeCommands(handoff, 'socket.io');
   const inflight = new Inflight();
 
   io.use(async (socket, next) => {
@@ -98,7 +98,7 @@ export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): SocketIo
     });
 
     socket.on('subscribe', async (payload, ack) => {
-      const res = await toAckTracked(async () => {
+      const res = await toAckTracked('subscribe', async () => {
         return commands.subscribe(payload, socket.data.user, topicsOf(socket).length, (topic) => {
           if (socket.rooms.has(topic)) return;
           socket.join(topic);
@@ -109,7 +109,7 @@ export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): SocketIo
     });
 
     socket.on('unsubscribe', async (payload, ack) => {
-      const res = await toAckTracked(async () => {
+      const res = await toAckTracked('unsubscribe', async () => {
         const topic = commands.unsubscribe(payload);
         if (socket.rooms.has(topic)) {
           socket.leave(topic);
@@ -122,25 +122,22 @@ export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): SocketIo
 
     for (const action of ['scan', 'confirm', 'cancel'] as const satisfies readonly QrAction[]) {
       socket.on(`qr:${action}`, async (payload, ack) => {
-        reply(ack, await toAckTracked(() => commands.qrAction(action, payload, socket.data.user)));
+        reply(ack, await toAckTracked(`qr:${action}`, () => commands.qrAction(action, payload, socket.data.user)));
       });
     }
 
     socket.on('redeem', async (payload, ack) => {
-      reply(ack, await toAckTracked(() => commands.redeem(payload)));
+      reply(ack, await toAckTracked('redeem', () => commands.redeem(payload)));
     });
   });
 
-  function toAckTracked<T extends object>(run: () => Promise<T>) {
-    return inflight.track(() => toAck(run));
+  function toAckTracked<T extends object>(command: string, run: () => Promise<T>) {
+    return inflight.track(() => commands.ack(command, run));
   }
 
   const nsp = io.of('/');
   return {
-    topics() {
-      const adapter = nsp.adapter;
-      return [...adapter.rooms.keys()].filter((room): room is string => typeof room === 'string' && !adapter.sids.has(room));
-    },
+    topics: () => socketIoTopics(io),
     async drain(waitMs) {
       const deadline = Date.now() + waitMs;
       for (const socket of nsp.sockets.values()) socket.emit(RECONNECT_HINT_EVENT, { reason: 'shutdown' });
@@ -160,6 +157,12 @@ export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): SocketIo
       );
     },
   };
+}
+
+/** Topics this node's Socket.IO sockets are subscribed to (rooms other than the sockets' own). */
+export function socketIoTopics(io: HandoffIo): string[] {
+  const adapter = io.of('/').adapter;
+  return [...adapter.rooms.keys()].filter((room): room is string => typeof room === 'string' && !adapter.sids.has(room));
 }
 
 /** Topics a socket is subscribed to (its rooms, minus its own id room). */

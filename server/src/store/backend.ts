@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { Redis, type Command } from 'ioredis';
+import { Redis, ReplyError, type Command } from 'ioredis';
+import { StoreUnavailableError } from '../errors.js';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { CodeStore } from '../codes/code-store.js';
@@ -12,6 +13,7 @@ import { MemoryUserStore } from '../users/memory-user-store.js';
 import { RedisUserStore } from '../users/redis-user-store.js';
 import type { UserStore } from '../users/user-store.js';
 import { RateLimits } from '../lib/rate-limits.js';
+import { MemoryLoginCounters, RedisLoginCounters, type LoginCounters } from '../login/login-counters.js';
 import { BullQueueFactory } from '../queue/bullmq-queue.js';
 import type { QueueFactory } from '../queue/job-queue.js';
 import { MemoryQueueFactory } from '../queue/memory-queue.js';
@@ -31,6 +33,10 @@ export const REDIS_COMMAND_TIMEOUT_MS = 2_000;
  *    a reply error); NOSCRIPT is left out, ioredis retries those with EVAL by itself.
  * Watching also attaches a handler to every command's promise, so a command nobody awaits (the
  * adapter's fire-and-forget PUBLISH) can never become an unhandled rejection that kills the process.
+ * With `translate`, a command that fails without Redis's own reply (connection closed or down,
+ * timeout, not writable) rejects with a StoreUnavailableError: callers tell an outage from a bug
+ * by class (errors.ts isStoreDown). For connections Handoff's own code awaits: the store's, and
+ * the queue producers'; not the adapter's nor BullMQ's workers', whose libraries read their errors.
  */
 export class RedisWatch extends EventEmitter<{
   'connection-error': [connection: RedisConnectionName, err: Error];
@@ -39,14 +45,19 @@ export class RedisWatch extends EventEmitter<{
   readonly connections: Array<{ name: RedisConnectionName; client: Redis }> = [];
   private readonly seen = new WeakSet<Command>();
 
-  watch(client: Redis, name: RedisConnectionName): Redis {
+  watch(client: Redis, name: RedisConnectionName, opts: { translate?: boolean } = {}): Redis {
     this.connections.push({ name, client });
     client.on('error', (err: Error) => this.emit('connection-error', name, err));
     const send = client.sendCommand.bind(client);
     client.sendCommand = ((command: Command, stream?: unknown) => {
+      const first = !this.seen.has(command); // a command resent from the offline queue passes here again
+      if (first && opts.translate) {
+        const reject = command.reject;
+        command.reject = (err: Error) => reject(err instanceof ReplyError ? err : new StoreUnavailableError(err));
+      }
       const result = (send as (c: Command, s?: unknown) => unknown)(command, stream);
-      if (!this.seen.has(command)) {
-        this.seen.add(command); // a command resent from the offline queue passes here again
+      if (first) {
+        this.seen.add(command);
         command.promise.catch((err: Error) => {
           if (!/NOSCRIPT/.test(err?.message ?? '')) this.emit('command-failed', name, command.name, err);
         });
@@ -68,6 +79,8 @@ export interface Backend {
   queues: QueueFactory;
   /** Rate limiters on the same store. */
   limits: RateLimits;
+  /** The async-login tickets and the count of jobs taken (queue positions). */
+  loginCounters: LoginCounters;
   /**
    * Redis mode: the command connection, a publisher/subscriber pair for the Socket.IO adapter,
    * and the watch over every connection (the queues' included).
@@ -93,6 +106,7 @@ export async function openBackend(config: Config, log: Logger): Promise<Backend>
       codes: new MemoryCodeStore(),
       queues,
       limits: new RateLimits(undefined, config.redisPrefix),
+      loginCounters: new MemoryLoginCounters(),
       close: () => queues.close(),
     };
   }
@@ -106,7 +120,7 @@ export async function openBackend(config: Config, log: Logger): Promise<Backend>
     connectTimeout: 2000,
     retryStrategy: redisRetryStrategy,
   });
-  watch.watch(client, 'command');
+  watch.watch(client, 'command', { translate: true });
   let lastError = '';
   client.on('error', (err: Error) => {
     if (err.message !== lastError) log.warn({ err: err.message }, 'redis error');
@@ -129,7 +143,7 @@ export async function openBackend(config: Config, log: Logger): Promise<Backend>
     url: config.redisUrl,
     prefix: `${prefix}bull`,
     lockDurationMs: config.queueLockMs,
-    onConnection: (c, role) => void watch.watch(c, role === 'producer' ? 'queue' : 'queue-worker'),
+    onConnection: (c, role) => void (role === 'producer' ? watch.watch(c, 'queue', { translate: true }) : watch.watch(c, 'queue-worker')),
   });
   return {
     mode: 'redis',
@@ -138,6 +152,7 @@ export async function openBackend(config: Config, log: Logger): Promise<Backend>
     codes: new RedisCodeStore(client, { prefix }),
     queues,
     limits: new RateLimits(client, prefix),
+    loginCounters: new RedisLoginCounters(client, prefix),
     redis: { client, pub, sub, watch },
     async close() {
       await queues.close();

@@ -1,5 +1,5 @@
 /** Webhooks to backends (issue #3): Standard Webhooks events raised from flow commits. */
-export { startWebhooks, startWebhookProducer, startWebhookWorker, WEBHOOK_QUEUE, type WebhookOutcome } from './webhooks.js';
+export { createWebhooks, Webhooks, WEBHOOK_QUEUE, type WebhookDeps, type WebhookOutcome } from './webhooks.js';
 export { verifyWebhook, signWebhook, webhookKey, WebhookVerificationError, WEBHOOK_TOLERANCE_SECONDS, type WebhookHeaders, type VerifyOptions } from './signature.js';
 export { WEBHOOK_EVENT_TYPES, webhookEventType, webhookPayload, webhookMessageId, type WebhookEventType, type WebhookPayload, type WebhookEventData } from './events.js';
 export { webhookSettings, type WebhookSettings } from './settings.js';
