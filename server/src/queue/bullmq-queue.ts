@@ -100,12 +100,18 @@ export class BullJobQueue<T> implements JobQueue<T> {
     return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0 };
   }
 
-  /** Idempotent: the worker stops taking jobs and lets its active ones finish, then connections close. */
+  /**
+   * Idempotent: the worker stops taking jobs and lets its active ones finish, then the producer
+   * and the connections close. Each step runs whatever the others did; their errors are thrown
+   * together at the end, never swallowed.
+   */
   close(): Promise<void> {
     this.closed ??= (async () => {
-      await this.worker?.close();
-      await this.queue.close().catch(() => {});
+      const errors: unknown[] = [];
+      await this.worker?.close().catch((err: unknown) => errors.push(err));
+      await this.queue.close().catch((err: unknown) => errors.push(err));
       await Promise.allSettled(this.connections.map((c) => quitOrDrop(c)));
+      if (errors.length > 0) throw new AggregateError(errors, `closing the ${this.name} queue failed`);
     })();
     return this.closed;
   }

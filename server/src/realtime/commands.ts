@@ -36,7 +36,23 @@ export type QrAction = 'scan' | 'confirm' | 'cancel';
  * validate the payload, check access and call the same services as HTTP.
  */
 export class RealtimeCommands {
-  constructor(private readonly handoff: Handoff) {}
+  constructor(
+    private readonly handoff: Handoff,
+    /** Which transport runs these commands, for the log. */
+    private readonly transport: 'socket.io' | 'websocket',
+  ) {}
+
+  /**
+   * Run a command and shape its outcome as an ack. Nothing fails silently: an `internal` error is
+   * logged with its stack, as HTTP does; a store outage with one short line (the backend logs its cause).
+   */
+  ack<T extends object>(command: string, run: () => Promise<T> | T): Promise<Ack<T>> {
+    return toAck(run, (mapped, cause) => {
+      const bindings = { transport: this.transport, command };
+      if (mapped.code === 'unavailable') this.handoff.log.warn({ ...bindings, err: (cause as Error)?.message }, 'store unavailable');
+      else if (mapped.code === 'internal') this.handoff.log.error({ ...bindings, err: cause }, 'socket command failed');
+    });
+  }
 
   /**
    * Subscribe: check access (load the record, no state built), `join` the topic, then take the
@@ -88,13 +104,19 @@ export class RealtimeCommands {
   }
 }
 
-/** Run a command and shape its outcome as an ack: `{ok:true,...}` or `{ok:false,error}`. */
-export async function toAck<T extends object>(run: () => Promise<T> | T, onError?: (err: HandoffError) => void): Promise<Ack<T>> {
+/**
+ * Run a command and shape its outcome as an ack: `{ok:true,...}` or `{ok:false,error}`. `onError`
+ * sees the catalogue error and what was thrown (its stack, for an `internal` one).
+ */
+export async function toAck<T extends object>(
+  run: () => Promise<T> | T,
+  onError?: (mapped: HandoffError, cause: unknown) => void,
+): Promise<Ack<T>> {
   try {
     return { ok: true, ...(await run()) };
   } catch (err) {
     const mapped = toHandoffError(err);
-    onError?.(mapped);
+    onError?.(mapped, err);
     return mapped.extra.state
       ? { ok: false, error: mapped.toBody(), state: mapped.extra.state }
       : { ok: false, error: mapped.toBody() };

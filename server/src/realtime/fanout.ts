@@ -1,4 +1,5 @@
 import type { FlowState } from '@handoff/protocol';
+import type { Logger } from 'pino';
 import type { SignalPayload, TopicHub } from './topic-hub.js';
 
 /** Where a delivered state was committed: on this node, or elsewhere (through Redis). */
@@ -18,7 +19,11 @@ export type DeliveryObserver = (origin: DeliveryOrigin, latencyMs: number) => vo
 export abstract class Fanout {
   private readonly observers = new Set<DeliveryObserver>();
 
-  constructor(protected readonly hub: TopicHub) {}
+  constructor(
+    protected readonly hub: TopicHub,
+    /** Where an observer's failure is reported (debug). */
+    private readonly log?: Pick<Logger, 'debug'>,
+  ) {}
 
   /** Publish a committed state to every node, this one included. `committedAt`: epoch ms of the commit. */
   publish(state: FlowState, committedAt: number = Date.now()): void {
@@ -48,8 +53,9 @@ export abstract class Fanout {
     for (const observer of this.observers) {
       try {
         observer(origin, latency);
-      } catch {
+      } catch (err) {
         // metrics never stop a delivery
+        this.log?.debug({ err }, 'delivery observer failed');
       }
     }
   }
@@ -96,8 +102,9 @@ export class AdapterFanout extends Fanout {
   constructor(
     hub: TopicHub,
     private readonly emitter: ServerSideEmitter,
+    log?: Pick<Logger, 'debug'>,
   ) {
-    super(hub);
+    super(hub, log);
   }
 
   protected doPublish(state: FlowState, committedAt: number): void {

@@ -1,4 +1,5 @@
 import type { FlowState } from '@handoff/protocol';
+import type { Logger } from 'pino';
 
 /** Receives a state pushed to this node. */
 export type StateListener = (state: FlowState) => void;
@@ -16,6 +17,11 @@ export class TopicHub {
   private readonly topics = new Map<string, Set<StateListener>>();
   private readonly sinks = new Set<StateListener>();
   private readonly signals = new Map<string, Set<SignalListener>>();
+
+  constructor(
+    /** Where a listener's failure is reported (debug): it is its transport's problem, never the others'. */
+    private readonly log?: Pick<Logger, 'debug'>,
+  ) {}
 
   /** Listen for states of one topic; returns the off-function. */
   listen(topic: string, listener: StateListener): () => void {
@@ -38,9 +44,9 @@ export class TopicHub {
 
   /** Hand a state to this node's sinks and listeners. A throwing listener never stops the others. */
   deliver(state: FlowState): void {
-    for (const sink of this.sinks) safeCall(sink, state);
+    for (const sink of this.sinks) this.safeCall(sink, state);
     const set = this.topics.get(state.topic);
-    if (set) for (const listener of [...set]) safeCall(listener, state);
+    if (set) for (const listener of [...set]) this.safeCall(listener, state);
   }
 
   /** Listen for a named signal; returns the off-function. */
@@ -56,8 +62,9 @@ export class TopicHub {
     for (const listener of this.signals.get(name) ?? []) {
       try {
         listener(payload);
-      } catch {
+      } catch (err) {
         // as for states: one broken listener never stops the others
+        this.log?.debug({ err, signal: name }, 'signal listener failed');
       }
     }
   }
@@ -67,18 +74,19 @@ export class TopicHub {
     return [...this.topics.keys()];
   }
 
+  /** Call a listener; its failure is reported, and delivery to the others goes on. */
+  private safeCall(fn: StateListener, state: FlowState): void {
+    try {
+      fn(state);
+    } catch (err) {
+      this.log?.debug({ err, topic: state.topic }, 'state listener failed');
+    }
+  }
+
   /** Number of per-topic listeners (WebSocket subscriptions and long-poll waiters). */
   listenerCount(): number {
     let n = 0;
     for (const set of this.topics.values()) n += set.size;
     return n;
-  }
-}
-
-function safeCall(fn: StateListener, state: FlowState): void {
-  try {
-    fn(state);
-  } catch {
-    // A broken listener is its transport's problem; delivery to others goes on.
   }
 }

@@ -6,7 +6,7 @@ import { HandoffError, toHandoffError } from '../errors.js';
 import type { Handoff } from '../handoff.js';
 import { bearerToken } from '../users/jwt.js';
 import type { UserRecord } from '../users/user-store.js';
-import { RealtimeCommands, toAck, type QrAction } from './commands.js';
+import { RealtimeCommands, type QrAction } from './commands.js';
 import { refuseUpgrade, routeUpgrades } from './upgrade-router.js';
 import { Inflight, until } from './inflight.js';
 
@@ -59,7 +59,7 @@ export interface WsGateway {
 export function createWsGateway(httpServer: HttpServer, handoff: Handoff): WsGateway {
   const { config, metrics, log } = handoff;
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.wsMaxFrameBytes, perMessageDeflate: false });
-  const commands = new RealtimeCommands(handoff);
+  const commands = new RealtimeCommands(handoff, 'websocket');
   const connections = new Set<WsConnection>();
   const inflight = new Inflight();
   const closed = new Set<() => void>();
@@ -113,11 +113,14 @@ export function createWsGateway(httpServer: HttpServer, handoff: Handoff): WsGat
       return conn.send({ type: 'reply', ref: null, ok: false, error: new HandoffError('bad_request', 'Frames are JSON objects.').toBody() });
     }
     const ref = typeof frame.ref === 'string' || typeof frame.ref === 'number' ? String(frame.ref) : null;
-    const res = await inflight.track(() => toAck(() => dispatch(conn, frame)));
+    const command = typeof frame.type === 'string' ? frame.type.slice(0, 40) : typeof frame.type;
+    const res = await inflight.track(() => commands.ack(command, () => dispatch(conn, frame)));
     conn.send({ type: 'reply', ref, ...res } as WsServerFrame);
   }
 
   async function dispatch(conn: WsConnection, frame: Record<string, unknown>): Promise<object> {
+    // Only a string names a frame type: an object (even one with a `toString`) is bad input.
+    if (typeof frame.type !== 'string') throw new HandoffError('bad_request', 'A frame needs a string `type`.');
     switch (frame.type) {
       case 'auth':
         conn.user = await handoff.users.authenticate(frame.token);
@@ -145,7 +148,7 @@ export function createWsGateway(httpServer: HttpServer, handoff: Handoff): WsGat
       case 'redeem':
         return commands.redeem(frame);
       default:
-        throw new HandoffError('bad_request', `Unknown frame type ${JSON.stringify(String(frame.type)).slice(0, 40)}.`);
+        throw new HandoffError('bad_request', `Unknown frame type ${JSON.stringify(frame.type.slice(0, 40))}.`);
     }
   }
 

@@ -1,0 +1,150 @@
+/**
+ * Nothing fails silently: a socket command that fails inside the server is logged with its stack
+ * (as HTTP does), a bad frame type is bad input (not `internal`), an outage is known by the error's
+ * class and not its message, and a shutdown step that fails is reported without skipping the rest.
+ */
+import { Writable } from 'node:stream';
+import { Redis } from 'ioredis';
+import { pino, type Logger } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HandoffError, StoreUnavailableError, isStoreDown, toHandoffError } from '../../server/src/errors.js';
+import { ShutdownSteps } from '../../server/src/lib/shutdown.js';
+import { RedisWatch } from '../../server/src/store/backend.js';
+import { connectSocketIo, emitAck, WsClient } from '../harness/clients.js';
+import { STORE_MODES, startInProcess, testConfig, useRedisServer, type InProcessServer } from '../harness/in-process.js';
+import { startRedis } from '../harness/redis-server.js';
+
+const redis = useRedisServer();
+
+/** A pino logger whose JSON lines the test can read. */
+function capture(): { log: Logger; lines: Array<Record<string, any>> } {
+  const lines: Array<Record<string, any>> = [];
+  const stream = new Writable({
+    write: (chunk, _enc, cb) => {
+      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
+      cb();
+    },
+  });
+  return { log: pino({ level: 'debug' }, stream), lines };
+}
+
+describe.each(STORE_MODES)('socket commands that fail inside the server ($name)', (mode) => {
+  let app: InProcessServer;
+  let logs: ReturnType<typeof capture>;
+  beforeAll(async () => {
+    logs = capture();
+    app = await startInProcess(testConfig(mode, redis, 'silent'), logs.log);
+    // A bug inside a capability: what the transports must not swallow.
+    app.server.handoff.flows.redeem = async () => {
+      throw new TypeError('boom: a bug in redeem');
+    };
+  });
+  afterAll(() => app?.close());
+
+  it('Socket.IO: the ack says internal, and the log has the error with its stack', async () => {
+    const socket = await connectSocketIo(app.base);
+    try {
+      const ack = await emitAck(socket, 'redeem', { topic: 'qr:abc', watchToken: 'x'.repeat(32) });
+      expect(ack).toMatchObject({ ok: false, error: { code: 'internal' } });
+      expect(JSON.stringify(ack)).not.toContain('boom');
+      const line = logs.lines.find((l) => l.msg === 'socket command failed' && l.transport === 'socket.io');
+      expect(line).toMatchObject({ level: 50, command: 'redeem', err: { type: 'TypeError', message: 'boom: a bug in redeem' } });
+      expect(line!.err.stack).toContain('no-silent-failures.test.ts');
+    } finally {
+      socket.close();
+    }
+  });
+
+  it('/v1/ws: the reply says internal, and the log has the error with its stack', async () => {
+    const ws = await WsClient.connect(app.base);
+    try {
+      const reply = await ws.request('redeem', { topic: 'qr:abc', watchToken: 'x'.repeat(32) });
+      expect(reply).toMatchObject({ ok: false, error: { code: 'internal' } });
+      const line = logs.lines.find((l) => l.msg === 'socket command failed' && l.transport === 'websocket');
+      expect(line).toMatchObject({ level: 50, command: 'redeem', err: { type: 'TypeError' } });
+      expect(line!.err.stack).toContain('no-silent-failures.test.ts');
+    } finally {
+      ws.close();
+    }
+  });
+
+  it('/v1/ws: a frame whose type is an object (even with a toString) is bad_request, and the connection stays', async () => {
+    const ws = await WsClient.connect(app.base);
+    try {
+      const reply = await new Promise<any>((resolve) => {
+        ws.socket.once('message', (data) => resolve(JSON.parse(data.toString())));
+        ws.socket.send('{"type":{"toString":"x"},"ref":"a"}');
+      });
+      expect(reply).toMatchObject({ type: 'reply', ref: 'a', ok: false, error: { code: 'bad_request' } });
+      // Still open: the next frame is answered.
+      expect(await ws.request('nonsense')).toMatchObject({ type: 'reply', ok: false, error: { code: 'bad_request' } });
+    } finally {
+      ws.close();
+    }
+  });
+});
+
+describe('a down store is known by the error class, not its message', () => {
+  it('maps StoreUnavailableError and socket error codes to unavailable, and a look-alike message to internal', () => {
+    expect(toHandoffError(new StoreUnavailableError(new Error('anything')))).toMatchObject({ code: 'unavailable' });
+    expect(toHandoffError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }))).toMatchObject({ code: 'unavailable' });
+    // A bug whose message happens to read like an outage is still a bug.
+    expect(isStoreDown(new Error('Connection is closed.'))).toBe(false);
+    expect(toHandoffError(new Error('Command timed out'))).toMatchObject({ code: 'internal' });
+    expect(toHandoffError(new HandoffError('not_found'))).toMatchObject({ code: 'not_found' });
+  });
+
+  it('a watched store connection rejects with StoreUnavailableError when Redis is gone, and passes Redis replies through', async () => {
+    const own = await startRedis();
+    const client = new Redis(own.url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50 });
+    client.on('error', () => {});
+    new RedisWatch().watch(client, 'command', { translate: true });
+    try {
+      await client.connect();
+      // Redis's own error reply is not an outage.
+      await expect(client.incr('not-a-number-key-' + Date.now()).then(() => client.hset('h', 'f', 'v')).then(() => client.incr('h'))).rejects.toSatisfy(
+        (err: Error) => !isStoreDown(err) && /WRONGTYPE/.test(err.message),
+      );
+      await own.stop();
+      await expect(client.get('k')).rejects.toBeInstanceOf(StoreUnavailableError);
+    } finally {
+      client.disconnect();
+      await own.stop();
+    }
+  });
+});
+
+describe('shutdown steps', () => {
+  it('run every step in order, report a failed one with its name, and throw once all ran', async () => {
+    const logs = capture();
+    const steps = new ShutdownSteps(logs.log);
+    const ran: string[] = [];
+    await steps.run('first', () => void ran.push('first'));
+    await steps.run('second', async () => {
+      ran.push('second');
+      throw new Error('second broke');
+    });
+    await steps.run('third', () => void ran.push('third'));
+    expect(ran).toEqual(['first', 'second', 'third']);
+    expect(() => steps.assertClean()).toThrow(/shutdown steps failed: second/);
+    expect(logs.lines.find((l) => l.step === 'second')).toMatchObject({ level: 50, err: { message: 'second broke' } });
+  });
+
+  it('a server whose backend fails to close still runs every later step, and close() rejects naming it', async () => {
+    const logs = capture();
+    const app = await startInProcess(testConfig(STORE_MODES[0], redis, 'silent-close'), logs.log);
+    const users = app.server.handoff.users;
+    let passwordsClosed = false;
+    const closeUsers = users.close.bind(users);
+    users.close = async () => {
+      passwordsClosed = true;
+      await closeUsers();
+    };
+    app.server.handoff.backend.close = async () => {
+      throw new Error('backend would not close');
+    };
+    await expect(app.close()).rejects.toThrow(/close the backend/);
+    expect(passwordsClosed).toBe(true);
+    expect(logs.lines.find((l) => l.step === 'close the backend')).toMatchObject({ level: 50, err: { message: 'backend would not close' } });
+  });
+});
