@@ -72,6 +72,12 @@ export class MemoryLoginCounters implements LoginCounters {
     return this.takenCount;
   }
 
+  /** Stop the prune timer (shutdown; optional: the timer is unref'd and stops once no marker is held). */
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
   /** "Taken" markers held (tests). */
   size(): number {
     return this.counted.size;
