@@ -44,6 +44,21 @@ export async function deleteByPrefix(conn: Redis, prefix: string): Promise<void>
   } while (cursor !== '0');
 }
 
+/**
+ * Keys under `prefix` (SCAN, not KEYS). SCAN leaves out keys past their expiry time, so this is
+ * what the store holds, as Redis's own expiry sees it.
+ */
+export async function countByPrefix(conn: Redis, prefix: string): Promise<number> {
+  let cursor = '0';
+  let n = 0;
+  do {
+    const [next, keys] = await conn.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+    n += keys.length;
+    cursor = next;
+  } while (cursor !== '0');
+  return n;
+}
+
 /** An in-memory store: its peers are itself (one process, one map). */
 export function memoryStoreFixture<S>(store: S, cleanup: () => Promise<void> = async () => {}): StoreFixture<S> {
   return { store, peers: (n) => Array.from({ length: n }, () => store), cleanup };
@@ -51,15 +66,16 @@ export function memoryStoreFixture<S>(store: S, cleanup: () => Promise<void> = a
 
 /**
  * A Redis store under a fresh key prefix; peers get connections of their own. Cleanup runs
- * `close` (if given), quits the peers' connections and deletes the prefix's keys.
+ * `close` (if given), quits the peers' connections and deletes the prefix's keys. `prefix`:
+ * default a fresh `uniquePrefix(name)` (pass one to inspect the keys yourself).
  */
 export function redisStoreFixture<S>(
   ctx: ContractRedis,
   name: string,
   make: (conn: Redis, prefix: string) => S,
   close?: (store: S) => Promise<void>,
+  prefix: string = uniquePrefix(name),
 ): StoreFixture<S> {
-  const prefix = uniquePrefix(name);
   const store = make(ctx.redis, prefix);
   const extra: Redis[] = [];
   return {

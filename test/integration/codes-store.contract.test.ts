@@ -4,18 +4,40 @@
  * except for purging, which follows the real clock in both (Redis PEXPIREAT).
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CodeCrypto } from '../../server/src/codes/code-crypto.js';
 import type { CodeStore, IssueRequest } from '../../server/src/codes/code-store.js';
 import { MemoryCodeStore } from '../../server/src/codes/memory-code-store.js';
 import { RedisCodeStore } from '../../server/src/codes/redis-code-store.js';
 import { uniquePrefix } from '../harness/redis-server.js';
-import { deleteByPrefix, memoryStoreFixture, redisStoreFixture, useContractRedis, type StoreFixture } from '../harness/store-contract.js';
+import { countByPrefix, deleteByPrefix, memoryStoreFixture, redisStoreFixture, useContractRedis, type StoreFixture } from '../harness/store-contract.js';
 
 const ctx = useContractRedis();
-type Fixture = StoreFixture<CodeStore>;
-const memoryFixture = (): Fixture => memoryStoreFixture<CodeStore>(new MemoryCodeStore());
-const redisFixture = (): Fixture => redisStoreFixture<CodeStore>(ctx, 'codes', (conn, prefix) => new RedisCodeStore(conn, { prefix }));
+interface Fixture extends StoreFixture<CodeStore> {
+  /**
+   * Records the store holds, without reading any (a read purges lazily): memory counts its map
+   * after its own timed sweep; Redis counts the code hashes under the prefix (SCAN).
+   */
+  heldRecords(): Promise<number>;
+}
+const memoryFixture = (): Fixture => {
+  const sweeps: Array<() => void> = [];
+  const store = new MemoryCodeStore({ sweepIntervalMs: 5, onSweep: () => sweeps.splice(0).forEach((resolve) => resolve()) });
+  return {
+    ...memoryStoreFixture<CodeStore>(store, () => store.close()),
+    heldRecords: async () => {
+      if (store.size() > 0) await new Promise<void>((resolve) => sweeps.push(resolve));
+      return store.size();
+    },
+  };
+};
+const redisFixture = (): Fixture => {
+  const prefix = uniquePrefix('codes');
+  return {
+    ...redisStoreFixture<CodeStore>(ctx, 'codes', (conn, p) => new RedisCodeStore(conn, { prefix: p }), undefined, prefix),
+    heldRecords: () => countByPrefix(ctx.redis, `${prefix}code:`),
+  };
+};
 
 const crypto = new CodeCrypto('contract-secret-contract-secret-0123456789');
 const TTL = 60_000;
@@ -222,6 +244,19 @@ describe.each([
     expect(await store.get(key)).toMatchObject({ generation });
     await new Promise((r) => setTimeout(r, Math.max(0, now + 350 - Date.now())));
     expect(await store.get(key)).toBeNull();
+  });
+
+  it('records past their expiry and cooldown leave the store without any read (real clock)', async () => {
+    const now = Date.now();
+    for (let i = 0; i < 20; i++) {
+      const { key } = subject();
+      await store.issue(key, { now, ttlMs: 500, resendMs: 800, maxAttempts: MAX, generation: `g${i}`, hash: crypto.hash(key, '1'), sealed: 'x' });
+    }
+    const kept = subject();
+    await store.issue(kept.key, kept.request(now));
+    expect(await fx.heldRecords()).toBe(21);
+    await vi.waitFor(async () => expect(await fx.heldRecords()).toBe(1), { timeout: 5_000, interval: 25 });
+    expect(await store.get(kept.key)).not.toBeNull();
   });
 
   it('returns copies: mutating a result does not change the stored record', async () => {

@@ -24,7 +24,7 @@ import type { FlowStore } from '../../server/src/flows/flow-store.js';
 import { MemoryFlowStore } from '../../server/src/flows/memory-flow-store.js';
 import { RedisFlowStore } from '../../server/src/flows/redis-flow-store.js';
 import { uniquePrefix } from '../harness/redis-server.js';
-import { deleteByPrefix, memoryStoreFixture, redisStoreFixture, useContractRedis, type StoreFixture } from '../harness/store-contract.js';
+import { countByPrefix, deleteByPrefix, memoryStoreFixture, redisStoreFixture, useContractRedis, type StoreFixture } from '../harness/store-contract.js';
 
 const TTL_MS = 60_000;
 const LONG_TOMBSTONE_MS = 60_000;
@@ -37,25 +37,44 @@ interface Fixture extends StoreFixture<FlowStore> {
   now(): number;
   /** Let `ms` of store time pass: advances the fake clock (memory); real time passes by itself (ctx.redis). */
   elapse(ms: number): void;
+  /**
+   * Flows the store holds, without reading any of them (a read purges lazily): memory counts its
+   * map after its own timed sweep has run; Redis counts the flow hashes under the prefix (SCAN).
+   */
+  heldFlows(): Promise<number>;
 }
 
 const memoryFixture = (): Fixture => {
   let fakeNow = Date.now();
-  const store = new MemoryFlowStore(() => fakeNow);
+  const sweeps: Array<() => void> = [];
+  const store = new MemoryFlowStore({
+    clock: () => fakeNow,
+    sweepIntervalMs: 5,
+    onSweep: () => sweeps.splice(0).forEach((resolve) => resolve()),
+  });
   return {
     ...memoryStoreFixture<FlowStore>(store, () => store.close()),
     now: () => fakeNow,
     elapse: (ms) => {
       fakeNow += ms;
     },
+    heldFlows: async () => {
+      // The store's own timer sweeps; wait for the next sweep (an event, not a sleep).
+      if (store.size() > 0) await new Promise<void>((resolve) => sweeps.push(resolve));
+      return store.size();
+    },
   };
 };
 
-const redisFixture = (): Fixture => ({
-  ...redisStoreFixture<FlowStore>(ctx, 'flow', (conn, prefix) => new RedisFlowStore(conn, { prefix }), (store) => store.close()),
-  now: () => Date.now(),
-  elapse: () => {},
-});
+const redisFixture = (): Fixture => {
+  const prefix = uniquePrefix('flow');
+  return {
+    ...redisStoreFixture<FlowStore>(ctx, 'flow', (conn, p) => new RedisFlowStore(conn, { prefix: p }), (store) => store.close(), prefix),
+    now: () => Date.now(),
+    elapse: () => {},
+    heldFlows: () => countByPrefix(ctx.redis, `${prefix}flow:`),
+  };
+};
 
 const STATES: Record<FlowKind, readonly FlowStateName[]> = { qr: QR_STATES, login: LOGIN_STATES };
 
@@ -410,6 +429,21 @@ describe.each([
         ok: false,
         reason: 'not_found',
       });
+    });
+
+    it('finished and never-moved flows leave the store after their tombstone without any read', async () => {
+      const now = fx.now();
+      const cancelled = await Promise.all(Array.from({ length: 20 }, () => created({}, SHORT_TOMBSTONE_MS)));
+      for (const r of cancelled) {
+        expect(await store.transition(req(r, 'cancelled', { tombstoneMs: SHORT_TOMBSTONE_MS }))).toMatchObject({ ok: true });
+      }
+      await Promise.all(Array.from({ length: 20 }, () => created({ expiresAt: now + 100 }, SHORT_TOMBSTONE_MS)));
+      const kept = await created();
+      expect(await fx.heldFlows()).toBe(41);
+
+      fx.elapse(100 + SHORT_TOMBSTONE_MS);
+      await vi.waitFor(async () => expect(await fx.heldFlows()).toBe(1), { timeout: 5_000, interval: 25 });
+      expect(await store.get('qr', kept.id)).toEqual(kept);
     });
 
     it('a flow nobody moves is forgotten at expiresAt + tombstoneMs', async () => {

@@ -108,6 +108,20 @@ describe('queue positions', () => {
     expectFalling(pushed);
   });
 
+  it('forgets a login whose later states never reached this node once it is past its expiry', async () => {
+    const hub = new TopicHub();
+    const counters = new MemoryLoginCounters();
+    const positions = new LoginPositions(hub, counters, 0);
+    open.push(positions);
+    const missed = { ...queued(await counters.nextTicket()), expiresAt: Date.now() - 1 };
+    const waiting = queued(await counters.nextTicket());
+    await positions.decorate(missed, toFlowState(missed));
+    await positions.decorate(waiting, toFlowState(waiting));
+    expect(positions.size()).toBe(2);
+    hub.signal(LOGIN_TAKEN_SIGNAL, { taken: (await counters.markTaken('another'))! });
+    expect(positions.size()).toBe(1);
+  });
+
   it('reads the taken count from the store at most every 100 ms; take signals keep it current between', async () => {
     const hub = new TopicHub();
     const counters = new MemoryLoginCounters();

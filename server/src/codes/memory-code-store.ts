@@ -1,3 +1,4 @@
+import { ExpiryHeap } from '../lib/expiry-heap.js';
 import { CodeCrypto } from './code-crypto.js';
 import {
   purgeAt,
@@ -12,20 +13,44 @@ import {
 } from './code-store.js';
 
 interface Entry {
+  key: string;
   record: CodeRecord;
   purgeAt: number;
 }
 
-/** Sweep purged entries every this many issues (keeps memory bounded without a timer). */
-const SWEEP_EVERY = 256;
+export interface MemoryCodeStoreOptions {
+  /** Current time for purging, ms; default `Date.now` (the real clock, as Redis's PEXPIREAT). */
+  clock?: () => number;
+  /** How often purged records are dropped while the store holds any, ms; default 1000. 0: only on issues. */
+  sweepIntervalMs?: number;
+  /** Told after each timed sweep, with how many records it dropped (tests wait for it); default none. */
+  onSweep?: (purged: number) => void;
+}
 
-/** Codes in process memory (embedded mode); the behaviour of RedisCodeStore. */
+/** Records each issue drops in passing, so purging keeps pace with issues between timed sweeps. */
+const PURGE_PER_ISSUE = 2;
+/** Records one timed sweep drops at most (the rest wait for the next tick). */
+const SWEEP_BATCH = 5_000;
+
+/**
+ * Codes in process memory (embedded mode); the behaviour of RedisCodeStore. A record is dropped
+ * at its purge time without a read: a min-heap by purge time is swept a little on every issue and
+ * every `sweepIntervalMs` by an unref'd timer armed only while records are held (stopped by
+ * `close()`), touching only what is due.
+ */
 export class MemoryCodeStore implements CodeStore {
   private readonly entries = new Map<string, Entry>();
-  private issues = 0;
+  private readonly purges = new ExpiryHeap<Entry>((e, at) => this.entries.get(e.key) === e && e.purgeAt === at);
+  private readonly clock: () => number;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(private readonly opts: MemoryCodeStoreOptions = {}) {
+    this.clock = opts.clock ?? Date.now;
+  }
 
   async issue(key: string, req: IssueRequest): Promise<IssueResult> {
-    if (++this.issues % SWEEP_EVERY === 0) this.sweep();
+    this.purgeExpired(this.clock(), PURGE_PER_ISSUE);
     const entry = this.live(key);
     if (entry) {
       const r = entry.record;
@@ -36,7 +61,7 @@ export class MemoryCodeStore implements CodeStore {
         r.lastSentAt = req.now;
         r.sends += 1;
         r.delivery = 'queued';
-        entry.purgeAt = purgeAt(r.expiresAt, r.lastSentAt, req.resendMs);
+        this.setPurgeAt(entry, purgeAt(r.expiresAt, r.lastSentAt, req.resendMs));
         return { outcome: 'resent', generation: r.generation, expiresAt: r.expiresAt, previousSentAt };
       }
     }
@@ -51,7 +76,10 @@ export class MemoryCodeStore implements CodeStore {
       sends: 1,
       delivery: 'queued',
     };
-    this.entries.set(key, { record, purgeAt: purgeAt(record.expiresAt, req.now, req.resendMs) });
+    const created: Entry = { key, record, purgeAt: 0 };
+    this.entries.set(key, created);
+    this.setPurgeAt(created, purgeAt(record.expiresAt, req.now, req.resendMs));
+    this.arm();
     return { outcome: 'created', generation: record.generation, expiresAt: record.expiresAt };
   }
 
@@ -86,7 +114,7 @@ export class MemoryCodeStore implements CodeStore {
     r.lastSentAt = req.previousSentAt;
     r.sends -= 1;
     r.delivery = 'failed';
-    entry.purgeAt = purgeAt(r.expiresAt, r.lastSentAt, req.resendMs);
+    this.setPurgeAt(entry, purgeAt(r.expiresAt, r.lastSentAt, req.resendMs));
     return true;
   }
 
@@ -97,18 +125,61 @@ export class MemoryCodeStore implements CodeStore {
     return true;
   }
 
+  /** Records held in memory, including any past their purge time that the next sweep drops (tests). */
+  size(): number {
+    return this.entries.size;
+  }
+
+  /** Stop the sweep timer and forget every record. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.entries.clear();
+    this.purges.clear();
+  }
+
+  /** Drop the records whose purge time is <= `now`, at most `max`; returns how many. O(log n) each. */
+  purgeExpired(now: number = this.clock(), max = Number.POSITIVE_INFINITY): number {
+    let purged = 0;
+    while (purged < max) {
+      const top = this.purges.popDue(now);
+      if (!top) break;
+      this.entries.delete(top.item.key);
+      purged++;
+    }
+    this.purges.compact(this.entries.size);
+    return purged;
+  }
+
   /** The entry unless purged. Like Redis's PEXPIREAT, purging follows the real clock, not `now`. */
   private live(key: string): Entry | undefined {
     const entry = this.entries.get(key);
-    if (entry && Date.now() >= entry.purgeAt) {
+    if (entry && this.clock() >= entry.purgeAt) {
       this.entries.delete(key);
       return undefined;
     }
     return entry;
   }
 
-  private sweep(): void {
-    const now = Date.now();
-    for (const [key, entry] of this.entries) if (now >= entry.purgeAt) this.entries.delete(key);
+  private setPurgeAt(entry: Entry, at: number): void {
+    entry.purgeAt = at;
+    this.purges.push(at, entry);
+  }
+
+  /** Start the sweep timer (unref'd) while records are held; it stops itself once none are. */
+  private arm(): void {
+    const every = this.opts.sweepIntervalMs ?? 1000;
+    if (this.timer || this.closed || every <= 0) return;
+    this.timer = setInterval(() => {
+      const purged = this.purgeExpired(this.clock(), SWEEP_BATCH);
+      if (this.entries.size === 0 && this.timer) {
+        clearInterval(this.timer);
+        this.timer = null;
+        this.purges.clear();
+      }
+      this.opts.onSweep?.(purged);
+    }, every);
+    this.timer.unref();
   }
 }

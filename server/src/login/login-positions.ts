@@ -34,8 +34,12 @@ const TAKEN_FRESH_MS = 100;
  * most one position change per sweep.
  */
 export class LoginPositions {
-  /** Queued logins this node has served a state for: topic → last state pushed, and its ticket. */
-  private readonly watched = new Map<string, { state: FlowState; ticket: number }>();
+  /**
+   * Queued logins this node has served a state for: topic → last state pushed, its ticket and
+   * expiresAt. An entry leaves when a later state of the login reaches this node, or, should that
+   * state never arrive here (a missed delivery), at the first sweep after its expiresAt.
+   */
+  private readonly watched = new Map<string, { state: FlowState; ticket: number; expiresAt: number }>();
   /** Highest `taken` seen: positions only ever go down, even if signals arrive out of order. */
   private maxTaken = 0;
   /** When the last sweep started (on `now`), and the sweep due at the interval's end. */
@@ -69,7 +73,7 @@ export class LoginPositions {
     if (this.now() - this.takenReadAt >= TAKEN_FRESH_MS) await this.readTaken();
     const decorated = { ...state, position: positionOf(record.seq, this.maxTaken) };
     const known = this.watched.get(decorated.topic);
-    if (!known || (known.state.position ?? Infinity) > decorated.position) this.watched.set(decorated.topic, { state: decorated, ticket: record.seq });
+    if (!known || (known.state.position ?? Infinity) > decorated.position) this.watched.set(decorated.topic, { state: decorated, ticket: record.seq, expiresAt: record.expiresAt });
     return decorated;
   }
 
@@ -124,9 +128,14 @@ export class LoginPositions {
     const step = () => {
       if (this.closed) return;
       const taken = this.maxTaken;
+      const wallNow = Date.now(); // expiresAt is epoch ms, unlike `now`
       for (const end = Math.min(i + SWEEP_CHUNK, entries.length); i < end; i++) {
         const entry = entries[i];
         if (this.watched.get(entry.state.topic) !== entry) continue;
+        if (entry.expiresAt <= wallNow) {
+          this.watched.delete(entry.state.topic); // no longer queued, whether or not we heard
+          continue;
+        }
         const position = positionOf(entry.ticket, taken);
         if (position === entry.state.position) continue;
         entry.state = { ...entry.state, position };
