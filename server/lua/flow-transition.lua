@@ -8,18 +8,20 @@
     4. to == 'expired' and expiresAt > now                         -> invalid_transition
     5. requireUserId given and ~= stored userId (or none stored)   -> not_user
     6. otherwise: apply the patch, set state, version + 1; when the new state is final,
-       drop it from the due set and keep the hash only tombstoneMs longer (PEXPIRE).
+       drop it from the due set and keep the hash (and its taken marker) only tombstoneMs
+       longer (PEXPIRE).
 
-  Input:
-    KEYS[1]   flow hash                 ${prefix}flow:${kind}:${id}
-    KEYS[2]   due sorted set            ${prefix}flows:due
+  Input (keys from server/src/store/keys.ts):
+    KEYS[1]   flow hash                 keys.flow(kind, id)
+    KEYS[2]   due sorted set            keys.dueSet()
+    KEYS[3]   taken marker              keys.flowTaken(kind, id)   (may not exist)
 
     ARGV[1]   to                        target state
     ARGV[2]   now                       epoch ms
     ARGV[3]   tombstoneMs               integer ms
     ARGV[4]   '1' when requireUserId is given, else '0'
     ARGV[5]   requireUserId             (ignored unless ARGV[4] == '1')
-    ARGV[6]   due-set member            ${kind}:${id}
+    ARGV[6]   due-set member            keys.dueMember(kind, id)
     ARGV[7]   n                         number of `from` states
     ARGV[8 .. 7+n]                      the `from` states
     ARGV[8+n] m                         number of patch fields to set
@@ -93,6 +95,7 @@ local record = redis.call('HGETALL', flowKey)
 if FINAL[to] then
   redis.call('ZREM', dueKey, ARGV[6])
   redis.call('PEXPIRE', flowKey, ARGV[3])
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
 end
 
 return { 0, record }

@@ -1,6 +1,7 @@
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Redis } from 'ioredis';
 import { HandoffError } from '../errors.js';
+import type { RedisKeys } from '../store/keys.js';
 
 export interface LimitOptions {
   /** Requests allowed per window. */
@@ -48,12 +49,13 @@ export class Limiter {
 export class RateLimits {
   constructor(
     private readonly redis: Redis | undefined,
-    private readonly prefix: string,
+    /** Names the limiters' keys (`keys.rateLimit(name)`), in memory too. */
+    private readonly keys: RedisKeys,
   ) {}
 
   create(name: string, opts: LimitOptions): Limiter {
     const common = {
-      keyPrefix: `${this.prefix}rl:${name}`,
+      keyPrefix: this.keys.rateLimit(name),
       points: opts.points,
       duration: opts.durationSeconds,
       blockDuration: opts.blockSeconds ?? 0,

@@ -41,7 +41,7 @@ export class LoginService {
   ) {
     const { config, backend } = core;
     this.queue = core.queues.create<LoginJob>('logins', { sensitive: true });
-    this.counters = backend.redis ? new RedisLoginCounters(backend.redis.client, config.redisPrefix) : new MemoryLoginCounters();
+    this.counters = backend.redis ? new RedisLoginCounters(backend.redis.client, backend.keys) : new MemoryLoginCounters();
     this.sealer = new CredentialSealer(config.jwtSecret);
     this.perIp = core.limits.create('login-ip', { points: config.loginIpPerMinute, durationSeconds: 60 });
     this.failures = core.limits.create('login-fail', {

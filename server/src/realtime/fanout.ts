@@ -1,4 +1,5 @@
 import type { FlowState } from '@handoff/protocol';
+import { RedisKeys } from '../store/keys.js';
 import type { SignalPayload, TopicHub } from './topic-hub.js';
 
 /** Where a delivered state was committed: on this node, or elsewhere (through Redis). */
@@ -75,9 +76,9 @@ export class LocalFanout extends Fanout {
 /** Event name of states on the Socket.IO Redis adapter's server-side channel. */
 export const FANOUT_EVENT = 'handoff:state';
 
-/** The Redis channel prefix API nodes (adapter) and workers (emitter) must share, or pushes stop. */
+/** The Redis channel prefix API nodes (adapter) and workers (emitter) must share, or pushes stop (`RedisKeys.adapterChannel`). */
 export function adapterChannel(redisPrefix: string): string {
-  return `${redisPrefix}socket.io`;
+  return new RedisKeys(redisPrefix).adapterChannel();
 }
 /** Event name of signals on the same channel. */
 export const SIGNAL_EVENT = 'handoff:signal';

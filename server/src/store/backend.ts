@@ -15,6 +15,7 @@ import { RateLimits } from '../lib/rate-limits.js';
 import { BullQueueFactory } from '../queue/bullmq-queue.js';
 import type { QueueFactory } from '../queue/job-queue.js';
 import { MemoryQueueFactory } from '../queue/memory-queue.js';
+import { RedisKeys } from './keys.js';
 import { quitOrDrop, redisRetryStrategy } from './redis-connection.js';
 
 /** Which Redis connection: the store's commands, the adapter's publisher/subscriber, or a job queue's. */
@@ -60,6 +61,8 @@ export class RedisWatch extends EventEmitter<{
 /** The stores and connections of one mode: embedded (in memory) or Redis. */
 export interface Backend {
   mode: 'embedded' | 'redis';
+  /** Every Redis key, channel and queue prefix, from REDIS_PREFIX (rate limiters use its names in memory too). */
+  keys: RedisKeys;
   flows: FlowStore;
   users: UserStore;
   /** Verification codes (server/src/codes). */
@@ -84,15 +87,17 @@ export interface Backend {
  * second counts for a browser watching a QR code).
  */
 export async function openBackend(config: Config, log: Logger): Promise<Backend> {
+  const keys = new RedisKeys(config.redisPrefix);
   if (!config.redisUrl) {
     const queues = new MemoryQueueFactory();
     return {
       mode: 'embedded',
+      keys,
       flows: new MemoryFlowStore(),
       users: new MemoryUserStore(),
       codes: new MemoryCodeStore(),
       queues,
-      limits: new RateLimits(undefined, config.redisPrefix),
+      limits: new RateLimits(undefined, keys),
       close: () => queues.close(),
     };
   }
@@ -124,20 +129,20 @@ export async function openBackend(config: Config, log: Logger): Promise<Backend>
   // each API node runs when its subscriber is back (server.ts, realtime/resync.ts).
   const pub = watch.watch(new Redis(config.redisUrl, { retryStrategy: redisRetryStrategy, maxRetriesPerRequest: null }), 'pub');
   const sub = watch.watch(new Redis(config.redisUrl, { retryStrategy: redisRetryStrategy, maxRetriesPerRequest: null, autoResubscribe: true }), 'sub');
-  const prefix = config.redisPrefix;
   const queues = new BullQueueFactory({
     url: config.redisUrl,
-    prefix: `${prefix}bull`,
+    prefix: keys.bullPrefix(),
     lockDurationMs: config.queueLockMs,
     onConnection: (c, role) => void watch.watch(c, role === 'producer' ? 'queue' : 'queue-worker'),
   });
   return {
     mode: 'redis',
-    flows: new RedisFlowStore(client, { prefix }),
-    users: new RedisUserStore(client, { prefix }),
-    codes: new RedisCodeStore(client, { prefix }),
+    keys,
+    flows: new RedisFlowStore(client, { keys }),
+    users: new RedisUserStore(client, { keys }),
+    codes: new RedisCodeStore(client, { keys }),
     queues,
-    limits: new RateLimits(client, prefix),
+    limits: new RateLimits(client, keys),
     redis: { client, pub, sub, watch },
     async close() {
       await queues.close();

@@ -39,7 +39,7 @@ interface WebhookContext {
 const contexts = new WeakMap<object, WebhookContext>();
 
 function contextOf(core: Core, env: Record<string, string | undefined>): WebhookContext | null {
-  const { webhookUrls, webhookSecret, redisPrefix } = core.config;
+  const { webhookUrls, webhookSecret } = core.config;
   if (webhookUrls.length === 0 || !webhookSecret) return null;
   let ctx = contexts.get(core.queues);
   if (ctx) return ctx;
@@ -59,7 +59,7 @@ function contextOf(core: Core, env: Record<string, string | undefined>): Webhook
     key: webhookKey(webhookSecret),
     settings,
     queue: core.queues.create<WebhookJob>(WEBHOOK_QUEUE),
-    disabled: redis ? new RedisDisabledEndpoints(redis, `${redisPrefix}webhooks:disabled`) : new MemoryDisabledEndpoints(),
+    disabled: redis ? new RedisDisabledEndpoints(redis, core.backend.keys) : new MemoryDisabledEndpoints(),
     deliveries,
     log: core.log.child({ component: 'webhooks' }),
     producing: false,
