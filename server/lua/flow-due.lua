@@ -10,6 +10,8 @@
   keys.ts (flowTemplate): ARGV[3] .. member .. ARGV[4]. Fine on a single Redis; Redis Cluster
   needs the due set and the hashes in one slot.
 
+  FINAL (final states) is prepended by server/src/store/lua-scripts.ts from protocol's FINAL_STATES.
+
   Input (keys from server/src/store/keys.ts):
     KEYS[1]   due sorted set            keys.dueSet()   (score expiresAt, member keys.dueMember(kind, id))
 
@@ -28,9 +30,6 @@ local limit = tonumber(ARGV[2])
 local before = ARGV[3]
 local after = ARGV[4]
 local maxStale = tonumber(ARGV[5])
-
--- Must match FINAL_STATES in protocol/src/states.ts (a contract test checks it).
-local FINAL = { redeemed = true, cancelled = true, expired = true, failed = true }
 
 local out = {}
 local offset = 0

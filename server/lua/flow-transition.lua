@@ -11,6 +11,8 @@
        drop it from the due set and keep the hash (and its taken marker) only tombstoneMs
        longer (PEXPIRE).
 
+  FINAL (final states) is prepended by server/src/store/lua-scripts.ts from protocol's FINAL_STATES.
+
   Input (keys from server/src/store/keys.ts):
     KEYS[1]   flow hash                 keys.flow(kind, id)
     KEYS[2]   due sorted set            keys.dueSet()
@@ -37,9 +39,6 @@
 ]]
 local flowKey = KEYS[1]
 local dueKey = KEYS[2]
-
--- Must match FINAL_STATES in protocol/src/states.ts (a contract test checks it).
-local FINAL = { redeemed = true, cancelled = true, expired = true, failed = true }
 
 if redis.call('EXISTS', flowKey) == 0 then
   return { -1 }

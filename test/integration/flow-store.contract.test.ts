@@ -6,7 +6,7 @@
  * tombstone (real PEXPIRE), polled with vi.waitFor; the memory store's clock is advanced instead.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   FINAL_STATES,
@@ -23,6 +23,7 @@ import type { FlowPatch, FlowRecord, TransitionRequest } from '../../server/src/
 import type { FlowStore } from '../../server/src/flows/flow-store.js';
 import { MemoryFlowStore } from '../../server/src/flows/memory-flow-store.js';
 import { RedisFlowStore } from '../../server/src/flows/redis-flow-store.js';
+import { LUA_PRELUDE, luaScript } from '../../server/src/store/lua-scripts.js';
 import { uniquePrefix } from '../harness/redis-server.js';
 import { deleteByPrefix, memoryStoreFixture, redisStoreFixture, useContractRedis, type StoreFixture } from '../harness/store-contract.js';
 
@@ -505,14 +506,18 @@ describe('RedisFlowStore specifics', () => {
     expect(await store.get('qr', r.id)).toEqual(r);
   });
 
-  it('the Lua FINAL sets match FINAL_STATES', () => {
-    for (const name of ['flow-transition', 'flow-due']) {
-      const src = readFileSync(new URL(`../../server/lua/${name}.lua`, import.meta.url), 'utf8');
-      const m = /local FINAL = \{([^}]*)\}/.exec(src);
-      expect(m, name).not.toBeNull();
-      const states = [...m![1].matchAll(/(\w+)\s*=\s*true/g)].map((x) => x[1]).sort();
-      expect(states, name).toEqual([...FINAL_STATES].sort());
+  it('the scripts get the final states from FINAL_STATES; no Lua file lists its own', async () => {
+    const dir = new URL('../../server/lua/', import.meta.url);
+    for (const file of readdirSync(dir)) {
+      const src = readFileSync(new URL(file, dir), 'utf8');
+      expect(src, file).not.toMatch(/local\s+FINAL\b/);
+      for (const state of FINAL_STATES) expect(src, `${file} names ${state} as final`).not.toMatch(new RegExp(`\\b${state}\\s*=\\s*true`));
+      expect(luaScript(file.replace(/\.lua$/, '')).startsWith(LUA_PRELUDE), file).toBe(true);
     }
+    // The prelude keeps the file's line numbers (no newline) and defines exactly FINAL_STATES.
+    expect(LUA_PRELUDE).not.toContain('\n');
+    const listed = await ctx.redis.eval(`${LUA_PRELUDE}local out = {} for s in pairs(FINAL) do out[#out + 1] = s end table.sort(out) return out`, 0);
+    expect(listed).toEqual([...FINAL_STATES].sort());
     expect(isFinalState('expired')).toBe(true);
   });
 });
