@@ -24,11 +24,9 @@
     ARGV[4]   '1' when requireUserId is given, else '0'
     ARGV[5]   requireUserId             (ignored unless ARGV[4] == '1')
     ARGV[6]   due-set member            keys.dueMember(kind, id)
-    ARGV[7]   n                         number of `from` states
-    ARGV[8 .. 7+n]                      the `from` states
-    ARGV[8+n] m                         number of patch fields to set
-    then m pairs: field, value          (values already serialised by the caller)
-    then the rest: patch fields to delete (patch keys present with value undefined)
+    ARGV[7]   JSON                      { "from": [state, ...],
+                                          "set":  { field: value, ... }   values already serialised,
+                                          "del":  [field, ...] }          patch keys given as undefined
 
   Output: { code, record }  where record is the flat HGETALL of the flow
      0  ok                  record after the transition
@@ -55,10 +53,10 @@ if to ~= 'expired' and not FINAL[state] and expiresAt <= now then
   return { -2, redis.call('HGETALL', flowKey) }
 end
 
-local nFrom = tonumber(ARGV[7])
+local args = cjson.decode(ARGV[7])
 local allowed = false
-for i = 8, 7 + nFrom do
-  if ARGV[i] == state then
+for _, from in ipairs(args.from) do
+  if from == state then
     allowed = true
     break
   end
@@ -76,15 +74,11 @@ if ARGV[4] == '1' and userId ~= ARGV[5] then
 end
 
 -- Apply the patch.
-local i = 8 + nFrom
-local nSet = tonumber(ARGV[i])
-i = i + 1
-for _ = 1, nSet do
-  redis.call('HSET', flowKey, ARGV[i], ARGV[i + 1])
-  i = i + 2
+for field, value in pairs(args.set) do
+  redis.call('HSET', flowKey, field, value)
 end
-for j = i, #ARGV do
-  redis.call('HDEL', flowKey, ARGV[j])
+for _, field in ipairs(args.del) do
+  redis.call('HDEL', flowKey, field)
 end
 
 redis.call('HSET', flowKey, 'state', to)

@@ -87,7 +87,6 @@ export class RedisFlowStore implements FlowStore {
   }
 
   async transition(req: TransitionRequest): Promise<TransitionResult> {
-    const { sets, dels } = encodePatch(req.patch);
     const reply = await this.cmd.handoffFlowTransition(
       this.keys.flow(req.kind, req.id),
       this.keys.dueSet(),
@@ -98,11 +97,7 @@ export class RedisFlowStore implements FlowStore {
       req.requireUserId !== undefined ? '1' : '0',
       req.requireUserId ?? '',
       this.keys.dueMember(req.kind, req.id),
-      String(req.from.length),
-      ...req.from,
-      String(sets.length / 2),
-      ...sets,
-      ...dels,
+      JSON.stringify({ from: req.from, ...encodePatch(req.patch) }),
     );
     const [code, flat] = reply;
     if (code === FlowScriptCode.NotFound) return { ok: false, reason: 'not_found' };
@@ -165,23 +160,24 @@ function encodeRecord(r: FlowRecord): string[] {
 }
 
 /**
- * The patch as fields to set and fields to delete. Like Object.assign in the memory store, a key
- * present with the value `undefined` clears that field.
+ * The patch as fields to set (already serialised) and fields to delete, for flow-transition.lua's
+ * JSON argument. Like Object.assign in the memory store, a key present with the value `undefined`
+ * clears that field.
  */
-function encodePatch(patch: FlowPatch | undefined): { sets: string[]; dels: string[] } {
-  const sets: string[] = [];
-  const dels: string[] = [];
-  if (!patch) return { sets, dels };
+function encodePatch(patch: FlowPatch | undefined): { set: Record<string, string>; del: string[] } {
+  const set: Record<string, string> = {};
+  const del: string[] = [];
+  if (!patch) return { set, del };
   if ('userId' in patch) {
-    if (patch.userId === undefined) dels.push('userId');
-    else sets.push('userId', patch.userId);
+    if (patch.userId === undefined) del.push('userId');
+    else set.userId = patch.userId;
   }
   for (const field of ['scannedBy', 'error'] as const) {
     if (!(field in patch)) continue;
-    if (patch[field] === undefined) dels.push(field);
-    else sets.push(field, JSON.stringify(patch[field]));
+    if (patch[field] === undefined) del.push(field);
+    else set[field] = JSON.stringify(patch[field]);
   }
-  return { sets, dels };
+  return { set, del };
 }
 
 function pairsToObject(flat: string[]): Record<string, string> {
