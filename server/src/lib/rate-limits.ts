@@ -1,7 +1,12 @@
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Redis } from 'ioredis';
 import { HandoffError } from '../errors.js';
-import type { RedisKeys } from '../store/keys.js';
+
+/** Names a limiter's keys; store/keys.ts's RedisKeys is one (kept structural so lib/ imports nothing of store/). */
+export interface LimitKeys {
+  /** rate-limiter-flexible's `keyPrefix` for the limit `name`. */
+  rateLimit(name: string): string;
+}
 
 export interface LimitOptions {
   /** Requests allowed per window. */
@@ -50,7 +55,7 @@ export class RateLimits {
   constructor(
     private readonly redis: Redis | undefined,
     /** Names the limiters' keys (`keys.rateLimit(name)`), in memory too. */
-    private readonly keys: RedisKeys,
+    private readonly keys: LimitKeys,
   ) {}
 
   create(name: string, opts: LimitOptions): Limiter {
