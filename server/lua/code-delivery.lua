@@ -4,8 +4,8 @@
   Mirrors MemoryCodeStore.setDelivery: a job of a code that was since used, replaced or purged
   must not touch the record of its successor.
 
-  Input:
-    KEYS[1]   code hash                 ${prefix}code:${purpose}:${channel}:${recipientId}
+  Input (keys from server/src/store/keys.ts):
+    KEYS[1]   code hash                 keys.code(key)   (key: <purpose>:<channel>:<recipientId>)
 
     ARGV[1]   generation                of the code the job was for
     ARGV[2]   delivery                  queued | sent | failed | skipped

@@ -11,8 +11,8 @@
   The key lives until max(expiresAt, lastSentAt + resendMs) (PEXPIREAT), so an expired or burned
   code still enforces the cooldown.
 
-  Input:
-    KEYS[1]   code hash                 ${prefix}code:${purpose}:${channel}:${recipientId}
+  Input (keys from server/src/store/keys.ts):
+    KEYS[1]   code hash                 keys.code(key)   (key: <purpose>:<channel>:<recipientId>)
 
     ARGV[1]   now                       epoch ms (the caller's clock)
     ARGV[2]   ttlMs

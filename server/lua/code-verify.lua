@@ -11,8 +11,8 @@
        - different                                -> wrong; when attempts reached maxAttempts the
                                                      sealed code is removed (burned: never resent)
 
-  Input:
-    KEYS[1]   code hash                 ${prefix}code:${purpose}:${channel}:${recipientId}
+  Input (keys from server/src/store/keys.ts):
+    KEYS[1]   code hash                 keys.code(key)   (key: <purpose>:<channel>:<recipientId>)
 
     ARGV[1]   hash                      hex HMAC of the presented code
     ARGV[2]   now                       epoch ms (the caller's clock)

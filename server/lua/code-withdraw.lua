@@ -8,8 +8,8 @@
     - a re-sent code                        -> lastSentAt = previousSentAt, sends - 1,
                                                delivery = failed, PEXPIREAT recomputed   -> 1
 
-  Input:
-    KEYS[1]   code hash                 ${prefix}code:${purpose}:${channel}:${recipientId}
+  Input (keys from server/src/store/keys.ts):
+    KEYS[1]   code hash                 keys.code(key)   (key: <purpose>:<channel>:<recipientId>)
 
     ARGV[1]   generation                of the code issue created or re-sent
     ARGV[2]   sentAt                    the lastSentAt issue wrote (epoch ms)

@@ -1,14 +1,16 @@
 --[[
   Create (or replace) a flow record, atomically.
 
-  Mirrors MemoryFlowStore.create: the whole record is replaced (no stale optional fields survive),
-  it stays readable until expiresAt + tombstoneMs, and a non-final flow is indexed for expiry sweeps.
+  Mirrors MemoryFlowStore.create: the whole record is replaced (no stale optional fields survive,
+  and a replaced login's job is no longer counted as taken), it stays readable until
+  expiresAt + tombstoneMs, and a non-final flow is indexed for expiry sweeps.
 
-  Input:
-    KEYS[1]   flow hash                 ${prefix}flow:${kind}:${id}
-    KEYS[2]   due sorted set            ${prefix}flows:due   (score expiresAt, member ${kind}:${id})
+  Input (keys from server/src/store/keys.ts):
+    KEYS[1]   flow hash                 keys.flow(kind, id)
+    KEYS[2]   due sorted set            keys.dueSet()   (score expiresAt, member keys.dueMember(kind, id))
+    KEYS[3]   taken marker              keys.flowTaken(kind, id)   (deleted: it belonged to the replaced record)
 
-    ARGV[1]   due-set member            ${kind}:${id}
+    ARGV[1]   due-set member            keys.dueMember(kind, id)
     ARGV[2]   expiresAt                 epoch ms (the due-set score)
     ARGV[3]   purgeAt                   epoch ms, integer: expiresAt + tombstoneMs (PEXPIREAT)
     ARGV[4]   '1' when the record's state is final, else '0'
@@ -21,7 +23,7 @@ local flowKey = KEYS[1]
 local dueKey = KEYS[2]
 local member = ARGV[1]
 
-redis.call('DEL', flowKey)
+redis.call('DEL', flowKey, KEYS[3])
 redis.call('HSET', flowKey, unpack(ARGV, 5))
 -- A purgeAt already in the past deletes the key at once (same as the memory store forgetting it).
 redis.call('PEXPIREAT', flowKey, ARGV[3])

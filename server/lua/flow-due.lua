@@ -6,28 +6,30 @@
   flow is (unexpectedly) final, are skipped and removed, so the result matches MemoryFlowStore,
   which never reports a forgotten flow.
 
-  Note: the flow hashes are derived from ARGV[3] rather than passed in KEYS (the member list is
-  only known inside the script); fine on a single Redis, not Redis Cluster safe.
+  The flow hashes are only known here (from the members), so their key comes as a template from
+  keys.ts (flowTemplate): ARGV[3] .. member .. ARGV[4]. Fine on a single Redis; Redis Cluster
+  needs the due set and the hashes in one slot.
 
-  Input:
-    KEYS[1]   due sorted set            ${prefix}flows:due   (score expiresAt, member ${kind}:${id})
+  FINAL (final states) is prepended by server/src/store/lua-scripts.ts from protocol's FINAL_STATES.
+
+  Input (keys from server/src/store/keys.ts):
+    KEYS[1]   due sorted set            keys.dueSet()   (score expiresAt, member keys.dueMember(kind, id))
 
     ARGV[1]   now                       epoch ms
     ARGV[2]   limit                     integer >= 1
-    ARGV[3]   flow key prefix           ${prefix}flow:   (flow hash = ARGV[3] .. member)
-    ARGV[4]   maxStale                  at most this many stale members are removed per call
+    ARGV[3]   flow key, before member   keys.flowTemplate().before
+    ARGV[4]   flow key, after member    keys.flowTemplate().after
+    ARGV[5]   maxStale                  at most this many stale members are removed per call
 
   Output:
-    array of members (${kind}:${id}), by expiresAt ascending
+    array of members (<kind>:<id>), by expiresAt ascending
 ]]
 local dueKey = KEYS[1]
 local now = ARGV[1]
 local limit = tonumber(ARGV[2])
-local flowPrefix = ARGV[3]
-local maxStale = tonumber(ARGV[4])
-
--- Must match FINAL_STATES in protocol/src/states.ts (a contract test checks it).
-local FINAL = { redeemed = true, cancelled = true, expired = true, failed = true }
+local before = ARGV[3]
+local after = ARGV[4]
+local maxStale = tonumber(ARGV[5])
 
 local out = {}
 local offset = 0
@@ -39,7 +41,7 @@ while #out < limit do
     break
   end
   for _, member in ipairs(batch) do
-    local state = redis.call('HGET', flowPrefix .. member, 'state')
+    local state = redis.call('HGET', before .. member .. after, 'state')
     if state and not FINAL[state] then
       out[#out + 1] = member
       offset = offset + 1

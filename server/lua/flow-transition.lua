@@ -8,23 +8,25 @@
     4. to == 'expired' and expiresAt > now                         -> invalid_transition
     5. requireUserId given and ~= stored userId (or none stored)   -> not_user
     6. otherwise: apply the patch, set state, version + 1; when the new state is final,
-       drop it from the due set and keep the hash only tombstoneMs longer (PEXPIRE).
+       drop it from the due set and keep the hash (and its taken marker) only tombstoneMs
+       longer (PEXPIRE).
 
-  Input:
-    KEYS[1]   flow hash                 ${prefix}flow:${kind}:${id}
-    KEYS[2]   due sorted set            ${prefix}flows:due
+  FINAL (final states) is prepended by server/src/store/lua-scripts.ts from protocol's FINAL_STATES.
+
+  Input (keys from server/src/store/keys.ts):
+    KEYS[1]   flow hash                 keys.flow(kind, id)
+    KEYS[2]   due sorted set            keys.dueSet()
+    KEYS[3]   taken marker              keys.flowTaken(kind, id)   (may not exist)
 
     ARGV[1]   to                        target state
     ARGV[2]   now                       epoch ms
     ARGV[3]   tombstoneMs               integer ms
     ARGV[4]   '1' when requireUserId is given, else '0'
     ARGV[5]   requireUserId             (ignored unless ARGV[4] == '1')
-    ARGV[6]   due-set member            ${kind}:${id}
-    ARGV[7]   n                         number of `from` states
-    ARGV[8 .. 7+n]                      the `from` states
-    ARGV[8+n] m                         number of patch fields to set
-    then m pairs: field, value          (values already serialised by the caller)
-    then the rest: patch fields to delete (patch keys present with value undefined)
+    ARGV[6]   due-set member            keys.dueMember(kind, id)
+    ARGV[7]   JSON                      { "from": [state, ...],
+                                          "set":  { field: value, ... }   values already serialised,
+                                          "del":  [field, ...] }          patch keys given as undefined
 
   Output: { code, record }  where record is the flat HGETALL of the flow
      0  ok                  record after the transition
@@ -35,9 +37,6 @@
 ]]
 local flowKey = KEYS[1]
 local dueKey = KEYS[2]
-
--- Must match FINAL_STATES in protocol/src/states.ts (a contract test checks it).
-local FINAL = { redeemed = true, cancelled = true, expired = true, failed = true }
 
 if redis.call('EXISTS', flowKey) == 0 then
   return { -1 }
@@ -54,10 +53,10 @@ if to ~= 'expired' and not FINAL[state] and expiresAt <= now then
   return { -2, redis.call('HGETALL', flowKey) }
 end
 
-local nFrom = tonumber(ARGV[7])
+local args = cjson.decode(ARGV[7])
 local allowed = false
-for i = 8, 7 + nFrom do
-  if ARGV[i] == state then
+for _, from in ipairs(args.from) do
+  if from == state then
     allowed = true
     break
   end
@@ -75,15 +74,11 @@ if ARGV[4] == '1' and userId ~= ARGV[5] then
 end
 
 -- Apply the patch.
-local i = 8 + nFrom
-local nSet = tonumber(ARGV[i])
-i = i + 1
-for _ = 1, nSet do
-  redis.call('HSET', flowKey, ARGV[i], ARGV[i + 1])
-  i = i + 2
+for field, value in pairs(args.set) do
+  redis.call('HSET', flowKey, field, value)
 end
-for j = i, #ARGV do
-  redis.call('HDEL', flowKey, ARGV[j])
+for _, field in ipairs(args.del) do
+  redis.call('HDEL', flowKey, field)
 end
 
 redis.call('HSET', flowKey, 'state', to)
@@ -93,6 +88,7 @@ local record = redis.call('HGETALL', flowKey)
 if FINAL[to] then
   redis.call('ZREM', dueKey, ARGV[6])
   redis.call('PEXPIRE', flowKey, ARGV[3])
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
 end
 
 return { 0, record }

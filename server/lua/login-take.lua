@@ -4,9 +4,14 @@
   The queue position of a login is (its ticket - 1 - taken): the number of logins queued before it
   that no worker has taken yet. A job run twice (retry, stalled-job recovery) counts once.
 
-  Input:
-    KEYS[1]  flow hash        ${prefix}flow:login:${id}
-    KEYS[2]  taken counter    ${prefix}login:taken
+  The marker is a key of its own that lives exactly as long as the flow's hash: it takes the
+  hash's remaining lifetime here, flow-transition.lua shortens both to the tombstone time on a
+  final state, and flow-create.lua deletes it when it replaces the record.
+
+  Input (keys from server/src/store/keys.ts):
+    KEYS[1]  flow hash        keys.flow('login', id)
+    KEYS[2]  taken marker     keys.flowTaken('login', id)
+    KEYS[3]  taken counter    keys.loginTakenCount()
 
   Output: the taken counter after the call, or -1 when this job was already counted or the
           flow is gone (then nothing changed).
@@ -14,7 +19,19 @@
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return -1
 end
-if redis.call('HSETNX', KEYS[1], 'taken', '1') == 0 then
+-- A flow taken before the marker had its own key carries a `taken` field instead; remove this
+-- check once every flow from before that release is gone (LOGIN_TTL + tombstone).
+if redis.call('HEXISTS', KEYS[1], 'taken') == 1 then
   return -1
 end
-return redis.call('INCR', KEYS[2])
+local ttl = redis.call('PTTL', KEYS[1])
+local set
+if ttl > 0 then
+  set = redis.call('SET', KEYS[2], '1', 'NX', 'PX', ttl)
+else
+  set = redis.call('SET', KEYS[2], '1', 'NX')
+end
+if not set then
+  return -1
+end
+return redis.call('INCR', KEYS[3])

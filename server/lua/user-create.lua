@@ -4,9 +4,9 @@
   Mirrors MemoryUserStore.create: the email index is claimed with SET NX; only the winner writes
   the user hash (replacing any hash already stored under that id).
 
-  Input:
-    KEYS[1]   email index               ${prefix}user-email:${email}   -> user id
-    KEYS[2]   user hash                 ${prefix}user:${id}
+  Input (keys from server/src/store/keys.ts):
+    KEYS[1]   email index               keys.userByEmail(email)   -> user id
+    KEYS[2]   user hash                 keys.user(id)
 
     ARGV[1]   user id
     ARGV[2..] field, value, field, value, ...   every stored field, already serialised by the caller

@@ -21,7 +21,7 @@ import { ShutdownSteps } from './lib/shutdown.js';
 import { loginRoutes } from './login/login-routes.js';
 import { Metrics } from './observability/metrics.js';
 import { qrRoutes } from './qr/qr-routes.js';
-import { AdapterFanout, FANOUT_EVENT, LocalFanout, SIGNAL_EVENT, adapterChannel } from './realtime/fanout.js';
+import { AdapterFanout, FANOUT_EVENT, LocalFanout, SIGNAL_EVENT } from './realtime/fanout.js';
 import { realtimePlugin } from './realtime/realtime-plugin.js';
 import { resyncPlugin } from './realtime/resync.js';
 import { createIoServer, socketIoTopics, type HandoffIo } from './realtime/socketio-gateway.js';
@@ -94,7 +94,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
   const io = createIoServer(
     app.server,
     config,
-    backend.redis ? createAdapter(backend.redis.pub, backend.redis.sub, { key: adapterChannel(config.redisPrefix) }) : undefined,
+    backend.redis ? createAdapter(backend.redis.pub, backend.redis.sub, { key: backend.keys.adapterChannel() }) : undefined,
   );
   const fanout = backend.redis ? new AdapterFanout(hub, io, log) : new LocalFanout(hub, log);
   if (fanout instanceof AdapterFanout) {

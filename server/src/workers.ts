@@ -4,7 +4,7 @@ import type { Config } from './config.js';
 import { createCore, createLogger, startWorkers, type Core } from './core.js';
 import { ShutdownSteps } from './lib/shutdown.js';
 import { Metrics } from './observability/metrics.js';
-import { AdapterFanout, adapterChannel } from './realtime/fanout.js';
+import { AdapterFanout } from './realtime/fanout.js';
 import { TopicHub } from './realtime/topic-hub.js';
 import { openBackend } from './store/backend.js';
 
@@ -28,7 +28,7 @@ export async function createWorkerProcess(config: Config, opts: { logger?: Logge
   const log = opts.logger ?? createLogger(config);
   const backend = await openBackend(config, log);
   const hub = new TopicHub(log);
-  const fanout = new AdapterFanout(hub, new Emitter(backend.redis!.pub, { key: adapterChannel(config.redisPrefix) }), log);
+  const fanout = new AdapterFanout(hub, new Emitter(backend.redis!.pub, { key: backend.keys.adapterChannel() }), log);
   const core = createCore({ config, log, backend, hub, fanout, metrics: new Metrics() });
   startWorkers(core);
   const steps = new ShutdownSteps(log);

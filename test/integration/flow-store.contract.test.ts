@@ -6,7 +6,7 @@
  * tombstone (real PEXPIRE), polled with vi.waitFor; the memory store's clock is advanced instead.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   FINAL_STATES,
@@ -23,6 +23,8 @@ import type { FlowPatch, FlowRecord, TransitionRequest } from '../../server/src/
 import type { FlowStore } from '../../server/src/flows/flow-store.js';
 import { MemoryFlowStore } from '../../server/src/flows/memory-flow-store.js';
 import { RedisFlowStore } from '../../server/src/flows/redis-flow-store.js';
+import { RedisKeys } from '../../server/src/store/keys.js';
+import { LUA_PRELUDE, luaScript } from '../../server/src/store/lua-scripts.js';
 import { uniquePrefix } from '../harness/redis-server.js';
 import { countByPrefix, deleteByPrefix, memoryStoreFixture, redisStoreFixture, useContractRedis, type StoreFixture } from '../harness/store-contract.js';
 
@@ -379,6 +381,16 @@ describe.each([
       });
     });
 
+    it('a patch with quotes, backslashes, control characters and non-BMP text round-trips', async () => {
+      const r = await created();
+      const userId = 'ü-🚀-"\\-{"a":[1]}';
+      const scannedBy = { userId, displayName: 'Ana "A\\" \n\t\u0000 Ñ 🚀 \ud800 {"json":[1]}', avatarUrl: 'https://x/?a="b"&c=\\' };
+      const res = await store.transition(req(r, 'scanned', { patch: { userId, scannedBy } }));
+      const expected: FlowRecord = { ...r, userId, scannedBy, state: 'scanned', version: 2 };
+      expect(res).toEqual({ ok: true, record: expected });
+      expect(await store.get('qr', r.id)).toEqual(expected);
+    });
+
     it('a patch key present with value undefined clears the field', async () => {
       const r = await created({ state: 'scanned', userId: 'user-1', scannedBy: { userId: 'user-1', displayName: 'A', avatarUrl: null } });
       const res = await store.transition(req(r, 'cancelled', { patch: { userId: undefined, scannedBy: undefined } }));
@@ -532,6 +544,51 @@ describe('RedisFlowStore specifics', () => {
     expect(await ctx.redis.zcard(`${prefix}flows:due`)).toBe(1);
   });
 
+  it('flow-transition.lua takes the from list and the patch as one JSON argument, as its header says', async () => {
+    const r = rec();
+    await store.create(r, LONG_TOMBSTONE_MS);
+    const keys = new RedisKeys(prefix);
+    const reply = await ctx.redis.eval(
+      luaScript('flow-transition'),
+      3,
+      keys.flow('qr', r.id),
+      keys.dueSet(),
+      keys.flowTaken('qr', r.id),
+      'scanned',
+      String(Date.now()),
+      String(LONG_TOMBSTONE_MS),
+      '0',
+      '',
+      keys.dueMember('qr', r.id),
+      JSON.stringify({ from: ['pending'], set: { userId: 'user-7' }, del: [] }),
+    );
+    expect((reply as [number])[0]).toBe(0);
+    expect(await store.get('qr', r.id)).toEqual({ ...r, userId: 'user-7', state: 'scanned', version: 2 });
+  });
+
+  it('flow-transition.lua deletes the JSON argument\'s del fields, with an empty set', async () => {
+    const r = rec({ userId: 'user-1' });
+    await store.create(r, LONG_TOMBSTONE_MS);
+    const keys = new RedisKeys(prefix);
+    const reply = await ctx.redis.eval(
+      luaScript('flow-transition'),
+      3,
+      keys.flow('qr', r.id),
+      keys.dueSet(),
+      keys.flowTaken('qr', r.id),
+      'cancelled',
+      String(Date.now()),
+      String(LONG_TOMBSTONE_MS),
+      '0',
+      '',
+      keys.dueMember('qr', r.id),
+      JSON.stringify({ from: ['pending', 'scanned'], set: {}, del: ['userId'] }),
+    );
+    expect((reply as [number])[0]).toBe(0);
+    const { userId: _dropped, ...rest } = r;
+    expect(await store.get('qr', r.id)).toEqual({ ...rest, state: 'cancelled', version: 2 });
+  });
+
   it('survives SCRIPT FLUSH (EVALSHA falls back to EVAL)', async () => {
     await ctx.redis.script('FLUSH');
     const r = rec();
@@ -539,14 +596,18 @@ describe('RedisFlowStore specifics', () => {
     expect(await store.get('qr', r.id)).toEqual(r);
   });
 
-  it('the Lua FINAL sets match FINAL_STATES', () => {
-    for (const name of ['flow-transition', 'flow-due']) {
-      const src = readFileSync(new URL(`../../server/lua/${name}.lua`, import.meta.url), 'utf8');
-      const m = /local FINAL = \{([^}]*)\}/.exec(src);
-      expect(m, name).not.toBeNull();
-      const states = [...m![1].matchAll(/(\w+)\s*=\s*true/g)].map((x) => x[1]).sort();
-      expect(states, name).toEqual([...FINAL_STATES].sort());
+  it('the scripts get the final states from FINAL_STATES; no Lua file lists its own', async () => {
+    const dir = new URL('../../server/lua/', import.meta.url);
+    for (const file of readdirSync(dir)) {
+      const src = readFileSync(new URL(file, dir), 'utf8');
+      expect(src, file).not.toMatch(/local\s+FINAL\b/);
+      for (const state of FINAL_STATES) expect(src, `${file} names ${state} as final`).not.toMatch(new RegExp(`\\b${state}\\s*=\\s*true`));
+      expect(luaScript(file.replace(/\.lua$/, '')).startsWith(LUA_PRELUDE), file).toBe(true);
     }
+    // The prelude keeps the file's line numbers (no newline) and defines exactly FINAL_STATES.
+    expect(LUA_PRELUDE).not.toContain('\n');
+    const listed = await ctx.redis.eval(`${LUA_PRELUDE}local out = {} for s in pairs(FINAL) do out[#out + 1] = s end table.sort(out) return out`, 0);
+    expect(listed).toEqual([...FINAL_STATES].sort());
     expect(isFinalState('expired')).toBe(true);
   });
 });

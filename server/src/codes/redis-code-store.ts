@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { CodeRecord, CodeStore, Delivery, IssueRequest, IssueResult, VerifyRequest, VerifyResult, WithdrawRequest } from './code-store.js';
+import { RedisKeys } from '../store/keys.js';
 import { defineScripts } from '../store/lua-scripts.js';
 
 /** Return codes of server/lua/code-issue.lua. */
@@ -27,7 +28,9 @@ const VERIFY_RESULTS: Record<number, VerifyResult> = {
 };
 
 export interface RedisCodeStoreOptions {
-  /** Key prefix; default `handoff:`. */
+  /** Where the keys live; default `new RedisKeys(prefix)`. */
+  keys?: RedisKeys;
+  /** Key prefix when `keys` is not given; default `handoff:`. */
   prefix?: string;
 }
 
@@ -43,22 +46,22 @@ interface CodeCommands {
  * Codes in Redis, one Lua script per atomic operation (server/lua/code-*.lua), with exactly the
  * behaviour of MemoryCodeStore (both run through test/integration/codes-store.contract.test.ts).
  *
- * Keys (p = prefix): one hash per code, `${p}code:${purpose}:${channel}:${recipientId}` (the
- * recipient is an HMAC, see CodeCrypto), fields generation, hash, sealed (absent once burned),
+ * Keys (store/keys.ts): one hash per code, `keys.code(key)` with key `<purpose>:<channel>:<recipientId>`
+ * (the recipient is an HMAC, see CodeCrypto), fields generation, hash, sealed (absent once burned),
  * attempts, createdAt, expiresAt, lastSentAt, sends, delivery. PEXPIREAT at
  * max(expiresAt, lastSentAt + resendMs), from the caller's clock.
  *
- * The Redis connection is shared and owned by the caller (no ioredis `keyPrefix`; use `prefix`).
+ * The Redis connection is shared and owned by the caller (no ioredis `keyPrefix`; use `keys` / `prefix`).
  */
 export class RedisCodeStore implements CodeStore {
-  private readonly prefix: string;
+  private readonly keys: RedisKeys;
   private readonly cmd: Redis & CodeCommands;
 
   constructor(
     private readonly redis: Redis,
     opts: RedisCodeStoreOptions = {},
   ) {
-    this.prefix = opts.prefix ?? 'handoff:';
+    this.keys = opts.keys ?? new RedisKeys(opts.prefix);
     this.cmd = defineScripts<CodeCommands>(redis, {
       handoffCodeIssue: ['code-issue', 1],
       handoffCodeVerify: ['code-verify', 1],
@@ -129,6 +132,6 @@ export class RedisCodeStore implements CodeStore {
   }
 
   private key(key: string): string {
-    return `${this.prefix}code:${key}`;
+    return this.keys.code(key);
   }
 }

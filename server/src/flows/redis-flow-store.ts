@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { isFinalState, type FlowKind, type FlowStateName } from '@handoff/protocol';
 import type { FlowPatch, FlowRecord, FlowRef, TransitionRequest, TransitionResult } from './flow-record.js';
 import type { FlowStore } from './flow-store.js';
+import { RedisKeys } from '../store/keys.js';
 import { defineScripts } from '../store/lua-scripts.js';
 
 /** Return codes of server/lua/flow-transition.lua (and flow-create.lua's 0). */
@@ -14,7 +15,9 @@ export enum FlowScriptCode {
 }
 
 export interface RedisFlowStoreOptions {
-  /** Key prefix; default `handoff:`. */
+  /** Where the keys live; default `new RedisKeys(prefix)`. */
+  keys?: RedisKeys;
+  /** Key prefix when `keys` is not given; default `handoff:`. */
   prefix?: string;
 }
 
@@ -26,8 +29,8 @@ const JSON_FIELDS = ['requester', 'scannedBy', 'error'] as const;
 
 type Arg = string | number;
 interface FlowCommands {
-  handoffFlowCreate(flowKey: string, dueKey: string, ...argv: Arg[]): Promise<number>;
-  handoffFlowTransition(flowKey: string, dueKey: string, ...argv: Arg[]): Promise<[number, string[]?]>;
+  handoffFlowCreate(flowKey: string, dueKey: string, takenKey: string, ...argv: Arg[]): Promise<number>;
+  handoffFlowTransition(flowKey: string, dueKey: string, takenKey: string, ...argv: Arg[]): Promise<[number, string[]?]>;
   handoffFlowDue(dueKey: string, ...argv: Arg[]): Promise<string[]>;
 }
 
@@ -35,40 +38,42 @@ interface FlowCommands {
  * Flows in Redis, one Lua script per atomic operation (server/lua/flow-*.lua), with exactly the
  * behaviour of MemoryFlowStore (both run through test/integration/flow-store.contract.test.ts).
  *
- * Keys (p = prefix): flow hash `${p}flow:${kind}:${id}`; non-final flows by expiresAt in the sorted
- * set `${p}flows:due` (member `${kind}:${id}`). A flow hash carries kind, id, state, version,
+ * Keys (store/keys.ts): the flow hash `keys.flow(kind, id)`; non-final flows by expiresAt in the
+ * sorted set `keys.dueSet()`; a login's taken marker `keys.flowTaken(kind, id)` (login-counters.ts),
+ * which these scripts expire and delete with the hash. A flow hash carries kind, id, state, version,
  * expiresAt, createdAt, watchTokenHash, optional userId and seq, and requester / scannedBy / error as JSON.
  *
  * The Redis connection is shared and owned by the caller: do not give it an ioredis `keyPrefix`
- * (use `prefix`), and close it yourself — `close()` leaves it open.
+ * (use `keys` / `prefix`), and close it yourself — `close()` leaves it open.
  *
  * Time: `create` purges at the absolute expiresAt + tombstoneMs (PEXPIREAT), and a final transition
  * keeps the tombstone for tombstoneMs from Redis's clock (PEXPIRE); the memory store uses `req.now`.
  * The two agree as long as the callers' clock and Redis's agree.
  */
 export class RedisFlowStore implements FlowStore {
-  private readonly prefix: string;
+  private readonly keys: RedisKeys;
   private readonly cmd: Redis & FlowCommands;
 
   constructor(
     private readonly redis: Redis,
     opts: RedisFlowStoreOptions = {},
   ) {
-    this.prefix = opts.prefix ?? 'handoff:';
+    this.keys = opts.keys ?? new RedisKeys(opts.prefix);
     // defineCommand runs the script with EVALSHA and falls back to EVAL when Redis lacks it
     // (first use, or after a restart / SCRIPT FLUSH). Redefining on a shared connection is harmless.
     this.cmd = defineScripts<FlowCommands>(redis, {
-      handoffFlowCreate: ['flow-create', 2],
-      handoffFlowTransition: ['flow-transition', 2],
+      handoffFlowCreate: ['flow-create', 3],
+      handoffFlowTransition: ['flow-transition', 3],
       handoffFlowDue: ['flow-due', 1],
     });
   }
 
   async create(record: FlowRecord, tombstoneMs: number): Promise<void> {
     await this.cmd.handoffFlowCreate(
-      this.flowKey(record.kind, record.id),
-      this.dueKey(),
-      member(record.kind, record.id),
+      this.keys.flow(record.kind, record.id),
+      this.keys.dueSet(),
+      this.keys.flowTaken(record.kind, record.id),
+      this.keys.dueMember(record.kind, record.id),
       String(record.expiresAt),
       String(Math.ceil(record.expiresAt + tombstoneMs)),
       isFinalState(record.state) ? '1' : '0',
@@ -77,26 +82,22 @@ export class RedisFlowStore implements FlowStore {
   }
 
   async get(kind: FlowKind, id: string): Promise<FlowRecord | null> {
-    const hash = await this.redis.hgetall(this.flowKey(kind, id));
+    const hash = await this.redis.hgetall(this.keys.flow(kind, id));
     return decodeRecord(hash);
   }
 
   async transition(req: TransitionRequest): Promise<TransitionResult> {
-    const { sets, dels } = encodePatch(req.patch);
     const reply = await this.cmd.handoffFlowTransition(
-      this.flowKey(req.kind, req.id),
-      this.dueKey(),
+      this.keys.flow(req.kind, req.id),
+      this.keys.dueSet(),
+      this.keys.flowTaken(req.kind, req.id),
       req.to,
       String(req.now),
       String(Math.ceil(req.tombstoneMs)),
       req.requireUserId !== undefined ? '1' : '0',
       req.requireUserId ?? '',
-      member(req.kind, req.id),
-      String(req.from.length),
-      ...req.from,
-      String(sets.length / 2),
-      ...sets,
-      ...dels,
+      this.keys.dueMember(req.kind, req.id),
+      JSON.stringify({ from: req.from, ...encodePatch(req.patch) }),
     );
     const [code, flat] = reply;
     if (code === FlowScriptCode.NotFound) return { ok: false, reason: 'not_found' };
@@ -120,18 +121,14 @@ export class RedisFlowStore implements FlowStore {
     // Same as Array.prototype.slice(0, limit) in the memory store.
     const n = Number.isFinite(limit) ? Math.trunc(limit) : limit > 0 ? Number.MAX_SAFE_INTEGER : 0;
     if (n <= 0) return [];
-    const keyPrefix = this.redis.options.keyPrefix ?? '';
     const members = await this.cmd.handoffFlowDue(
-      this.dueKey(),
+      this.keys.dueSet(),
       String(now),
       String(n),
-      `${keyPrefix}${this.prefix}flow:`,
+      ...RedisKeys.forScript(this.keys.flowTemplate(), this.redis.options.keyPrefix),
       String(MAX_STALE_PER_SWEEP),
     );
-    return members.map((m) => {
-      const sep = m.indexOf(':');
-      return { kind: m.slice(0, sep) as FlowKind, id: m.slice(sep + 1) };
-    });
+    return members.map((m) => this.keys.parseDueMember(m));
   }
 
   /** Resolves when Redis answers PING (how fast it rejects when down depends on the connection's retry options). */
@@ -141,23 +138,6 @@ export class RedisFlowStore implements FlowStore {
 
   /** Does NOT quit the shared connection: whoever created the Redis client closes it. */
   async close(): Promise<void> {}
-
-  private flowKey(kind: FlowKind, id: string): string {
-    return flowKey(this.prefix, kind, id);
-  }
-
-  private dueKey(): string {
-    return `${this.prefix}flows:due`;
-  }
-}
-
-/** The hash of one flow; the login queue's take script (login-counters.ts) marks it too. */
-export function flowKey(prefix: string, kind: FlowKind, id: string): string {
-  return `${prefix}flow:${kind}:${id}`;
-}
-
-function member(kind: FlowKind, id: string): string {
-  return `${kind}:${id}`;
 }
 
 /** Field/value pairs for HSET; undefined optional fields are left out. */
@@ -180,23 +160,24 @@ function encodeRecord(r: FlowRecord): string[] {
 }
 
 /**
- * The patch as fields to set and fields to delete. Like Object.assign in the memory store, a key
- * present with the value `undefined` clears that field.
+ * The patch as fields to set (already serialised) and fields to delete, for flow-transition.lua's
+ * JSON argument. Like Object.assign in the memory store, a key present with the value `undefined`
+ * clears that field.
  */
-function encodePatch(patch: FlowPatch | undefined): { sets: string[]; dels: string[] } {
-  const sets: string[] = [];
-  const dels: string[] = [];
-  if (!patch) return { sets, dels };
+function encodePatch(patch: FlowPatch | undefined): { set: Record<string, string>; del: string[] } {
+  const set: Record<string, string> = {};
+  const del: string[] = [];
+  if (!patch) return { set, del };
   if ('userId' in patch) {
-    if (patch.userId === undefined) dels.push('userId');
-    else sets.push('userId', patch.userId);
+    if (patch.userId === undefined) del.push('userId');
+    else set.userId = patch.userId;
   }
   for (const field of ['scannedBy', 'error'] as const) {
     if (!(field in patch)) continue;
-    if (patch[field] === undefined) dels.push(field);
-    else sets.push(field, JSON.stringify(patch[field]));
+    if (patch[field] === undefined) del.push(field);
+    else set[field] = JSON.stringify(patch[field]);
   }
-  return { sets, dels };
+  return { set, del };
 }
 
 function pairsToObject(flat: string[]): Record<string, string> {

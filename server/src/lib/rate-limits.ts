@@ -2,6 +2,12 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAb
 import type { Redis } from 'ioredis';
 import { HandoffError } from '../errors.js';
 
+/** Names a limiter's keys; store/keys.ts's RedisKeys is one (kept structural so lib/ imports nothing of store/). */
+export interface LimitKeys {
+  /** rate-limiter-flexible's `keyPrefix` for the limit `name`. */
+  rateLimit(name: string): string;
+}
+
 export interface LimitOptions {
   /** Requests allowed per window. */
   points: number;
@@ -48,12 +54,13 @@ export class Limiter {
 export class RateLimits {
   constructor(
     private readonly redis: Redis | undefined,
-    private readonly prefix: string,
+    /** Names the limiters' keys (`keys.rateLimit(name)`), in memory too. */
+    private readonly keys: LimitKeys,
   ) {}
 
   create(name: string, opts: LimitOptions): Limiter {
     const common = {
-      keyPrefix: `${this.prefix}rl:${name}`,
+      keyPrefix: this.keys.rateLimit(name),
       points: opts.points,
       duration: opts.durationSeconds,
       blockDuration: opts.blockSeconds ?? 0,

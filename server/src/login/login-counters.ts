@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { flowKey } from '../flows/redis-flow-store.js';
+import type { RedisKeys } from '../store/keys.js';
 import { defineScripts } from '../store/lua-scripts.js';
 
 /**
@@ -107,29 +107,38 @@ export class MemoryLoginCounters implements LoginCounters {
 }
 
 interface TakeCommand {
-  handoffLoginTake(flowKey: string, takenKey: string): Promise<number>;
+  handoffLoginTake(flowKey: string, markerKey: string, takenKey: string): Promise<number>;
 }
 
+/**
+ * The counters in Redis (`keys.loginTickets()`, `keys.loginTakenCount()`), shared by every node.
+ * A flow counted as taken gets the marker `keys.flowTaken('login', id)`, which lives and dies with
+ * the flow's hash (login-take.lua); a flow already gone is not counted (null).
+ */
 export class RedisLoginCounters implements LoginCounters {
   private readonly cmd: Redis & TakeCommand;
 
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    private readonly keys: RedisKeys,
   ) {
-    this.cmd = defineScripts<TakeCommand>(redis, { handoffLoginTake: ['login-take', 2] });
+    this.cmd = defineScripts<TakeCommand>(redis, { handoffLoginTake: ['login-take', 3] });
   }
 
   async nextTicket(): Promise<number> {
-    return this.redis.incr(`${this.prefix}login:tickets`);
+    return this.redis.incr(this.keys.loginTickets());
   }
 
   async markTaken(flowId: string): Promise<number | null> {
-    const n = await this.cmd.handoffLoginTake(flowKey(this.prefix, 'login', flowId), `${this.prefix}login:taken`);
+    const n = await this.cmd.handoffLoginTake(
+      this.keys.flow('login', flowId),
+      this.keys.flowTaken('login', flowId),
+      this.keys.loginTakenCount(),
+    );
     return n < 0 ? null : n;
   }
 
   async taken(): Promise<number> {
-    return Number((await this.redis.get(`${this.prefix}login:taken`)) ?? 0);
+    return Number((await this.redis.get(this.keys.loginTakenCount())) ?? 0);
   }
 }

@@ -81,10 +81,6 @@ export class LocalFanout extends Fanout {
 /** Event name of states on the Socket.IO Redis adapter's server-side channel. */
 export const FANOUT_EVENT = 'handoff:state';
 
-/** The Redis channel prefix API nodes (adapter) and workers (emitter) must share, or pushes stop. */
-export function adapterChannel(redisPrefix: string): string {
-  return `${redisPrefix}socket.io`;
-}
 /** Event name of signals on the same channel. */
 export const SIGNAL_EVENT = 'handoff:signal';
 

@@ -17,6 +17,7 @@ import { MemoryLoginCounters, RedisLoginCounters, type LoginCounters } from '../
 import { BullQueueFactory } from '../queue/bullmq-queue.js';
 import type { QueueFactory } from '../queue/job-queue.js';
 import { MemoryQueueFactory } from '../queue/memory-queue.js';
+import { RedisKeys } from './keys.js';
 import { quitOrDrop, redisRetryStrategy } from './redis-connection.js';
 
 /** Which Redis connection: the store's commands, the adapter's publisher/subscriber, or a job queue's. */
@@ -71,6 +72,8 @@ export class RedisWatch extends EventEmitter<{
 /** The stores and connections of one mode: embedded (in memory) or Redis. */
 export interface Backend {
   mode: 'embedded' | 'redis';
+  /** Every Redis key, channel and queue prefix, from REDIS_PREFIX (rate limiters use its names in memory too). */
+  keys: RedisKeys;
   flows: FlowStore;
   users: UserStore;
   /** Verification codes (server/src/codes). */
@@ -97,17 +100,28 @@ export interface Backend {
  * second counts for a browser watching a QR code).
  */
 export async function openBackend(config: Config, log: Logger): Promise<Backend> {
+  const keys = new RedisKeys(config.redisPrefix);
   if (!config.redisUrl) {
     const queues = new MemoryQueueFactory();
+    const flows = new MemoryFlowStore();
+    const codes = new MemoryCodeStore();
+    const loginCounters = new MemoryLoginCounters({ rememberMs: config.loginTtlSeconds * 1000 });
     return {
       mode: 'embedded',
-      flows: new MemoryFlowStore(),
+      keys,
+      flows,
       users: new MemoryUserStore(),
-      codes: new MemoryCodeStore(),
+      codes,
       queues,
-      limits: new RateLimits(undefined, config.redisPrefix),
-      loginCounters: new MemoryLoginCounters(),
-      close: () => queues.close(),
+      limits: new RateLimits(undefined, keys),
+      loginCounters,
+      async close() {
+        // The queues first (active jobs finish, and may still write), then the stores' purge timers.
+        await queues.close();
+        await flows.close();
+        await codes.close();
+        loginCounters.close();
+      },
     };
   }
 
@@ -138,21 +152,21 @@ export async function openBackend(config: Config, log: Logger): Promise<Backend>
   // each API node runs when its subscriber is back (server.ts, realtime/resync.ts).
   const pub = watch.watch(new Redis(config.redisUrl, { retryStrategy: redisRetryStrategy, maxRetriesPerRequest: null }), 'pub');
   const sub = watch.watch(new Redis(config.redisUrl, { retryStrategy: redisRetryStrategy, maxRetriesPerRequest: null, autoResubscribe: true }), 'sub');
-  const prefix = config.redisPrefix;
   const queues = new BullQueueFactory({
     url: config.redisUrl,
-    prefix: `${prefix}bull`,
+    prefix: keys.bullPrefix(),
     lockDurationMs: config.queueLockMs,
     onConnection: (c, role) => void (role === 'producer' ? watch.watch(c, 'queue', { translate: true }) : watch.watch(c, 'queue-worker')),
   });
   return {
     mode: 'redis',
-    flows: new RedisFlowStore(client, { prefix }),
-    users: new RedisUserStore(client, { prefix }),
-    codes: new RedisCodeStore(client, { prefix }),
+    keys,
+    flows: new RedisFlowStore(client, { keys }),
+    users: new RedisUserStore(client, { keys }),
+    codes: new RedisCodeStore(client, { keys }),
     queues,
-    limits: new RateLimits(client, prefix),
-    loginCounters: new RedisLoginCounters(client, prefix),
+    limits: new RateLimits(client, keys),
+    loginCounters: new RedisLoginCounters(client, keys),
     redis: { client, pub, sub, watch },
     async close() {
       await queues.close();

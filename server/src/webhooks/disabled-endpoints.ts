@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { RedisKeys } from '../store/keys.js';
 
 /**
  * Endpoints that answered `410 Gone`: no event is queued for them and queued deliveries are
@@ -29,12 +30,17 @@ export class MemoryDisabledEndpoints implements DisabledEndpoints {
   }
 }
 
+/** The set `keys.webhookDisabled()`, shared by every process. */
 export class RedisDisabledEndpoints implements DisabledEndpoints {
+  /** The set's key, e.g. `handoff:webhooks:disabled`. */
+  readonly key: string;
+
   constructor(
     private readonly client: Redis,
-    /** The set's key, e.g. `handoff:webhooks:disabled`. */
-    readonly key: string,
-  ) {}
+    keys: RedisKeys,
+  ) {
+    this.key = keys.webhookDisabled();
+  }
 
   async has(url: string): Promise<boolean> {
     return (await this.client.sismember(this.key, url)) === 1;

@@ -52,12 +52,12 @@ export class Webhooks {
     endpoints: { urls: string[]; secret: string },
     readonly settings: WebhookSettings,
   ) {
-    const { backend, config } = deps;
+    const { backend } = deps;
     this.urls = [...new Set(endpoints.urls)];
     this.key = webhookKey(endpoints.secret);
     this.queue = backend.queues.create<WebhookJob>(WEBHOOK_QUEUE);
     const redis = backend.redis?.client;
-    this.disabled = redis ? new RedisDisabledEndpoints(redis, `${config.redisPrefix}webhooks:disabled`) : new MemoryDisabledEndpoints();
+    this.disabled = redis ? new RedisDisabledEndpoints(redis, backend.keys) : new MemoryDisabledEndpoints();
     this.deliveries = new Counter({
       name: 'handoff_webhook_deliveries_total',
       help: 'Webhook deliveries by event type and outcome (delivered, retried, failed, disabled, skipped, dropped)',
