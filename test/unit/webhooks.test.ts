@@ -8,6 +8,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -529,6 +530,54 @@ describe('webhook producer and worker (fake commits, real receivers)', () => {
     startWebhookWorker({ ...c.core } as Core, FAST);
     await a.waitForEvent('qr.confirmed', `qr:${r.id}`);
     expect(c.created).toEqual([WEBHOOK_QUEUE]);
+  });
+});
+
+describe('failures that do not change an outcome are logged at debug, not swallowed', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('a commit whose disabled-endpoint set cannot be read logs why at debug and still queues the event', async () => {
+    // A real Redis client on a port where nothing listens: every command fails at once.
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, enableOfflineQueue: false, retryStrategy: () => null });
+    client.on('error', () => {});
+    const c = fakeCore(['http://127.0.0.1:1/hooks']);
+    (c.core as { backend: unknown }).backend = { mode: 'redis', redis: { client } };
+    try {
+      startWebhookProducer(c.core, FAST);
+      c.commit(record('qr', 'confirmed', { userId: 'u1' }));
+      await c.logs.waitFor((l) => l.msg === 'webhooks: disabled endpoints unreadable; queueing for every endpoint');
+      const line = c.logs.lines.find((l) => l.msg === 'webhooks: disabled endpoints unreadable; queueing for every endpoint')!;
+      expect(line.level).toBe(20); // debug
+      expect(line).toMatchObject({ event: 'qr.confirmed', err: expect.stringMatching(/\w/) });
+      await expect.poll(() => c.adds.length).toBe(1);
+    } finally {
+      client.disconnect();
+      await c.close();
+    }
+  });
+
+  it('an answer body that cannot be released is logged at debug; the delivery still counts', async () => {
+    const body = new ReadableStream({
+      cancel() {
+        throw new Error('socket hang up');
+      },
+    });
+    vi.spyOn(globalThis, 'fetch').mockResolvedValue(new Response(body, { status: 200 }));
+    const logs = new LogCapture();
+    const job: WebhookJob = { msgId: 'msg_c', type: 'qr.confirmed', url: 'http://127.0.0.1:1/hooks?token=hidden', body: BODY };
+    const result = await attemptDelivery(job, webhookKey(SECRET), 1000, pino({ level: 'debug' }, logs.stream));
+    expect(result).toEqual({ outcome: 'delivered', status: 200 });
+    await logs.waitFor((l) => l.msg === 'webhook: the answer body could not be released');
+    expect(logs.lines[0]).toMatchObject({ level: 20, webhookId: 'msg_c', endpoint: 'http://127.0.0.1:1/hooks', err: 'socket hang up' });
+    expect(JSON.stringify(logs.lines)).not.toContain('hidden');
   });
 });
 

@@ -95,8 +95,9 @@ async function enqueue(ctx: WebhookContext, type: string, msgId: string, body: s
   let disabled = new Set<string>();
   try {
     disabled = await ctx.disabled.all();
-  } catch {
+  } catch (err) {
     // The store is unreachable: queue for every endpoint; delivery checks again.
+    ctx.log.debug({ event: type, webhookId: msgId, err: (err as Error).message }, 'webhooks: disabled endpoints unreadable; queueing for every endpoint');
   }
   await Promise.all(
     ctx.urls.map(async (url) => {
@@ -133,7 +134,7 @@ export function startWebhookWorker(core: Core, env: Record<string, string | unde
         ctx.deliveries.inc({ event, outcome: 'skipped' });
         return;
       }
-      const result = await attemptDelivery(data, ctx.key, ctx.settings.timeoutMs);
+      const result = await attemptDelivery(data, ctx.key, ctx.settings.timeoutMs, ctx.log);
       if (result.outcome === 'delivered') {
         ctx.deliveries.inc({ event, outcome: 'delivered' });
         ctx.log.debug({ ...context, status: result.status }, 'webhook delivered');
