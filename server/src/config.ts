@@ -152,7 +152,13 @@ function webhookSecret(env: Env): string | null {
     if (list(env, 'WEBHOOK_URLS').length > 0) throw new ConfigError('WEBHOOK_SECRET', 'is required when WEBHOOK_URLS is set');
     return null;
   }
-  if (webhookKey(raw).length < 24) throw new ConfigError('WEBHOOK_SECRET', 'must hold at least 24 bytes');
+  let key: Buffer;
+  try {
+    key = webhookKey(raw);
+  } catch (err) {
+    throw new ConfigError('WEBHOOK_SECRET', (err as Error).message);
+  }
+  if (key.length < 24) throw new ConfigError('WEBHOOK_SECRET', 'must hold at least 24 bytes');
   return raw;
 }
 

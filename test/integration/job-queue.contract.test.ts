@@ -1,5 +1,6 @@
 /** One behaviour for both queues: the in-process one (embedded) and BullMQ on a real redis-server. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Backoffs } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MemoryQueueFactory } from '../../server/src/queue/memory-queue.js';
 import { BullQueueFactory } from '../../server/src/queue/bullmq-queue.js';
 import { backoffDelay, type QueueFactory } from '../../server/src/queue/job-queue.js';
@@ -148,5 +149,26 @@ describe('backoff', () => {
     expect(backoffDelay(3, 1000, () => 0.999)).toBe(3996);
     expect(backoffDelay(3, 1000, () => 0)).toBe(0);
     expect(backoffDelay(40, 1000, () => 0.5)).toBe(150_000);
+  });
+
+  it("below its 5-minute ceiling is BullMQ's own exponential backoff with jitter 1, draw for draw; above it BullMQ's has no ceiling", () => {
+    const random = vi.spyOn(Math, 'random');
+    try {
+      for (const base of [5, 200, 500, 1000, 7_777]) {
+        for (let attemptsMade = 1; base * 2 ** (attemptsMade - 1) <= 5 * 60_000; attemptsMade++) {
+          for (const r of [0, 0.25, 0.5, 0.999999]) {
+            random.mockReturnValue(r);
+            const bullmq = Backoffs.calculate({ type: 'exponential', delay: base, jitter: 1 }, attemptsMade, new Error('x'), undefined as never);
+            expect(backoffDelay(attemptsMade, base, () => r)).toBe(bullmq);
+          }
+        }
+      }
+      // WEBHOOK_ATTEMPTS goes to 50: BullMQ's built-in would wait up to 2^19 s (6 days) before the 21st attempt.
+      random.mockReturnValue(0.999999);
+      expect(Backoffs.calculate({ type: 'exponential', delay: 1000, jitter: 1 }, 20, new Error('x'), undefined as never)).toBeGreaterThan(500_000_000);
+      expect(backoffDelay(20, 1000, () => 0.999999)).toBeLessThan(5 * 60_000);
+    } finally {
+      random.mockRestore();
+    }
   });
 });

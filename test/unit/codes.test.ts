@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CodeCrypto, generateCode, isCodeShaped } from '../../server/src/codes/code-crypto.js';
 import { accountExistsMessage, codeMessage } from '../../server/src/codes/messages.js';
 import { emailLocalPart, isValidEmail, normaliseRecipient } from '../../server/src/codes/recipients.js';
@@ -187,6 +187,25 @@ describe('senders', () => {
       expect((err as Error).message).toBe('SMS provider answered HTTP 500');
     } finally {
       srv.close();
+    }
+  });
+
+  it('an SMS provider answer whose body cannot be released is logged at debug, without the number, text or URL; the send still counts', async () => {
+    const body = new ReadableStream({
+      cancel() {
+        throw new Error('socket hang up');
+      },
+    });
+    const fetchSpy = vi.spyOn(globalThis, 'fetch').mockResolvedValue(new Response(body, { status: 200 }));
+    try {
+      let out = '';
+      const log = pino({ level: 'debug' }, new Writable({ write: (chunk, _enc, cb) => ((out += chunk.toString()), cb()) }));
+      await new SmsSender(new HttpSmsProvider('http://127.0.0.1:1/sms?key=provider-secret', 1000, log)).send({ channel: 'sms', to: '+447700900123', subject: '', text: 'code 012345' });
+      const line = JSON.parse(out.trim());
+      expect(line).toMatchObject({ level: 20, msg: 'SMS provider: the answer body could not be released', status: 200, err: 'socket hang up' });
+      expect(out).not.toMatch(/447700900123|012345|provider-secret/);
+    } finally {
+      fetchSpy.mockRestore();
     }
   });
 

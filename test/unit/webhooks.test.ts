@@ -8,8 +8,10 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { Webhook } from 'standardwebhooks';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { FlowKind, FlowStateName } from '@handoff/protocol';
 import { ConfigError, loadConfig } from '../../server/src/config.js';
 import type { FlowRecord } from '../../server/src/flows/flow-record.js';
@@ -19,8 +21,10 @@ import { Metrics } from '../../server/src/observability/metrics.js';
 import type { JobOptions, QueueFactory } from '../../server/src/queue/job-queue.js';
 import { MemoryQueueFactory } from '../../server/src/queue/memory-queue.js';
 import type { Backend } from '../../server/src/store/backend.js';
+import { RedisKeys } from '../../server/src/store/keys.js';
 import {
   WEBHOOK_QUEUE,
+  WEBHOOK_TOLERANCE_SECONDS,
   WebhookVerificationError,
   signWebhook,
   createWebhooks,
@@ -28,16 +32,22 @@ import {
   webhookEventType,
   webhookMessageId,
   webhookPayload,
+  webhookKey,
   webhookSettings,
   type WebhookDeps,
   type WebhookJob,
   type Webhooks,
 } from '../../server/src/webhooks/index.js';
+import { attemptDelivery } from '../../server/src/webhooks/delivery.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../harness/webhook-receiver.js';
 
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 
 describe('webhook signatures (Standard Webhooks v1)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('matches the reference library test vector', () => {
     // standard-webhooks/libraries/javascript/src/webhook.test.ts, "sign function works".
     const signature = signWebhook('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}');
@@ -47,7 +57,7 @@ describe('webhook signatures (Standard Webhooks v1)', () => {
   it('verifies a signature computed independently, for a whsec_ secret and for a raw one', () => {
     const body = JSON.stringify({ type: 'qr.confirmed', timestamp: new Date().toISOString(), data: { n: 1 } });
     const ts = Math.floor(Date.now() / 1000);
-    const raw = 'a raw secret that is long enough, 24+ bytes';
+    const raw = 'a raw secret that is long enough, 24+ bytes, ünïcode';
     for (const [secret, key] of [
       [SECRET, Buffer.from(SECRET.slice(6), 'base64')],
       [raw, Buffer.from(raw, 'utf8')],
@@ -57,14 +67,65 @@ describe('webhook signatures (Standard Webhooks v1)', () => {
       expect(signWebhook(secret, 'msg_abc', ts, body)).toBe(`v1,${mac}`);
       expect(verifyWebhook(secret, headers, body)).toEqual(JSON.parse(body));
       expect(verifyWebhook(secret, new Headers(headers), Buffer.from(body))).toEqual(JSON.parse(body));
+      expect(verifyWebhook(secret, new Headers(headers), new Uint8Array(Buffer.from(body)))).toEqual(JSON.parse(body));
       expect(verifyWebhook(secret, { 'Webhook-Id': 'msg_abc', 'WEBHOOK-TIMESTAMP': String(ts), 'webhook-signature': [`v1,${mac}`] }, body)).toBeTruthy();
     }
   });
 
+  describe('interop with the standardwebhooks package', () => {
+    it("a delivery Handoff sends verifies with the package's Webhook.verify", async () => {
+      const verified: unknown[] = [];
+      const server = createServer(async (req, res) => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of req) chunks.push(chunk as Buffer);
+        try {
+          verified.push(new Webhook(SECRET).verify(Buffer.concat(chunks), req.headers as Record<string, string>));
+          res.writeHead(204).end();
+        } catch (err) {
+          res.writeHead(401).end((err as Error).message);
+        }
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const job: WebhookJob = { msgId: 'msg_interop', type: 'qr.confirmed', url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, body: BODY };
+        const result = await attemptDelivery(job, webhookKey(SECRET), 5_000);
+        expect(result).toEqual({ outcome: 'delivered', status: 204 });
+        expect(verified).toEqual([JSON.parse(BODY)]);
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
+
+    it("a delivery signed by the package verifies with Handoff's verifier, for a whsec_ secret and a raw one", () => {
+      const raw = 'a raw secret that is long enough, 24+ bytes, ünïcode';
+      const now = new Date();
+      const ts = String(Math.floor(now.getTime() / 1000));
+      for (const [secret, library] of [
+        [SECRET, new Webhook(SECRET)],
+        [raw, new Webhook(Buffer.from(raw, 'utf8'), { format: 'raw' })],
+        [raw, new Webhook(`whsec_${Buffer.from(raw).toString('base64')}`)],
+      ] as const) {
+        const headers = { 'webhook-id': 'msg_lib', 'webhook-timestamp': ts, 'webhook-signature': library.sign('msg_lib', now, BODY) };
+        expect(verifyWebhook(secret, headers, BODY)).toEqual(JSON.parse(BODY));
+        expect(() => verifyWebhook(secret, headers, BODY.replace('failed', 'succeeded'))).toThrow(WebhookVerificationError);
+      }
+    });
+
+    it('a rotated secret: a list of signatures, one per secret, verifies with either secret on both sides', () => {
+      const previous = `whsec_${randomBytes(32).toString('base64')}`;
+      const ts = Math.floor(Date.now() / 1000);
+      const signatures = [signWebhook(previous, 'msg_rot', ts, BODY), signWebhook(SECRET, 'msg_rot', ts, BODY)].join(' ');
+      const headers = { 'webhook-id': 'msg_rot', 'webhook-timestamp': String(ts), 'webhook-signature': signatures };
+      for (const secret of [previous, SECRET]) {
+        expect(verifyWebhook(secret, headers, BODY)).toEqual(JSON.parse(BODY));
+        expect(new Webhook(secret).verify(BODY, headers)).toEqual(JSON.parse(BODY));
+      }
+    });
+  });
+
   describe('rejects', () => {
     const body = '{"type":"qr.cancelled","timestamp":"2025-01-01T00:00:00.000Z","data":{}}';
-    const now = Date.now();
-    const ts = Math.floor(now / 1000);
+    const ts = Math.floor(Date.now() / 1000);
     const good = () => ({ 'webhook-id': 'msg_x', 'webhook-timestamp': String(ts), 'webhook-signature': signWebhook(SECRET, 'msg_x', ts, body) });
 
     it.each([
@@ -77,20 +138,24 @@ describe('webhook signatures (Standard Webhooks v1)', () => {
       ['a truncated signature', { ...good(), 'webhook-signature': good()['webhook-signature'].slice(0, 10) }, body],
       ['an empty v1 signature', { ...good(), 'webhook-signature': 'v1,' }, body],
       ['a right signature under another version tag', { ...good(), 'webhook-signature': good()['webhook-signature'].replace('v1,', 'v1a,') }, body],
+      ['a signed body that is not JSON', { ...good(), 'webhook-signature': signWebhook(SECRET, 'msg_x', ts, 'not json') }, 'not json'],
+      ['a signed empty body', { ...good(), 'webhook-signature': signWebhook(SECRET, 'msg_x', ts, '') }, ''],
     ])('%s', (_what, headers, payload) => {
-      expect(() => verifyWebhook(SECRET, headers, payload, { now })).toThrow(WebhookVerificationError);
+      vi.useFakeTimers({ toFake: ['Date'], now: ts * 1000 });
+      expect(() => verifyWebhook(SECRET, headers, payload)).toThrow(WebhookVerificationError);
     });
 
     it('a timestamp more than 5 minutes off either way, but not one just inside', () => {
+      vi.useFakeTimers({ toFake: ['Date'], now: ts * 1000 });
       for (const offset of [-301, 301]) {
         const t = ts + offset;
         const headers = { 'webhook-id': 'msg_x', 'webhook-timestamp': String(t), 'webhook-signature': signWebhook(SECRET, 'msg_x', t, body) };
-        expect(() => verifyWebhook(SECRET, headers, body, { now })).toThrow(/too far/);
+        expect(() => verifyWebhook(SECRET, headers, body)).toThrow(/timestamp too (old|new)/);
       }
-      for (const offset of [-300, 300]) {
+      for (const offset of [-WEBHOOK_TOLERANCE_SECONDS, WEBHOOK_TOLERANCE_SECONDS]) {
         const t = ts + offset;
         const headers = { 'webhook-id': 'msg_x', 'webhook-timestamp': String(t), 'webhook-signature': signWebhook(SECRET, 'msg_x', t, body) };
-        expect(verifyWebhook(SECRET, headers, body, { now: ts * 1000 })).toBeTruthy();
+        expect(verifyWebhook(SECRET, headers, body)).toBeTruthy();
       }
     });
   });
@@ -104,6 +169,14 @@ describe('webhook signatures (Standard Webhooks v1)', () => {
       const ts = Math.floor(Date.now() / 1000);
       return { 'webhook-id': 'msg_r', 'webhook-timestamp': String(ts), 'webhook-signature': signWebhook(SECRET, 'msg_r', ts, BODY) };
     }
+  });
+
+  it.each([
+    ['a character outside base64', `whsec_${randomBytes(32).toString('base64').slice(0, 40)} x`],
+    ['base64url instead of base64', `whsec_${Buffer.from('fb'.repeat(32), 'hex').toString('base64url')}`],
+    ['nothing', 'whsec_'],
+  ])('WEBHOOK_SECRET with %s after whsec_ is refused at start, naming the variable (a receiver library could not read it)', (_what, secret) => {
+    expect(() => loadConfig({ WEBHOOK_URLS: 'http://127.0.0.1:1/hooks', WEBHOOK_SECRET: secret })).toThrow(/^WEBHOOK_SECRET: the part after whsec_ is not valid base64$/);
   });
 });
 const BODY = '{"type":"login.failed","timestamp":"2025-01-01T00:00:00.000Z","data":{}}';
@@ -467,6 +540,54 @@ describe('webhook producer and worker (fake commits, real receivers)', () => {
     c.work(FAST);
     await a.waitForEvent('qr.confirmed', `qr:${r.id}`);
     expect(c.created).toEqual([WEBHOOK_QUEUE]);
+  });
+});
+
+describe('failures that do not change an outcome are logged at debug, not swallowed', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('a commit whose disabled-endpoint set cannot be read logs why at debug and still queues the event', async () => {
+    // A real Redis client on a port where nothing listens: every command fails at once.
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, enableOfflineQueue: false, retryStrategy: () => null });
+    client.on('error', () => {});
+    const c = fakeCore(['http://127.0.0.1:1/hooks']);
+    c.deps.backend = { ...c.deps.backend, mode: 'redis', redis: { client }, keys: new RedisKeys('webhooks-test:') } as unknown as Backend;
+    try {
+      c.produce(FAST);
+      c.commit(record('qr', 'confirmed', { userId: 'u1' }));
+      await c.logs.waitFor((l) => l.msg === 'webhooks: disabled endpoints unreadable; queueing for every endpoint');
+      const line = c.logs.lines.find((l) => l.msg === 'webhooks: disabled endpoints unreadable; queueing for every endpoint')!;
+      expect(line.level).toBe(20); // debug
+      expect(line).toMatchObject({ event: 'qr.confirmed', err: expect.stringMatching(/\w/) });
+      await expect.poll(() => c.adds.length).toBe(1);
+    } finally {
+      client.disconnect();
+      await c.close();
+    }
+  });
+
+  it('an answer body that cannot be released is logged at debug; the delivery still counts', async () => {
+    const body = new ReadableStream({
+      cancel() {
+        throw new Error('socket hang up');
+      },
+    });
+    vi.spyOn(globalThis, 'fetch').mockResolvedValue(new Response(body, { status: 200 }));
+    const logs = new LogCapture();
+    const job: WebhookJob = { msgId: 'msg_c', type: 'qr.confirmed', url: 'http://127.0.0.1:1/hooks?token=hidden', body: BODY };
+    const result = await attemptDelivery(job, webhookKey(SECRET), 1000, pino({ level: 'debug' }, logs.stream));
+    expect(result).toEqual({ outcome: 'delivered', status: 200 });
+    await logs.waitFor((l) => l.msg === 'webhook: the answer body could not be released');
+    expect(logs.lines[0]).toMatchObject({ level: 20, webhookId: 'msg_c', endpoint: 'http://127.0.0.1:1/hooks', err: 'socket hang up' });
+    expect(JSON.stringify(logs.lines)).not.toContain('hidden');
   });
 });
 

@@ -57,6 +57,8 @@ export class HttpSmsProvider implements SmsProvider {
   constructor(
     private readonly url: string,
     private readonly timeoutMs = 10_000,
+    /** Hears at debug what does not change the outcome (default none); never the number, text or URL. */
+    private readonly log?: Pick<Logger, 'debug'>,
   ) {}
 
   async sendSms(to: string, text: string): Promise<void> {
@@ -67,7 +69,9 @@ export class HttpSmsProvider implements SmsProvider {
       signal: AbortSignal.timeout(this.timeoutMs),
       redirect: 'error',
     });
-    await res.body?.cancel().catch(() => {});
+    await res.body?.cancel().catch((err: unknown) => {
+      this.log?.debug({ status: res.status, err: err instanceof Error ? err.message : String(err) }, 'SMS provider: the answer body could not be released');
+    });
     // The status only: a provider's body might echo the message, and errors end up in logs.
     if (res.status < 200 || res.status > 299) throw new Error(`SMS provider answered HTTP ${res.status}`);
   }
@@ -126,6 +130,6 @@ export function createChannelSenders(config: Config, log: Logger): ChannelSender
   const dev = config.nodeEnv !== 'production';
   return {
     email: config.smtpUrl ? new SmtpSender(config.smtpUrl, config.mailFrom) : dev ? new LogSender(log) : null,
-    sms: config.smsWebhookUrl ? new SmsSender(new HttpSmsProvider(config.smsWebhookUrl)) : dev ? new LogSender(log) : null,
+    sms: config.smsWebhookUrl ? new SmsSender(new HttpSmsProvider(config.smsWebhookUrl, undefined, log)) : dev ? new LogSender(log) : null,
   };
 }

@@ -126,7 +126,13 @@ export class JobObservers {
   }
 }
 
-/** Delay before attempt `attemptsMade + 1`: full jitter over an exponential, capped at 5 minutes. */
+/**
+ * Delay before attempt `attemptsMade + 1`: full jitter over an exponential, capped at 5 minutes.
+ * Below the cap this is BullMQ's own `{ type: 'exponential', delay: baseMs, jitter: 1 }`, draw for
+ * draw (test/integration/job-queue.contract.test.ts); it is not that built-in because BullMQ's has
+ * no ceiling (WEBHOOK_ATTEMPTS may be 50). BullMQ runs it as the workers' `backoffStrategy`, the
+ * memory queue calls it directly: one function, the same delays in both modes.
+ */
 export function backoffDelay(attemptsMade: number, baseMs: number, random: () => number = Math.random): number {
   const ceiling = Math.min(baseMs * 2 ** Math.max(0, attemptsMade - 1), 5 * 60_000);
   return Math.floor(random() * ceiling);

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { signWebhook } from './signature.js';
 
 /** One queued delivery: one event to one endpoint. The body is serialized once, at the commit. */
@@ -21,9 +22,16 @@ export const WEBHOOK_USER_AGENT = 'Handoff-Webhooks/1.0';
 
 /**
  * POST one attempt, signed with this attempt's timestamp. 2xx = delivered; 410 = gone; any
- * other status (redirects are not followed), a network error or the timeout = error.
+ * other status (redirects are not followed), a network error or the timeout = error. `log`
+ * (default none) hears at debug what does not change the outcome (the answer's body not released).
  */
-export async function attemptDelivery(job: WebhookJob, secret: Buffer, timeoutMs: number, now: number = Date.now()): Promise<AttemptResult> {
+export async function attemptDelivery(
+  job: WebhookJob,
+  secret: Buffer,
+  timeoutMs: number,
+  log?: Pick<Logger, 'debug'>,
+  now: number = Date.now(),
+): Promise<AttemptResult> {
   const timestamp = Math.floor(now / 1000);
   let res: Response;
   try {
@@ -44,7 +52,9 @@ export async function attemptDelivery(job: WebhookJob, secret: Buffer, timeoutMs
     return { outcome: 'error', reason: describeFetchError(err, timeoutMs) };
   }
   // The receiver's answer is not read; release the connection.
-  await res.body?.cancel().catch(() => {});
+  await res.body?.cancel().catch((err: unknown) => {
+    log?.debug({ webhookId: job.msgId, endpoint: endpointForLog(job.url), status: res.status, err: errorMessage(err) }, 'webhook: the answer body could not be released');
+  });
   if (res.status >= 200 && res.status < 300) return { outcome: 'delivered', status: res.status };
   if (res.status === 410) return { outcome: 'gone', status: 410 };
   return { outcome: 'error', status: res.status, reason: `HTTP ${res.status}` };
@@ -57,6 +67,10 @@ function describeFetchError(err: unknown, timeoutMs: number): string {
     return cause?.code ?? cause?.message ?? err.message;
   }
   return String(err);
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 /** An endpoint as logged: origin and path, never the query (it may carry a token). */

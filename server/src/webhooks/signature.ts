@@ -1,40 +1,56 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 
 /**
- * Standard Webhooks signatures (https://www.standardwebhooks.com), symmetric scheme `v1`:
- * `webhook-signature: v1,<base64 HMAC-SHA256(key, "${webhook-id}.${webhook-timestamp}.${body}")>`.
+ * Standard Webhooks signatures (https://www.standardwebhooks.com), symmetric scheme `v1`, made and
+ * checked by the project's own library (`standardwebhooks` on npm): these are thin wrappers that
+ * add what Handoff needs around it (a raw-string secret, Node's header objects, bytes bodies, a
+ * strict timestamp, one error class).
  *
  * The key is the base64-decoded part after `whsec_` when the secret has that prefix, else the
- * secret's raw UTF-8 bytes. (The reference libraries base64-decode an unprefixed secret too;
- * give them `whsec_` + base64(raw) when the operator configured a raw string.)
- *
- * This file depends on nothing but node:crypto, so receivers may copy it as is.
+ * secret's raw UTF-8 bytes. (The library base64-decodes an unprefixed secret too; give it
+ * `whsec_` + base64(raw), or the raw bytes with `{ format: 'raw' }`, when the operator configured a
+ * raw string.)
  */
 
-/** How far a `webhook-timestamp` may be from the receiver's clock, seconds (replay protection). */
+export { WebhookVerificationError };
+
+/** How far a `webhook-timestamp` may be from the receiver's clock, seconds: the library's fixed 5 minutes (replay protection). */
 export const WEBHOOK_TOLERANCE_SECONDS = 5 * 60;
 
-/** The HMAC key of a configured secret. */
+const PREFIX = 'whsec_';
+
+/**
+ * The HMAC key of a configured secret. Throws when a `whsec_` secret is not base64 as the
+ * Standard Webhooks libraries read it (a receiver could not use it).
+ */
 export function webhookKey(secret: string): Buffer {
-  return secret.startsWith('whsec_') ? Buffer.from(secret.slice('whsec_'.length), 'base64') : Buffer.from(secret, 'utf8');
-}
-
-function hmac(key: Buffer, msgId: string, timestamp: string | number, body: string | Uint8Array): Buffer {
-  return createHmac('sha256', key).update(`${msgId}.${timestamp}.`).update(body).digest();
-}
-
-/** The `webhook-signature` value for one attempt: `v1,<base64>`. */
-export function signWebhook(secret: string | Buffer, msgId: string, timestamp: number, body: string | Uint8Array): string {
-  const key = typeof secret === 'string' ? webhookKey(secret) : secret;
-  return `v1,${hmac(key, msgId, timestamp, body).toString('base64')}`;
-}
-
-/** Thrown by `verifyWebhook`; `message` says what was wrong (never the expected signature). */
-export class WebhookVerificationError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'WebhookVerificationError';
+  if (!secret.startsWith(PREFIX)) return Buffer.from(secret, 'utf8');
+  const encoded = secret.slice(PREFIX.length);
+  let valid = /^[A-Za-z0-9+/]+={0,2}$/.test(encoded);
+  if (valid) {
+    try {
+      new Webhook(secret); // the library's own decoding: what every receiver will do
+    } catch {
+      valid = false;
+    }
   }
+  if (!valid) throw new Error('the part after whsec_ is not valid base64');
+  return Buffer.from(encoded, 'base64');
+}
+
+/** The library's signer and verifier for a configured secret, or for a key from `webhookKey`. */
+function webhookOf(secret: string | Uint8Array): Webhook {
+  return new Webhook(typeof secret === 'string' ? webhookKey(secret) : secret, { format: 'raw' });
+}
+
+/** The library takes a string or a Buffer (not any Uint8Array). */
+function payloadOf(body: string | Uint8Array): string | Buffer {
+  return typeof body === 'string' || Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+}
+
+/** The `webhook-signature` value for one attempt (`timestamp` in Unix seconds): `v1,<base64>`. */
+export function signWebhook(secret: string | Uint8Array, msgId: string, timestamp: number, body: string | Uint8Array): string {
+  return webhookOf(secret).sign(msgId, new Date(timestamp * 1000), payloadOf(body));
 }
 
 /** Fetch `Headers`, or Node's `IncomingHttpHeaders` / any record (names matched case-insensitively). */
@@ -50,47 +66,27 @@ function header(headers: WebhookHeaders, name: string): string | undefined {
   return undefined;
 }
 
-export interface VerifyOptions {
-  /** Allowed clock difference, seconds (default 300). */
-  toleranceSeconds?: number;
-  /** The receiver's current time, ms (default Date.now()). */
-  now?: number;
-}
-
 /**
- * Verify a delivery and return its parsed JSON body. Pass the body exactly as received (the raw
- * string or bytes — not re-serialized JSON). Throws WebhookVerificationError when a header is
- * missing or malformed, the timestamp is more than `toleranceSeconds` away from now, no `v1`
- * signature matches (constant-time comparison), or the body is not JSON.
+ * Verify a delivery with the library's `Webhook.verify` and return its parsed JSON body. Pass the
+ * body exactly as received (the raw string or bytes — not re-serialized JSON). Throws
+ * WebhookVerificationError when a header is missing or malformed (the timestamp must be integer
+ * seconds), the timestamp is more than WEBHOOK_TOLERANCE_SECONDS from the clock, no `v1`
+ * signature of the space-separated list matches, or the body is not JSON.
  */
-export function verifyWebhook<T = unknown>(
-  secret: string | Buffer,
-  headers: WebhookHeaders,
-  body: string | Uint8Array,
-  opts: VerifyOptions = {},
-): T {
+export function verifyWebhook<T = unknown>(secret: string | Uint8Array, headers: WebhookHeaders, body: string | Uint8Array): T {
   const msgId = header(headers, 'webhook-id');
   const timestamp = header(headers, 'webhook-timestamp');
-  const signatures = header(headers, 'webhook-signature');
-  if (!msgId || !timestamp || !signatures) throw new WebhookVerificationError('missing webhook-id, webhook-timestamp or webhook-signature header');
+  const signature = header(headers, 'webhook-signature');
+  if (!msgId || !timestamp || !signature) throw new WebhookVerificationError('missing webhook-id, webhook-timestamp or webhook-signature header');
+  // The library reads the timestamp with parseInt ("1700000000.5" passes): the spec says integer seconds.
   if (!/^\d{1,12}$/.test(timestamp)) throw new WebhookVerificationError('webhook-timestamp is not integer seconds');
-  const now = Math.floor((opts.now ?? Date.now()) / 1000);
-  const tolerance = opts.toleranceSeconds ?? WEBHOOK_TOLERANCE_SECONDS;
-  if (Math.abs(now - Number(timestamp)) > tolerance) throw new WebhookVerificationError('webhook-timestamp is too far from now');
-
-  const key = typeof secret === 'string' ? webhookKey(secret) : secret;
-  const expected = hmac(key, msgId, timestamp, body);
-  const matched = signatures.split(' ').some((entry) => {
-    const comma = entry.indexOf(',');
-    if (comma < 0 || entry.slice(0, comma) !== 'v1') return false;
-    const given = Buffer.from(entry.slice(comma + 1), 'base64');
-    return given.length === expected.length && timingSafeEqual(given, expected);
-  });
-  if (!matched) throw new WebhookVerificationError('no matching v1 signature');
-
+  let event: unknown;
   try {
-    return JSON.parse(typeof body === 'string' ? body : Buffer.from(body).toString('utf8')) as T;
-  } catch {
-    throw new WebhookVerificationError('body is not JSON');
+    event = webhookOf(secret).verify(payloadOf(body), { 'webhook-id': msgId, 'webhook-timestamp': timestamp, 'webhook-signature': signature });
+  } catch (err) {
+    if (err instanceof WebhookVerificationError) throw err;
+    throw new WebhookVerificationError('body is not JSON'); // the library's JSON.parse
   }
+  if (event === undefined) throw new WebhookVerificationError('body is not JSON'); // an empty body
+  return event as T;
 }

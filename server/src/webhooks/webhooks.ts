@@ -88,7 +88,7 @@ export class Webhooks {
       disabled = await this.disabled.all();
     } catch (err) {
       // The store is unreachable: queue for every endpoint; delivery checks again.
-      this.log.debug({ err: (err as Error).message }, 'disabled endpoints unreadable; queueing for every endpoint');
+      this.log.debug({ event: type, webhookId: msgId, err: (err as Error).message }, 'webhooks: disabled endpoints unreadable; queueing for every endpoint');
     }
     await Promise.all(
       this.urls.map(async (url) => {
@@ -123,7 +123,7 @@ export class Webhooks {
           this.deliveries.inc({ event, outcome: 'skipped' });
           return;
         }
-        const result = await attemptDelivery(data, this.key, this.settings.timeoutMs);
+        const result = await attemptDelivery(data, this.key, this.settings.timeoutMs, this.log);
         if (result.outcome === 'delivered') {
           this.deliveries.inc({ event, outcome: 'delivered' });
           this.log.debug({ ...context, status: result.status }, 'webhook delivered');
