@@ -13,6 +13,7 @@ import { ExpirySweeper } from './flows/expiry-sweeper.js';
 import { flowRoutes } from './flows/flow-routes.js';
 import type { Handoff } from './handoff.js';
 import { installErrorHandling } from './http/error-handler.js';
+import { edgeOptions } from './http/fastify-options.js';
 import { healthRoutes } from './http/health-routes.js';
 import { QrService } from './qr/qr-service.js';
 import { qrRoutes } from './qr/qr-routes.js';
@@ -84,6 +85,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
     // While closing, Fastify's own 503 body is not the catalogue's: the onRequest hook below answers instead.
     return503OnClosing: false,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
+    ...edgeOptions(),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   let io!: HandoffIo;

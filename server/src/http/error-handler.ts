@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyReply } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HandoffApp } from './app-type.js';
 import { HandoffError, isStoreDown } from '../errors.js';
 
@@ -35,7 +36,19 @@ export function classify(err: FastifyError | Error): HandoffError {
   return new HandoffError('internal');
 }
 
-/** Install the catalogue-based error and not-found handlers. */
+/** `Expect` values other than `100-continue`: `417` with the catalogue body, then the connection closes. */
+function answerExpectationFailed(_req: IncomingMessage, res: ServerResponse): void {
+  const body = JSON.stringify({ error: new HandoffError('bad_request', 'Only "Expect: 100-continue" is supported.').toBody() });
+  res.writeHead(417, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    connection: 'close',
+  });
+  res.end(body);
+}
+
+/** Install the catalogue-based error and not-found handlers (and the 417 for an unknown `Expect`). */
 export function installErrorHandling(app: HandoffApp): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const mapped = classify(err);
@@ -45,4 +58,6 @@ export function installErrorHandling(app: HandoffApp): void {
     return sendError(reply, mapped);
   });
   app.setNotFoundHandler((_request, reply) => sendError(reply, new HandoffError('not_found')));
+  // Node answers an unknown expectation with a bare 417 itself unless someone listens.
+  app.server.on('checkExpectation', answerExpectationFailed);
 }

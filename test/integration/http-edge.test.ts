@@ -1,0 +1,170 @@
+/**
+ * The HTTP edge answers from the error catalogue: what the router cannot route, what Node's parser
+ * refuses (raw sockets), a client that hangs up mid-upload, a bad bearer beside a watch token,
+ * schema failures named in words, and the per-IP limit on creating QR flows. In-process servers.
+ */
+import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../server/src/config.js';
+import { http } from '../harness/clients.js';
+import { BOB, login } from '../harness/cluster.js';
+import { STORE_MODES, startInProcess, testConfig, useRedisServer, type InProcessServer } from '../harness/in-process.js';
+
+const redis = useRedisServer();
+const EMBEDDED = STORE_MODES[0];
+
+/** A pino logger at debug whose JSON lines a test can read and wait for. */
+function capturedLog() {
+  const lines: Record<string, unknown>[] = [];
+  const waiters = new Set<() => void>();
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const wake of waiters) wake();
+      done();
+    },
+  });
+  return {
+    logger: pino({ level: 'debug' }, sink),
+    lines,
+    /** The first line matching `match`, as soon as it is written. */
+    waitFor(match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+      return new Promise((resolve) => {
+        const check = () => {
+          const hit = lines.find(match);
+          if (!hit) return;
+          waiters.delete(check);
+          resolve(hit);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+}
+
+interface RawAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+  /** The server closed its side (FIN). */
+  serverEnded: boolean;
+  /** The socket error the client saw (ECONNRESET, EPIPE…), or null for a clean close. */
+  error: string | null;
+}
+
+/** Send `bytes` on a fresh TCP connection and read one HTTP answer until the connection closes. */
+function rawExchange(base: string, bytes: string): Promise<RawAnswer> {
+  const { port, hostname } = new URL(base);
+  return new Promise((resolve) => {
+    const socket = connect({ port: Number(port), host: hostname, allowHalfOpen: true });
+    let text = '';
+    let serverEnded = false;
+    let error: string | null = null;
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.on('end', () => {
+      serverEnded = true;
+      socket.end();
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => (error = err.code ?? err.message));
+    socket.on('close', () => {
+      const split = text.indexOf('\r\n\r\n');
+      const [statusLine = '', ...headerLines] = (split >= 0 ? text.slice(0, split) : '').split('\r\n');
+      const headers = Object.fromEntries(headerLines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+      let body: unknown = split >= 0 ? text.slice(split + 4) : undefined;
+      try {
+        body = JSON.parse(body as string);
+      } catch {
+        // not JSON: kept as text for the assertion to show
+      }
+      resolve({ status: Number(statusLine.split(' ')[1] ?? 0), headers, body, serverEnded, error });
+    });
+    socket.write(bytes);
+  });
+}
+
+/** GET /healthz through `agent`: the status and Connection header, or the error code. */
+function agentGet(agent: Agent, base: string, headers: Record<string, string>): Promise<{ status?: number; connection?: string; error?: string }> {
+  return new Promise((resolve) => {
+    const req = request(`${base}/healthz`, { agent, headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode, connection: res.headers.connection }));
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+    req.end();
+  });
+}
+
+const catalogueBody = (code: string) => ({ error: { code, message: expect.any(String) } });
+
+describe('the HTTP edge answers from the catalogue (embedded)', () => {
+  let server: InProcessServer;
+  const log = capturedLog();
+
+  beforeAll(async () => {
+    server = await startInProcess(testConfig(EMBEDDED, redis, 'edge', { LOG_LEVEL: 'debug' }), log.logger);
+    await server.server.handoff.users.create(BOB);
+  });
+  afterAll(() => server?.close());
+
+  describe('what the router cannot route', () => {
+    it('a path parameter over 100 characters is 400 bad_request, not Fastify’s 414 body', async () => {
+      const res = await http(server.base, 'POST', `/v1/qr/${'a'.repeat(101)}/scan`);
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual(catalogueBody('bad_request'));
+      expect(res.headers.get('cache-control')).toBe('no-store');
+    });
+
+    it('a path that is not valid percent-encoding is 400 bad_request, not FST_ERR_BAD_URL', async () => {
+      const res = await http(server.base, 'POST', '/v1/qr/%zz/scan');
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual(catalogueBody('bad_request'));
+      expect(res.headers.get('cache-control')).toBe('no-store');
+    });
+  });
+
+  describe('what the HTTP parser refuses (raw sockets, and node:http keep-alive)', () => {
+    it('bad framing: 400 with the catalogue body, no-store and Connection: close', async () => {
+      const res = await rawExchange(server.base, 'NOT HTTP AT ALL\r\n\r\n');
+      expect(res).toMatchObject({ status: 400, body: catalogueBody('bad_request'), serverEnded: true, error: null });
+      expect(res.headers).toMatchObject({ connection: 'close', 'cache-control': 'no-store' });
+    });
+
+    it('headers over 16 KiB: 431 with the catalogue body, no-store and Connection: close', async () => {
+      const res = await rawExchange(server.base, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(17 * 1024)}\r\n\r\n`);
+      expect(res).toMatchObject({ status: 431, body: catalogueBody('bad_request'), serverEnded: true, error: null });
+      expect(res.headers).toMatchObject({ connection: 'close', 'cache-control': 'no-store' });
+    });
+
+    it('an Expect other than 100-continue: 417 with the catalogue body, no-store and Connection: close', async () => {
+      const res = await rawExchange(server.base, 'POST /v1/qr HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 0\r\n\r\n');
+      expect(res).toMatchObject({ status: 417, body: catalogueBody('bad_request'), serverEnded: true, error: null });
+      expect(res.headers).toMatchObject({ connection: 'close', 'cache-control': 'no-store' });
+    });
+
+    it('a keep-alive client whose request got a 431 sends its next one on a new connection: 200, not ECONNRESET', async () => {
+      // node:http's keep-alive agent with one socket: the second request waits for the first one's connection.
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        const [refused, next] = await Promise.all([
+          agentGet(agent, server.base, { 'x-big': 'a'.repeat(17 * 1024) }),
+          agentGet(agent, server.base, {}),
+        ]);
+        expect(next).toMatchObject({ status: 200 });
+        expect(refused).toMatchObject({ status: 431, connection: 'close' });
+      } finally {
+        agent.destroy();
+      }
+    });
+
+    it('headers far over the limit (more than one read): one 431, then a clean close', async () => {
+      // The parser reports again for every chunk that follows; the server answers once and drains the rest.
+      const res = await rawExchange(server.base, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(256 * 1024)}\r\n\r\n`);
+      expect(res).toMatchObject({ status: 431, body: catalogueBody('bad_request'), serverEnded: true, error: null });
+    });
+  });
+
+});
