@@ -167,4 +167,15 @@ describe('the HTTP edge answers from the catalogue (embedded)', () => {
     });
   });
 
+  it('a client that aborts its upload mid-body is logged at debug as client aborted, not as a store outage', async () => {
+    const socket = connect({ port: Number(new URL(server.base).port), host: '127.0.0.1' });
+    const upload = 'POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"email":';
+    socket.write(upload, () => socket.destroy());
+    const line = await log.waitFor((l) => l.msg === 'client aborted' || l.msg === 'store unavailable' || l.msg === 'request failed');
+    expect(line).toMatchObject({ msg: 'client aborted', level: 20 });
+    expect(log.lines.filter((l) => l.msg === 'store unavailable' || l.msg === 'request failed')).toEqual([]);
+    const metrics = (await http(server.base, 'GET', '/metrics')).body as string;
+    expect(metrics).not.toMatch(/handoff_http_requests_total\{method="POST",route="\/v1\/sessions",status="5\d\d"\}/);
+  });
+
 });

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HandoffApp } from './app-type.js';
 import { HandoffError, isStoreDown } from '../errors.js';
@@ -36,6 +36,15 @@ export function classify(err: FastifyError | Error): HandoffError {
   return new HandoffError('internal');
 }
 
+/**
+ * True when `err` is the request stream's own error: the client closed the connection before its
+ * request (body) was complete. Node reports that as an `ECONNRESET` "aborted" error, which must not
+ * be mistaken for a store connection reset.
+ */
+function isClientAbort(err: Error, request: FastifyRequest): boolean {
+  return request.raw.errored === err;
+}
+
 /** `Expect` values other than `100-continue`: `417` with the catalogue body, then the connection closes. */
 function answerExpectationFailed(_req: IncomingMessage, res: ServerResponse): void {
   const body = JSON.stringify({ error: new HandoffError('bad_request', 'Only "Expect: 100-continue" is supported.').toBody() });
@@ -51,6 +60,11 @@ function answerExpectationFailed(_req: IncomingMessage, res: ServerResponse): vo
 /** Install the catalogue-based error and not-found handlers (and the 417 for an unknown `Expect`). */
 export function installErrorHandling(app: HandoffApp): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (isClientAbort(err, request)) {
+      // Nobody reads the answer; not a server fault, not a store outage.
+      request.log.debug({ err: err.message }, 'client aborted');
+      return sendError(reply, new HandoffError('bad_request', 'The client closed the connection before the request was complete.'));
+    }
     const mapped = classify(err);
     // A store outage is expected and logged by the backend once per cause: one short line per request, no stack.
     if (mapped.code === 'unavailable') request.log.warn({ err: err.message }, 'store unavailable');
