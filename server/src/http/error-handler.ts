@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HandoffApp } from './app-type.js';
 import { HandoffError, isStoreDown } from '../errors.js';
+import { describeSchemaErrors } from './schemas.js';
 
 /** Send a catalogue error as `{ error: {code, message} }` (+ `state` on invalid_transition). */
 export function sendError(reply: FastifyReply, err: HandoffError): FastifyReply {
@@ -15,7 +16,7 @@ export function sendError(reply: FastifyReply, err: HandoffError): FastifyReply 
 export function classify(err: FastifyError | Error): HandoffError {
   if (err instanceof HandoffError) return err;
   const fe = err as FastifyError;
-  if (fe.validation) return new HandoffError('bad_request', fe.message);
+  if (fe.validation) return new HandoffError('bad_request', describeSchemaErrors(fe.validation, fe.validationContext));
   switch (fe.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new HandoffError('payload_too_large');
