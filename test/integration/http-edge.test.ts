@@ -178,6 +178,26 @@ describe('the HTTP edge answers from the catalogue (embedded)', () => {
     expect(metrics).not.toMatch(/handoff_http_requests_total\{method="POST",route="\/v1\/sessions",status="5\d\d"\}/);
   });
 
+  describe('a bad bearer beside a valid watch token', () => {
+    it('GET /v1/flows/{topic} with a valid Watch-Token and a garbage Authorization is 401 unauthorized', async () => {
+      const qr = (await http(server.base, 'POST', '/v1/qr')).body as { topic: string; watchToken: string };
+      const res = await http(server.base, 'GET', `/v1/flows/${qr.topic}`, {
+        headers: { 'watch-token': qr.watchToken, authorization: 'Bearer expired.or.garbage' },
+      });
+      expect(res.status).toBe(401);
+      expect(res.body).toEqual(catalogueBody('unauthorized'));
+    });
+
+    it('the watch token still decides beside a valid JWT of another user: 200', async () => {
+      const qr = (await http(server.base, 'POST', '/v1/qr')).body as { topic: string; watchToken: string };
+      const bob = await login(server.base, BOB);
+      const res = await http(server.base, 'GET', `/v1/flows/${qr.topic}`, {
+        headers: { 'watch-token': qr.watchToken, authorization: `Bearer ${bob}` },
+      });
+      expect(res).toMatchObject({ status: 200, body: { topic: qr.topic, state: 'pending' } });
+    });
+  });
+
   describe('schema failures name the field and what is wrong, in words', () => {
     it('{"email":"x"} to POST /v1/sessions: "password or code: required", no Ajv internals', async () => {
       const res = await http(server.base, 'POST', '/v1/sessions', { body: { email: 'x' } });
