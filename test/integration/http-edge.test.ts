@@ -222,4 +222,46 @@ describe('the HTTP edge answers from the catalogue (embedded)', () => {
     });
   });
 
+  it('QR_IP_PER_MINUTE must be a whole number of at least 0: a bad value names the variable', () => {
+    expect(() => loadConfig({ QR_IP_PER_MINUTE: 'lots' })).toThrow(/^QR_IP_PER_MINUTE: /);
+    expect(() => loadConfig({ QR_IP_PER_MINUTE: '-1' })).toThrow(/^QR_IP_PER_MINUTE: /);
+    expect(loadConfig({}).qrIpPerMinute).toBe(60);
+  });
+});
+
+describe.each(STORE_MODES)('POST /v1/qr per-IP limit ($name)', (mode) => {
+  let server: InProcessServer;
+  beforeAll(async () => {
+    server = await startInProcess(testConfig(mode, redis, 'qr-limit', { QR_IP_PER_MINUTE: '3', TRUST_PROXY: 'true' }));
+  });
+  afterAll(() => server?.close());
+
+  const from = (ip: string) => ({ headers: { 'x-forwarded-for': ip } });
+
+  it('the fourth QR flow in a minute from one IP is 429 rate_limited with Retry-After, and counted', async () => {
+    for (let i = 0; i < 3; i++) expect((await http(server.base, 'POST', '/v1/qr', from('10.0.0.1'))).status).toBe(201);
+    const refused = await http(server.base, 'POST', '/v1/qr', from('10.0.0.1'));
+    expect(refused).toMatchObject({ status: 429, body: catalogueBody('rate_limited') });
+    const retryAfter = Number(refused.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    // Another client IP is not affected.
+    expect((await http(server.base, 'POST', '/v1/qr', from('10.0.0.2'))).status).toBe(201);
+    const metrics = (await http(server.base, 'GET', '/metrics')).body as string;
+    expect(metrics).toMatch(/^handoff_rate_limited_total\{limit="qr-ip"\} 1$/m);
+  });
+});
+
+describe('QR_IP_PER_MINUTE=0 (embedded)', () => {
+  let server: InProcessServer;
+  beforeAll(async () => {
+    server = await startInProcess(testConfig(EMBEDDED, redis, 'qr-nolimit', { QR_IP_PER_MINUTE: '0' }));
+  });
+  afterAll(() => server?.close());
+
+  it('turns the limit off: 61 QR flows in a row from one IP are all created', async () => {
+    const statuses = [];
+    for (let i = 0; i < 61; i++) statuses.push((await http(server.base, 'POST', '/v1/qr')).status);
+    expect(statuses.filter((s) => s !== 201)).toEqual([]);
+  });
 });
