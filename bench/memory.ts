@@ -76,6 +76,7 @@ const handoffEnv = (redis: RedisHandle | null): Record<string, string> => ({
   SEED_USERS,
   NODE_ENV: 'production',
   QR_TTL_SECONDS: '600',
+  QR_IP_PER_MINUTE: '0', // thousands of flows from one client IP
   ...(redis ? { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('bench-mem') } : {}),
 });
 

@@ -28,6 +28,8 @@ export interface Config {
   publicUrl: string | null;
   /** Lifetime of a QR flow in seconds (QR_TTL_SECONDS, default 120). */
   qrTtlSeconds: number;
+  /** QR flows one client IP may create per minute (QR_IP_PER_MINUTE, default 60; 0 = no limit). */
+  qrIpPerMinute: number;
   /** How long a finished flow stays readable, seconds (TOMBSTONE_SECONDS, default 60). */
   tombstoneSeconds: number;
   /** bcrypt cost (BCRYPT_COST, default 12, 4–15). */
@@ -203,6 +205,7 @@ export function loadConfig(env: Env = process.env): Config {
     allowedOrigins,
     publicUrl: publicUrl ? publicUrl.replace(/\/+$/, '') : null,
     qrTtlSeconds: envInt(env, 'QR_TTL_SECONDS', 120, 1, 3600),
+    qrIpPerMinute: envInt(env, 'QR_IP_PER_MINUTE', 60, 0, 1_000_000),
     tombstoneSeconds: envInt(env, 'TOMBSTONE_SECONDS', 60, 1, 86400),
     bcryptCost: envInt(env, 'BCRYPT_COST', 12, 4, 15),
     bcryptThreads: envInt(env, 'BCRYPT_THREADS', availableParallelism(), 1, 64),

@@ -16,6 +16,7 @@ import { flowRoutes } from './flows/flow-routes.js';
 import type { Handoff } from './handoff.js';
 import type { HandoffApp } from './http/app-type.js';
 import { installErrorHandling, sendError } from './http/error-handler.js';
+import { edgeOptions } from './http/fastify-options.js';
 import { healthRoutes } from './http/health-routes.js';
 import { ShutdownSteps } from './lib/shutdown.js';
 import { loginRoutes } from './login/login-routes.js';
@@ -87,6 +88,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
     // While closing, Fastify's own 503 body is not the catalogue's: the httpClosing hook below answers instead.
     return503OnClosing: false,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
+    ...edgeOptions(),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const hub = new TopicHub(log);

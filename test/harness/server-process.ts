@@ -29,13 +29,18 @@ function nodeArgs(): string[] {
 /** Fixed test secret so every node of a cluster accepts every other node's JWTs. */
 export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
 
-/** What every test server runs with: a free port on loopback, cheap bcrypt, that secret, no demo user. */
+/**
+ * What every test server runs with: a free port on loopback, cheap bcrypt, that secret, no demo
+ * user, and no per-IP limit on creating QR flows (every test client is 127.0.0.1; the limit's own
+ * tests set QR_IP_PER_MINUTE).
+ */
 export const TEST_SERVER_ENV = {
   PORT: '0',
   HOST: '127.0.0.1',
   BCRYPT_COST: '4',
   JWT_SECRET: TEST_JWT_SECRET,
   SEED_DEMO_USER: 'false',
+  QR_IP_PER_MINUTE: '0',
 } as const;
 
 /**

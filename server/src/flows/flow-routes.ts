@@ -30,9 +30,11 @@ export const flowRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async
     },
     async (request, reply) => {
       reply.header('cache-control', 'no-store');
-      // The watch token alone decides for its holder; a bearer JWT is only looked at without one.
+      // A presented Authorization header is always checked (a bad one is 401 unauthorized, even next
+      // to a valid watch token: a credential is never silently ignored). Who may read is then decided
+      // by the watch token when one is sent, else by the scanner's JWT (FlowService.authorize).
       const watchToken = watchTokenOf(request);
-      const user = watchToken === undefined ? await optionalUser(request, handoff.users) : undefined;
+      const user = await optionalUser(request, handoff.users);
       const access = { watchToken, userId: user?.id };
       const { after, wait } = request.query;
       if (after === undefined) return handoff.flows.read(request.params.topic, access);

@@ -1,6 +1,8 @@
-import type { FastifyError, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HandoffApp } from './app-type.js';
 import { HandoffError, isStoreDown } from '../errors.js';
+import { describeSchemaErrors } from './schemas.js';
 
 /** Send a catalogue error as `{ error: {code, message} }` (+ `state` on invalid_transition). */
 export function sendError(reply: FastifyReply, err: HandoffError): FastifyReply {
@@ -14,7 +16,7 @@ export function sendError(reply: FastifyReply, err: HandoffError): FastifyReply 
 export function classify(err: FastifyError | Error): HandoffError {
   if (err instanceof HandoffError) return err;
   const fe = err as FastifyError;
-  if (fe.validation) return new HandoffError('bad_request', fe.message);
+  if (fe.validation) return new HandoffError('bad_request', describeSchemaErrors(fe.validation, fe.validationContext));
   switch (fe.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new HandoffError('payload_too_large');
@@ -35,9 +37,35 @@ export function classify(err: FastifyError | Error): HandoffError {
   return new HandoffError('internal');
 }
 
-/** Install the catalogue-based error and not-found handlers. */
+/**
+ * True when `err` is the request stream's own error: the client closed the connection before its
+ * request (body) was complete. Node reports that as an `ECONNRESET` "aborted" error, which must not
+ * be mistaken for a store connection reset.
+ */
+function isClientAbort(err: Error, request: FastifyRequest): boolean {
+  return request.raw.errored === err;
+}
+
+/** `Expect` values other than `100-continue`: `417` with the catalogue body, then the connection closes. */
+function answerExpectationFailed(_req: IncomingMessage, res: ServerResponse): void {
+  const body = JSON.stringify({ error: new HandoffError('bad_request', 'Only "Expect: 100-continue" is supported.').toBody() });
+  res.writeHead(417, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    connection: 'close',
+  });
+  res.end(body);
+}
+
+/** Install the catalogue-based error and not-found handlers (and the 417 for an unknown `Expect`). */
 export function installErrorHandling(app: HandoffApp): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (isClientAbort(err, request)) {
+      // Nobody reads the answer; not a server fault, not a store outage.
+      request.log.debug({ err: err.message }, 'client aborted');
+      return sendError(reply, new HandoffError('bad_request', 'The client closed the connection before the request was complete.'));
+    }
     const mapped = classify(err);
     // A store outage is expected and logged by the backend once per cause: one short line per request, no stack.
     if (mapped.code === 'unavailable') request.log.warn({ err: err.message }, 'store unavailable');
@@ -45,4 +73,6 @@ export function installErrorHandling(app: HandoffApp): void {
     return sendError(reply, mapped);
   });
   app.setNotFoundHandler((_request, reply) => sendError(reply, new HandoffError('not_found')));
+  // Node answers an unknown expectation with a bare 417 itself unless someone listens.
+  app.server.on('checkExpectation', answerExpectationFailed);
 }

@@ -77,3 +77,136 @@ export const BearerHeaders = Type.Object({
 export function errorResponses(...statuses: number[]): Record<number, typeof ErrorSchema> {
   return Object.fromEntries(statuses.map((s) => [s, ErrorSchema]));
 }
+
+/** One Ajv error as Fastify reports it in `err.validation`. */
+export interface SchemaError {
+  keyword: string;
+  instancePath: string;
+  schemaPath: string;
+  params: Record<string, unknown>;
+  message?: string;
+}
+
+/** What the root of each validated part is called in a message ("body: must be an object"). */
+const PART_NAMES: Record<string, string> = { body: 'body', querystring: 'query string', params: 'path', headers: 'headers' };
+
+/**
+ * A schema failure in words, naming each field and what is wrong with it: `password: required`,
+ * `email: must be a string`, `password or code: required` (alternatives of an `anyOf`),
+ * `channel: must be one of "email", "sms"`. Never Ajv's internals (`must match a schema in anyOf`).
+ * `part` is Fastify's validation context (body, querystring, params, headers).
+ */
+export function describeSchemaErrors(errors: readonly SchemaError[], part = 'body'): string {
+  return unique(describeAll(errors, PART_NAMES[part] ?? part)).join('; ');
+}
+
+/** The errors of one level: an `anyOf`/`oneOf` swallows the errors of its branches (they precede it). */
+function describeAll(errors: readonly SchemaError[], root: string): string[] {
+  const groups = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf');
+  const inBranch = (e: SchemaError, g: SchemaError) => e !== g && e.schemaPath.startsWith(`${g.schemaPath}/`);
+  const out: string[] = [];
+  for (const e of errors) {
+    if (groups.some((g) => inBranch(e, g))) continue;
+    if (groups.includes(e)) {
+      const branches = errors.filter((b) => inBranch(b, e));
+      out.push(branches.length === 0 ? `${fieldName(e.instancePath, root)}: ${problem(e)}` : alternatives(branches, root));
+    } else {
+      out.push(describeOne(e, root));
+    }
+  }
+  return out;
+}
+
+/** Either branch would do: `password or code: required`, `channel: must be one of "email", "sms"`, or `A or B`. */
+function alternatives(branches: readonly SchemaError[], root: string): string {
+  if (branches.every((b) => b.keyword === 'required' && b.instancePath === branches[0].instancePath)) {
+    const names = unique(branches.map((b) => fieldName(joinPath(b.instancePath, String(b.params.missingProperty)), root)));
+    return `${names.join(' or ')}: required`;
+  }
+  if (branches.every((b) => b.keyword === 'const' && b.instancePath === branches[0].instancePath)) {
+    const values = unique(branches.map((b) => JSON.stringify(b.params.allowedValue)));
+    return `${fieldName(branches[0].instancePath, root)}: must be ${values.length > 1 ? 'one of ' : ''}${values.join(', ')}`;
+  }
+  return unique(describeAll(branches, root)).join(', or ');
+}
+
+function describeOne(e: SchemaError, root: string): string {
+  if (e.keyword === 'required') return `${fieldName(joinPath(e.instancePath, String(e.params.missingProperty)), root)}: required`;
+  if (e.keyword === 'additionalProperties') {
+    return `${fieldName(joinPath(e.instancePath, String(e.params.additionalProperty)), root)}: unknown property`;
+  }
+  return `${fieldName(e.instancePath, root)}: ${problem(e)}`;
+}
+
+/** What is wrong with one value, in words. */
+function problem(e: SchemaError): string {
+  const p = e.params;
+  switch (e.keyword) {
+    case 'type': {
+      const types = Array.isArray(p.type) ? (p.type as unknown[]) : String(p.type).split(',');
+      return `must be ${types.map((t) => TYPE_WORDS[String(t)] ?? String(t)).join(' or ')}`;
+    }
+    case 'minLength':
+      return p.limit === 1 ? 'must not be empty' : `must be at least ${String(p.limit)} characters long`;
+    case 'maxLength':
+      return `must be at most ${String(p.limit)} characters long`;
+    case 'pattern':
+      return patternWords(String(p.pattern));
+    case 'format':
+      return `must be a valid ${String(p.format)}`;
+    case 'minimum':
+    case 'exclusiveMinimum':
+    case 'maximum':
+    case 'exclusiveMaximum':
+      return `must be ${String(p.comparison)} ${String(p.limit)}`;
+    case 'const':
+      return `must be ${JSON.stringify(p.allowedValue)}`;
+    case 'enum':
+      return `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'minItems':
+      return `must have at least ${String(p.limit)} items`;
+    case 'maxItems':
+      return `must have at most ${String(p.limit)} items`;
+    case 'anyOf':
+    case 'oneOf':
+      return 'is not any of the accepted forms';
+    default:
+      return e.message ?? 'is not valid';
+  }
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  integer: 'a whole number',
+  boolean: 'true or false',
+  object: 'an object',
+  array: 'an array',
+  null: 'null',
+};
+
+/** `^[0-9]{6}$` → "must be 6 digits"; other patterns are quoted. */
+function patternWords(pattern: string): string {
+  const digits = /^\^\[0-9\]\{(\d+)(?:,(\d+))?\}\$$/.exec(pattern);
+  if (digits) return digits[2] === undefined ? `must be ${digits[1]} digits` : `must be ${digits[1]} to ${digits[2]} digits`;
+  return `must match the pattern ${pattern}`;
+}
+
+function joinPath(instancePath: string, property: string): string {
+  return `${instancePath}/${property.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+}
+
+/** `/user/emails/0` → `user.emails[0]`; the root is named after the part (body, query string…). */
+function fieldName(instancePath: string, root: string): string {
+  if (instancePath === '') return root;
+  return instancePath
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s, i) => (/^\d+$/.test(s) ? `[${s}]` : i === 0 ? s : `.${s}`))
+    .join('');
+}
+
+function unique<T>(values: readonly T[]): T[] {
+  return [...new Set(values)];
+}

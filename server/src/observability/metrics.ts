@@ -61,6 +61,12 @@ export class Metrics {
     labelNames: ['method', 'route', 'status'] as const,
     registers: [this.registry],
   });
+  readonly rateLimited = new Counter({
+    name: 'handoff_rate_limited_total',
+    help: 'Requests refused with 429 rate_limited, by limit (qr-ip: POST /v1/qr per client IP)',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
   readonly jobDuration = new Histogram({
     name: 'handoff_job_duration_seconds',
     help: 'Duration of job attempts run by this process\'s queue workers, by queue and outcome (completed, failed)',

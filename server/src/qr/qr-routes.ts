@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Handoff } from '../handoff.js';
+import { HandoffError } from '../errors.js';
 import { baseUrlOf, requesterOf, requireUser, watchTokenOf } from '../http/request-context.js';
 import { BearerHeaders, FlowStateSchema, RequesterSchema, WatchTokenHeaders, errorResponses } from '../http/schemas.js';
 
@@ -19,6 +20,9 @@ const ScanResultSchema = Type.Intersect([FlowStateSchema, Type.Object({ requeste
 
 /** The QR login routes (contract §2). */
 export const qrRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async (app, { handoff }) => {
+  // Anyone may create a flow and each one is stored until it ends: QR_IP_PER_MINUTE per client IP (0: no limit).
+  const perIp = qrIpLimit(handoff);
+
   app.post(
     '/v1/qr',
     {
@@ -29,6 +33,7 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async (
       },
     },
     async (request, reply) => {
+      await perIp?.(request.ip);
       const created = await handoff.qr.create(requesterOf(request), baseUrlOf(request, handoff.config));
       return reply.code(201).header('cache-control', 'no-store').send(created);
     },
@@ -101,3 +106,22 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async (
     );
   }
 };
+
+/**
+ * The per-IP limit on `POST /v1/qr` (QR_IP_PER_MINUTE; null when 0): spends one point for the IP,
+ * or throws 429 `rate_limited` with Retry-After and counts the refusal in
+ * `handoff_rate_limited_total{limit="qr-ip"}`. On the backend's store: shared by every node in Redis mode.
+ */
+function qrIpLimit(handoff: Handoff): ((ip: string) => Promise<void>) | null {
+  const { qrIpPerMinute } = handoff.config;
+  if (qrIpPerMinute === 0) return null;
+  const limiter = handoff.backend.limits.create('qr-ip', { points: qrIpPerMinute, durationSeconds: 60 });
+  return async (ip) => {
+    try {
+      await limiter.consume(ip);
+    } catch (err) {
+      if (err instanceof HandoffError && err.code === 'rate_limited') handoff.metrics.rateLimited.inc({ limit: 'qr-ip' });
+      throw err;
+    }
+  };
+}
