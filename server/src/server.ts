@@ -31,6 +31,8 @@ import { LoginPositions } from './login/login-positions.js';
 import { loginRoutes } from './login/login-routes.js';
 import { LoginService } from './login/login-service.js';
 import { startWorkers } from './workers.js';
+import { httpObservability } from './observability/http-observability.js';
+import { requestIdOptions } from './observability/request-id.js';
 
 /** A running (or ready to listen) Handoff server. */
 export interface HandoffServer {
@@ -79,6 +81,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
   const app: HandoffApp = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     logController: new AccessLogController({ disableRequestLogging: (req) => QUIET_ROUTES.has((req.url ?? '').split('?')[0]) }),
+    ...requestIdOptions(), // UUIDs, or a safe incoming X-Request-Id
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     // While closing, Fastify's own 503 body is not the catalogue's: the onRequest hook below answers instead.
@@ -159,10 +162,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
     exposedHeaders: ['location', 'preference-applied', 'retry-after'],
     maxAge: 600,
   });
-  app.addHook('onResponse', (request, reply, done) => {
-    metrics.httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode });
-    done();
-  });
+  await app.register(httpObservability, { metrics }); // X-Request-Id on every answer; HTTP request metrics
   await app.register(swagger, {
     openapi: {
       info: { title: 'Handoff', version: '1.0.0', description: 'Real-time login state. See docs/protocol.md for the socket protocols.' },
