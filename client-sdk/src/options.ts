@@ -19,12 +19,7 @@ export type SocketTransport = 'websocket' | 'polling' | 'webtransport';
 export interface HandoffOptions {
   /** Base URL of the Handoff server, e.g. `https://auth.example.com`; or a list of node URLs, tried in turn (the next one after a failed socket connect, a network error or a shutdown hint). Required. */
   url: string | readonly string[];
-  /**
-   * App JWT (the phone side), sent as `Authorization: Bearer` and in the socket handshake; or a
-   * function returning it (sync or Promise), called before every socket (re)connect and every HTTP
-   * request that sends it, and once more after the server answered `unauthorized`, so the app can
-   * refresh an expired token. Default: none (anonymous browser).
-   */
+  /** App JWT (the phone side), sent as `Authorization: Bearer` and in the socket handshake; or a function returning it (sync or Promise), called at every socket (re)connect and HTTP call that sends it and once more after an `unauthorized`, so the app can refresh it. Default: none (anonymous browser). */
   token?: TokenOption;
   /** The `fetch` to use. Default: `globalThis.fetch`. */
   fetch?: FetchLike;
