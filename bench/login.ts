@@ -22,7 +22,7 @@
  *     202's topic is subscribed with its watch token on a Socket.IO connection (one per 50 logins:
  *     the server allows 50 subscriptions per connection); throughput = N / (first POST sent → last
  *     `succeeded` push received). Server event-loop delay p99 from its own `/metrics`
- *     (`handoff_nodejs_eventloop_lag_p99_seconds`: prom-client's monitorEventLoopDelay
+ *     (`nodejs_eventloop_lag_p99_seconds`: prom-client's monitorEventLoopDelay
  *     histogram, 10 ms resolution, reset at each scrape: the bench scrapes right before and right
  *     after the flood). Nothing else runs: the load generator shares the machine's cores.
  *  3. Probed flood: the same flood on a fresh server, plus outside probes from a separate probe
@@ -193,7 +193,7 @@ async function scrape(url: string): Promise<Map<string, number>> {
   const text = await res.text();
   const out = new Map<string, number>();
   for (const line of text.split('\n')) {
-    const m = /^(handoff_nodejs_eventloop_lag_\w+_seconds)(?:\{[^}]*\})? ([0-9.eE+-]+|NaN)$/.exec(line);
+    const m = /^(nodejs_eventloop_lag_\w+_seconds)(?:\{[^}]*\})? ([0-9.eE+-]+|NaN)$/.exec(line);
     if (m) out.set(m[1], Number(m[2]));
   }
   return out;
@@ -394,9 +394,9 @@ async function flood(mode: string, { url, servers, redisPid }: Target, probes: b
     },
     readErrors: probed.readErrors,
     readsSkipped: probed.readsSkipped,
-    serverLoopP99Ms: (loop.get('handoff_nodejs_eventloop_lag_p99_seconds') ?? NaN) * 1000,
-    serverLoopMaxMs: (loop.get('handoff_nodejs_eventloop_lag_max_seconds') ?? NaN) * 1000,
-    serverLoopMeanMs: (loop.get('handoff_nodejs_eventloop_lag_mean_seconds') ?? NaN) * 1000,
+    serverLoopP99Ms: (loop.get('nodejs_eventloop_lag_p99_seconds') ?? NaN) * 1000,
+    serverLoopMaxMs: (loop.get('nodejs_eventloop_lag_max_seconds') ?? NaN) * 1000,
+    serverLoopMeanMs: (loop.get('nodejs_eventloop_lag_mean_seconds') ?? NaN) * 1000,
     clientLoopP99Ms: clientLoop.percentile(99) / 1e6,
     proberLoopP99Ms: probed.loopP99Ms,
     foreignCpu: foreignCpu(cpu0, cpu1),

@@ -1,4 +1,4 @@
-import type { FlowState } from '@handoff/protocol';
+import { RECONNECT_HINT_EVENT, type ConnectErrorData, type FlowState } from '@handoff/protocol';
 import { io as defaultIo } from 'socket.io-client';
 import { TRANSPORT_CODES, type TransportCode } from './codes.js';
 import { Emitter } from './emitter.js';
@@ -75,8 +75,10 @@ export class Connection {
   private failures = 0;
   private cancelRetry: (() => void) | null = null;
   private cancelFallback: (() => void) | null = null;
-  /** The server refused our token on the socket: no more socket attempts. */
+  /** The server refused our token on the socket: no more socket attempts (with a token function: until the next start). */
   private socketRefused = false;
+  /** After a refusal, the token function was asked once more and its answer tried: a second refusal is final. */
+  private refusedOnce = false;
   /** Set by the client's `close()` before it disposes everything: releases then report `closed`, not `idle`. */
   private closing = false;
 
@@ -166,7 +168,9 @@ export class Connection {
   }
 
   private start(): void {
-    if (this.socketRefused) return this.refused();
+    // A fixed token that was refused will be again; a token function may have a fresh one.
+    if (this.socketRefused && !this.opts.tokens.refreshable) return this.refused();
+    this.socketRefused = this.refusedOnce = false;
     this.failures = 0;
     this.setState('connecting', null, TRANSPORT_CODES.connect, 'connect');
     this.armFallback();
@@ -182,18 +186,42 @@ export class Connection {
     this.setState('disconnected', null, code, reason);
   }
 
+  /** A new socket attempt: read the token (a token function is called now), then dial. */
   private openSocket(): void {
     if (this.scope.disposed || this.attempt) return;
     const attempt = this.scope.child();
     this.attempt = attempt;
     const url = this.endpoints.current;
+    let token: string | undefined | Promise<string | undefined>;
+    try {
+      token = this.opts.tokens.read();
+    } catch (err) {
+      return this.onTokenError(attempt, err);
+    }
+    if (!(token instanceof Promise)) return this.dial(attempt, url, token);
+    // The token function answers later; it gets the connect timeout, as the socket would.
+    const cancel = attempt.timeout(
+      () => this.onTokenError(attempt, new Error(`no token within ${this.opts.connectTimeout} ms`)),
+      this.opts.connectTimeout,
+    );
+    token.then(
+      (value) => {
+        if (attempt !== this.attempt) return;
+        cancel();
+        this.dial(attempt, url, value);
+      },
+      (err: unknown) => this.onTokenError(attempt, err),
+    );
+  }
+
+  private dial(attempt: Scope, url: string, token: string | undefined): void {
     const base = new URL(url);
     const factory = this.opts.io ?? defaultIo;
     const socket = factory(base.origin, {
       path: base.pathname.replace(/\/+$/, '') + this.opts.socketPath,
       transports: this.opts.transports,
       // A function, not an object: socket.io keeps `auth` on the socket, and a function shows no token.
-      auth: (cb: (data: object) => void) => cb(this.opts.token ? { token: this.opts.token } : {}),
+      auth: (cb: (data: object) => void) => cb(token ? { token } : {}),
       reconnection: false,
       forceNew: true,
       autoConnect: false,
@@ -203,7 +231,7 @@ export class Connection {
     listen(attempt, socket, 'connect', () => this.onConnect(attempt, socket));
     listen(attempt, socket, 'connect_error', (err: unknown) => this.onConnectError(attempt, err, url));
     // The server is shutting down gracefully and will close this socket: reconnect elsewhere.
-    listen(attempt, socket, 'reconnect', () => this.endpoints.rotate(url));
+    listen(attempt, socket, RECONNECT_HINT_EVENT, () => this.endpoints.rotate(url));
     listen(attempt, socket, 'disconnect', (reason: unknown) => this.onDisconnect(attempt, String(reason)));
     listen(attempt, socket, 'state', (raw: unknown) => {
       const state = parseFlowState(raw);
@@ -215,6 +243,7 @@ export class Connection {
   private onConnect(attempt: Scope, socket: RawSocket): void {
     if (attempt !== this.attempt) return;
     this.failures = 0;
+    this.refusedOnce = false;
     this.clearTimers();
     this.socket = socket;
     const engine = socket.io?.engine;
@@ -232,21 +261,49 @@ export class Connection {
     return this.opts.transports[0] ?? 'websocket';
   }
 
+  /**
+   * A socket attempt failed. The server's refusals carry a catalogue `{code, message}` in
+   * `err.data`: `unauthorized` (the token) is decided on that code, never on the message; any
+   * other failure (a refusal with `unavailable`, no answer, a transport error) moves on to the
+   * next URL and retries after a backoff.
+   */
   private onConnectError(attempt: Scope, err: unknown, url: string): void {
     if (attempt !== this.attempt) return;
     attempt.dispose();
     this.attempt = null;
-    this.failures++;
-    const message = err instanceof Error ? err.message : String(err);
-    if (message !== 'unauthorized') this.endpoints.rotate(url);
-    if (message === 'unauthorized') {
-      this.socketRefused = true;
-      return this.refused();
+    const refusal = refusalOf(err);
+    if (refusal?.code === 'unauthorized') return this.onUnauthorized();
+    this.endpoints.rotate(url);
+    this.attemptFailed(refusal ? `${refusal.code}: ${refusal.message}` : err instanceof Error ? err.message : String(err));
+  }
+
+  /** The token function threw, rejected or hung: a failed attempt, retried after a backoff (on the same URL). */
+  private onTokenError(attempt: Scope, err: unknown): void {
+    if (attempt !== this.attempt) return;
+    attempt.dispose();
+    this.attempt = null;
+    this.attemptFailed(`the token function failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+
+  /**
+   * The server refused the token. A token function is asked once more (it may refresh) and its
+   * answer tried at once; a fixed token, or a second refusal in a row, ends the socket attempts.
+   */
+  private onUnauthorized(): void {
+    if (this.opts.tokens.refreshable && !this.refusedOnce) {
+      this.refusedOnce = true;
+      return this.openSocket();
     }
+    this.socketRefused = true;
+    this.refused();
+  }
+
+  private attemptFailed(reason: string): void {
+    this.failures++;
     if (this._state === 'connecting' && this.opts.longPoll && this.failures >= this.opts.fallbackAfterFailures) {
       this.cancelFallback?.();
       this.cancelFallback = null;
-      this.setState('fallback', 'long-poll', TRANSPORT_CODES.fallbackFailures, `${this.failures} socket attempts failed: ${message}`);
+      this.setState('fallback', 'long-poll', TRANSPORT_CODES.fallbackFailures, `${this.failures} socket attempts failed: ${reason}`);
     }
     this.scheduleRetry();
   }
@@ -263,7 +320,8 @@ export class Connection {
 
   /**
    * The server refused the token on the socket, and will again: long-poll when allowed (HTTP
-   * answers each call with its own code), else stay down. Also on every later `start()`.
+   * answers each call with its own code), else stay down. Also on every later `start()` with a
+   * fixed token (a token function is asked again there).
    */
   private refused(): void {
     if (!this.opts.longPoll) return this.stop(TRANSPORT_CODES.unauthorized, 'the socket refused the token');
@@ -308,4 +366,9 @@ export class Connection {
     this._transport = transport;
     this.events.emit('transport', { oldState, newState: state, transport, code, reason });
   }
+}
+
+/** The catalogue `{code, message}` of a refused connection (`connect_error`'s `err.data`), if it carries one. */
+function refusalOf(err: unknown): ConnectErrorData | null {
+  return typeof err === 'object' && err !== null ? parseErrorBody((err as { data?: unknown }).data) : null;
 }

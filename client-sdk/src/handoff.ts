@@ -3,7 +3,7 @@ import { AsyncLogin, parseQueuedLogin } from './async-login.js';
 import { Connection, type TransportEvent, type TransportName, type TransportState } from './connection.js';
 import type { Listener, Unsubscribe } from './emitter.js';
 import { Endpoints } from './endpoints.js';
-import { HandoffError } from './errors.js';
+import { HandoffError, isHandoffError } from './errors.js';
 import type { FlowContext } from './flow.js';
 import { HttpClient } from './http.js';
 import { resolveOptions, type HandoffOptions, type ResolvedOptions } from './options.js';
@@ -208,15 +208,35 @@ export class Handoff {
     return this.http.request(method, path, { ...req, signal: opts.signal, timeout: opts.timeout ?? this.options.requestTimeout }, this.scope);
   }
 
-  /** scan / confirm / cancel: over a socket ack when connected, else HTTP; answers `{state, requester?}`. */
+  /**
+   * scan / confirm / cancel: over a socket ack when connected, else HTTP; answers `{state, requester?}`.
+   * With a token function, an `unauthorized` answer asks it once more, and a fresh token is tried
+   * over HTTP (the socket keeps the identity it connected with).
+   */
   private async qrAction(action: QrAction, id: string, opts: WaitOptions): Promise<{ state: unknown; requester?: unknown }> {
     if (this.closed) throw new HandoffError('closed');
-    const token = this.options.token;
+    const tokens = this.options.tokens;
+    const token = await tokens.get();
+    if (this.closed) throw new HandoffError('closed');
     if (!token) throw new HandoffError('unauthorized', `${action} needs the app's JWT: new Handoff({ url, token }).`);
-    if (this.connection.state === 'connected') {
-      const res = await this.connection.request(`qr:${action}`, { id }, opts.timeout ?? this.options.requestTimeout, opts.signal);
-      return { state: res.state, requester: res.requester };
+    let refused: string | undefined; // the token HTTP answered `unauthorized` to
+    try {
+      if (this.connection.state === 'connected') {
+        const res = await this.connection.request(`qr:${action}`, { id }, opts.timeout ?? this.options.requestTimeout, opts.signal);
+        return { state: res.state, requester: res.requester };
+      }
+      refused = token;
+      return await this.qrActionOverHttp(action, id, token, opts);
+    } catch (err) {
+      if (!isHandoffError(err, 'unauthorized') || !tokens.refreshable) throw err;
+      const fresh = await tokens.get();
+      if (this.closed) throw new HandoffError('closed');
+      if (!fresh || fresh === refused) throw err;
+      return this.qrActionOverHttp(action, id, fresh, opts);
     }
+  }
+
+  private async qrActionOverHttp(action: QrAction, id: string, token: string, opts: WaitOptions): Promise<{ state: unknown; requester?: unknown }> {
     const res = await this.request('POST', `/v1/qr/${encodeURIComponent(id)}/${action}`, { bearer: token }, opts);
     // HTTP answers the state object itself (scan: plus `requester`).
     const body = typeof res.body === 'object' && res.body !== null ? (res.body as Record<string, unknown>) : {};

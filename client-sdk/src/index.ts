@@ -24,6 +24,7 @@ export {
   type SocketFactoryOptions,
   type SocketTransport,
 } from './options.js';
+export type { TokenFunction, TokenOption, TokenResult } from './token.js';
 export type { TransportEvent, TransportName, TransportState } from './connection.js';
 export type { SubscriptionEvent, SubscriptionState } from './subscription.js';
 export type { FetchLike } from './http.js';

@@ -1,6 +1,7 @@
 import { MAX_LONG_POLL_SECONDS, type ClientToServerEvents, type ServerToClientEvents } from '@handoff/protocol';
 import type { ManagerOptions, Socket, SocketOptions } from 'socket.io-client';
 import type { FetchLike } from './http.js';
+import { TokenSource, type TokenOption } from './token.js';
 
 /** A Socket.IO client socket typed with Handoff's event maps. */
 export type HandoffSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -18,8 +19,8 @@ export type SocketTransport = 'websocket' | 'polling' | 'webtransport';
 export interface HandoffOptions {
   /** Base URL of the Handoff server, e.g. `https://auth.example.com`; or a list of node URLs, tried in turn (the next one after a failed socket connect, a network error or a shutdown hint). Required. */
   url: string | readonly string[];
-  /** App JWT (the phone side): sent as `Authorization: Bearer` and in the socket handshake. Default: none (anonymous browser). */
-  token?: string;
+  /** App JWT (the phone side), sent as `Authorization: Bearer` and in the socket handshake; or a function returning it (sync or Promise), called at every socket (re)connect and HTTP call that sends it and once more after an `unauthorized`, so the app can refresh it. Default: none (anonymous browser). */
+  token?: TokenOption;
   /** The `fetch` to use. Default: `globalThis.fetch`. */
   fetch?: FetchLike;
   /** The Socket.IO factory. Default: socket.io-client's `io`. */
@@ -69,7 +70,8 @@ export const DEFAULTS = {
 export interface ResolvedOptions {
   /** Every URL (one unless a list was given), without trailing slashes. */
   urls: string[];
-  token: string | undefined;
+  /** The app JWT's source (its private fields never show in logs or JSON). */
+  tokens: TokenSource;
   fetch: FetchLike;
   io: SocketFactory | undefined;
   transports: SocketTransport[];
@@ -108,6 +110,10 @@ export function resolveOptions(options: HandoffOptions): ResolvedOptions {
   });
   const fetchFn = options.fetch ?? (typeof fetch === 'function' ? (fetch.bind(globalThis) as FetchLike) : undefined);
   if (!fetchFn) throw new TypeError('Handoff: no global fetch; pass options.fetch');
+  const token: unknown = options.token;
+  if (token !== undefined && typeof token !== 'string' && typeof token !== 'function') {
+    throw new TypeError('Handoff: option token must be a string or a function returning one');
+  }
   const minDelay = positive('minReconnectDelay', options.minReconnectDelay, DEFAULTS.minReconnectDelay, 1);
   const maxDelay = positive('maxReconnectDelay', options.maxReconnectDelay, DEFAULTS.maxReconnectDelay, 1);
   if (maxDelay < minDelay) throw new TypeError('Handoff: maxReconnectDelay must be >= minReconnectDelay');
@@ -117,7 +123,7 @@ export function resolveOptions(options: HandoffOptions): ResolvedOptions {
   }
   const resolved: ResolvedOptions = {
     urls,
-    token: undefined,
+    tokens: new TokenSource(options.token),
     fetch: fetchFn,
     io: options.io,
     transports: options.transports ?? [...DEFAULTS.transports],
@@ -133,7 +139,5 @@ export function resolveOptions(options: HandoffOptions): ResolvedOptions {
     maxReconnectDelay: maxDelay,
     redeemRetries: positive('redeemRetries', options.redeemRetries, DEFAULTS.redeemRetries, 0),
   };
-  // The JWT is kept non-enumerable: it never shows in `console.log(handoff)` or JSON.
-  Object.defineProperty(resolved, 'token', { value: options.token, enumerable: false });
   return resolved;
 }

@@ -40,11 +40,27 @@ export interface ReconnectHint {
   reason: 'shutdown';
 }
 
-/** Socket.IO events the server emits. `reconnect` is a hint sent before a graceful shutdown. */
+/**
+ * The event a node emits to each Socket.IO client just before a graceful shutdown closes its
+ * connection, with a `ReconnectHint`: reconnect (to another node) and subscribe again.
+ */
+export const RECONNECT_HINT_EVENT = 'reconnect' as const;
+
+/** Socket.IO events the server emits. */
 export interface ServerToClientEvents {
+  /** A flow's state: on subscribe's ack, then on each transition. */
   state: (state: FlowState) => void;
-  reconnect: (hint: ReconnectHint) => void;
+  /** The reconnect hint, sent before a graceful shutdown. */
+  [RECONNECT_HINT_EVENT]: (hint: ReconnectHint) => void;
 }
+
+/**
+ * `err.data` of a Socket.IO `connect_error` when the server refused the connection: a catalogue
+ * `{code, message}` (`unauthorized`: the handshake token was refused, and will be again;
+ * `unavailable`: the node is shutting down or its store is down: retry, elsewhere). Switch on
+ * `code`; the error's `message` is the code too, the human text is `data.message`.
+ */
+export type ConnectErrorData = ErrorBody;
 
 /** The socket.io handshake `auth` object. */
 export interface HandshakeAuth {

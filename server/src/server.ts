@@ -30,6 +30,8 @@ import { TopicHub } from './realtime/topic-hub.js';
 import { openBackend } from './store/backend.js';
 import { registrationRoutes } from './users/registration-routes.js';
 import { userRoutes } from './users/user-routes.js';
+import { httpObservability } from './observability/http-observability.js';
+import { requestIdOptions } from './observability/request-id.js';
 
 /** A running (or ready to listen) Handoff server. */
 export interface HandoffServer {
@@ -83,6 +85,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
   const app: HandoffApp = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     logController: new AccessLogController({ disableRequestLogging: (req) => QUIET_ROUTES.has((req.url ?? '').split('?')[0]) }),
+    ...requestIdOptions(), // UUIDs, or a safe incoming X-Request-Id
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     // While closing, Fastify's own 503 body is not the catalogue's: the httpClosing hook below answers instead.
@@ -174,14 +177,11 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
   await app.register(cors, {
     origin: config.allowedOrigins.includes('*') ? true : config.allowedOrigins,
     methods: ['GET', 'POST', 'DELETE'],
-    allowedHeaders: ['content-type', 'authorization', 'watch-token', 'prefer'],
-    exposedHeaders: ['location', 'preference-applied', 'retry-after'],
+    allowedHeaders: ['content-type', 'authorization', 'watch-token', 'prefer', 'x-request-id'],
+    exposedHeaders: ['location', 'preference-applied', 'retry-after', 'x-request-id'],
     maxAge: 600,
   });
-  app.addHook('onResponse', (request, reply, done) => {
-    metrics.httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode });
-    done();
-  });
+  await app.register(httpObservability, { metrics }); // X-Request-Id on every answer; HTTP request metrics
   await app.register(swagger, {
     openapi: {
       info: { title: 'Handoff', version: '1.0.0', description: 'Real-time login state. See docs/protocol.md for the socket protocols.' },

@@ -3,7 +3,8 @@
  * cumulative histogram buckets) and its series move as the system acts: connections and
  * subscriptions by transport, flows created/finished, push latency from another node's commit,
  * queue depth and job durations for the logins, codes and webhooks queues, HTTP requests by route
- * and status, Redis errors and connection status across a Redis restart.
+ * and status (a counter and the `http_request_duration_seconds` histogram), the Node.js process
+ * metrics under their standard names, Redis errors and connection status across a Redis restart.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANA, SEED_USERS, login } from '../harness/cluster.js';
@@ -88,12 +89,25 @@ describe('GET /metrics on a two-node cluster', () => {
       handoff_redis_connected: 'gauge',
       handoff_draining: 'gauge',
       handoff_webhook_deliveries_total: 'counter',
-      handoff_process_resident_memory_bytes: 'gauge',
+      http_request_duration_seconds: 'histogram',
     };
     for (const [name, type] of Object.entries(expected)) {
       expect(families.get(name)?.type, name).toBe(type);
       expect(families.get(name)?.help, name).toBeTruthy();
     }
+    // Node.js process metrics under the standard names that stock Node.js dashboards query.
+    const standard: Record<string, Family['type']> = {
+      process_cpu_seconds_total: 'counter',
+      process_resident_memory_bytes: 'gauge',
+      process_start_time_seconds: 'gauge',
+      nodejs_eventloop_lag_seconds: 'gauge',
+      nodejs_eventloop_lag_p99_seconds: 'gauge',
+      nodejs_heap_size_used_bytes: 'gauge',
+      nodejs_gc_duration_seconds: 'histogram',
+      nodejs_version_info: 'gauge',
+    };
+    for (const [name, type] of Object.entries(standard)) expect(families.get(name)?.type, name).toBe(type);
+    expect([...families.keys()].filter((name) => /^handoff_(process|nodejs)_/.test(name))).toEqual([]);
     // Queue depth per queue, read from Redis at scrape time.
     for (const queue of ['logins', 'codes', 'webhooks']) {
       expect(families.get('handoff_queue_jobs')?.samples.filter((s) => s.labels.queue === queue).map((s) => s.labels.state).sort(), queue).toEqual([
@@ -126,6 +140,13 @@ describe('GET /metrics on a two-node cluster', () => {
       expect(sampleSum(during, 'handoff_subscriptions', { transport: 'websocket' })).toBe(1);
       expect(sampleSum(during, 'handoff_flows_created_total', { kind: 'qr' }) - sampleSum(before, 'handoff_flows_created_total', { kind: 'qr' })).toBe(1);
       expect(sampleSum(during, 'handoff_http_requests_total', { method: 'GET', route: '/v1/flows/:topic', status: '404' })).toBeGreaterThanOrEqual(1);
+      // The duration histogram: by route template and status code; ids in paths never become labels.
+      const created = { method: 'POST', route: '/v1/qr', status_code: '201' };
+      expect(sampleSum(during, 'http_request_duration_seconds_count', created) - sampleSum(before, 'http_request_duration_seconds_count', created)).toBe(1);
+      expect(sampleSum(during, 'http_request_duration_seconds_sum', created)).toBeGreaterThan(0);
+      expect(sampleSum(during, 'http_request_duration_seconds_count', { method: 'GET', route: '/v1/flows/:topic', status_code: '404' })).toBeGreaterThanOrEqual(1);
+      const labelValues = [...during.values()].flatMap((f) => f.samples.flatMap((x) => Object.values(x.labels)));
+      expect(labelValues.filter((v) => v.includes(flow.id) || v.includes('qr:nope'))).toEqual([]);
 
       // The transitions are committed on node B: node A observes the push latency from B's commit.
       const remoteBefore = sampleSum(during, 'handoff_push_latency_seconds_count', { origin: 'remote' });
@@ -162,6 +183,9 @@ describe('GET /metrics on a two-node cluster', () => {
         expect(jobs.get('handoff_queue_jobs')?.samples.some((x) => x.labels.queue === queue && x.labels.state === 'waiting'), queue).toBe(true);
       }
       expect(sampleSum(jobs, 'handoff_http_requests_total', { method: 'POST', route: '/v1/sessions', status: '202' })).toBe(1);
+      // The scan, answered by node B: timed there under its route template.
+      const onB = await scrape(b.url);
+      expect(sampleSum(onB, 'http_request_duration_seconds_count', { method: 'POST', route: '/v1/qr/:id/scan', status_code: '200' })).toBe(1);
     } finally {
       sio.close();
       ws.close();

@@ -85,11 +85,13 @@ describe('new Handoff({ url: [a, b] })', () => {
 
   it('does not rotate when the socket refuses the token', async () => {
     const io = new FakeIo();
-    io.onConnect = (socket) => socket.fire('connect_error', new Error('unauthorized'));
+    // As the server refuses: the catalogue body in err.data.
+    io.onConnect = (socket) => socket.fire('connect_error', Object.assign(new Error('unauthorized'), { data: { code: 'unauthorized', message: 'A valid bearer token is required.' } }));
     const handoff = new Handoff({ url: [A, B], token: 'bad', io: io.factory, fetch: new FakeFetch(() => json(404, {})).fetch });
     try {
       expect(await handoff.connect({ timeout: 5_000 })).toBe('fallback');
       expect(handoff.url).toBe(A);
+      expect(io.sockets).toHaveLength(1);
     } finally {
       handoff.close();
     }

@@ -67,6 +67,17 @@ export class Metrics {
     labelNames: ['limit'] as const,
     registers: [this.registry],
   });
+  /**
+   * The common name and labels of HTTP server dashboards (express-prom-bundle, fastify-metrics):
+   * `route` is the route template (`/v1/qr/:id/scan`), never the URL, so ids never become labels.
+   */
+  readonly httpRequestDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Duration of HTTP requests from arrival to the end of the response, by method, route template and status code (long-polls last up to their wait)',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
   readonly jobDuration = new Histogram({
     name: 'handoff_job_duration_seconds',
     help: 'Duration of job attempts run by this process\'s queue workers, by queue and outcome (completed, failed)',
@@ -89,7 +100,9 @@ export class Metrics {
   private redisWatch: RedisWatch | null = null;
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'handoff_' });
+    // No prefix: the standard names (process_cpu_seconds_total, nodejs_eventloop_lag_seconds, …)
+    // that stock Node.js dashboards and alerts query.
+    collectDefaultMetrics({ register: this.registry });
     const metrics = this;
     new Gauge({
       name: 'handoff_queue_jobs',

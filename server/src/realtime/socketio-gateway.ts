@@ -1,8 +1,8 @@
 import type { Server as HttpServer } from 'node:http';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
-import type { ClientToServerEvents, FlowState, HandshakeAuth, ServerToClientEvents } from '@handoff/protocol';
+import { RECONNECT_HINT_EVENT, type ClientToServerEvents, type ConnectErrorData, type FlowState, type HandshakeAuth, type ServerToClientEvents } from '@handoff/protocol';
 import type { Config } from '../config.js';
-import { toHandoffError } from '../errors.js';
+import { HandoffError, toHandoffError } from '../errors.js';
 import type { Handoff } from '../handoff.js';
 import type { UserRecord } from '../users/user-store.js';
 import { RealtimeCommands, type QrAction } from './commands.js';
@@ -10,13 +10,6 @@ import { FANOUT_EVENT, SIGNAL_EVENT } from './fanout.js';
 import type { SignalPayload } from './topic-hub.js';
 import { originAllowed } from './origin.js';
 import { Inflight, until } from './inflight.js';
-
-/**
- * Event the server emits to every Socket.IO client just before a graceful shutdown closes its
- * connection: `{ reason: 'shutdown' }`. Reconnect (another node, through the load balancer or the
- * next URL of a list) and subscribe again. Not in the typed event map of @handoff/protocol yet.
- */
-export const RECONNECT_HINT_EVENT = 'reconnect' as const;
 
 interface SocketData {
   user?: UserRecord;
@@ -73,7 +66,7 @@ export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): SocketIo
 
   io.use(async (socket, next) => {
     // Draining: go to another node (the SDK rotates its URL list on a failed connect).
-    if (handoff.shuttingDown) return next(new Error('unavailable'));
+    if (handoff.shuttingDown) return next(refusal(new HandoffError('unavailable', 'The server is shutting down; connect to another node.')));
     const auth = (socket.handshake.auth ?? {}) as HandshakeAuth;
     if (auth.token === undefined || auth.token === null) return next();
     try {
@@ -81,7 +74,8 @@ export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): SocketIo
       next();
     } catch (err) {
       // A store outage is not the client's fault: say so, so it retries instead of re-authenticating.
-      next(new Error(toHandoffError(err).code === 'unavailable' ? 'unavailable' : 'unauthorized'));
+      const known = toHandoffError(err);
+      next(refusal(known.code === 'unavailable' || known.code === 'unauthorized' ? known : new HandoffError('unauthorized')));
     }
   });
 
@@ -163,6 +157,11 @@ export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): SocketIo
 export function socketIoTopics(io: HandoffIo): string[] {
   const adapter = io.of('/').adapter;
   return [...adapter.rooms.keys()].filter((room): room is string => typeof room === 'string' && !adapter.sids.has(room));
+}
+
+/** A refused connection's error: the client's `connect_error` has message `code` and `data` `{code, message}`. */
+function refusal(error: HandoffError): Error & { data: ConnectErrorData } {
+  return Object.assign(new Error(error.code), { data: error.toBody() });
 }
 
 /** Topics a socket is subscribed to (its rooms, minus its own id room). */
