@@ -35,6 +35,7 @@ try {
   } else {
     const server = await createHandoffServer(config);
     log = server.handoff.log;
+    const demoUser = config.seedDemoUser ? await seedDemoUser(server.handoff) : null;
     await seedUsers(server.handoff.users, seeds);
     close = () => server.close();
     let url: string;
@@ -46,8 +47,8 @@ try {
       console.error(line); // one line, no stack: the port is taken (or needs privileges)
       process.exit(1);
     }
-    // Only once listening: a server that could not start prints no password (nobody knows it before).
-    if (config.seedDemoUser) await seedDemoUser(server.handoff);
+    // Printed on purpose (development only: this is how the demo is used), and only once listening.
+    if (demoUser) console.log(demoUser);
     log.info({ url, mode: server.backend.mode, role: config.role }, `handoff listening on ${url} (${server.backend.mode} mode)`);
   }
 } catch (err) {

@@ -1,12 +1,13 @@
 /**
  * Starting on a port that is already taken: one clear line and a non-zero exit, no stack, and no
- * demo password (it is printed only once the server listens).
+ * demo password (it is printed only once the server listens, as a free port shows).
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startServerProcess } from '../harness/server-process.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 let blocker: Server;
@@ -48,4 +49,15 @@ it('a busy port ends the start with one line naming the port, exit 1, and no dem
   ]);
   expect(stdout + stderr).not.toContain('demo-password-never-printed');
   expect(stdout + stderr).not.toMatch(/Demo user|EADDRINUSE|\n\s+at /);
+});
+
+it('on a free port, the demo password is printed, before the line that says it listens', { timeout: 60_000 }, async () => {
+  const server = await startServerProcess({ SEED_DEMO_USER: 'true', DEMO_PASSWORD: 'demo-password-printed', NODE_ENV: 'development' });
+  try {
+    const out = server.output();
+    expect(out).toContain('Demo user: ana@example.com  password: demo-password-printed');
+    expect(out.indexOf('Demo user:')).toBeLessThan(out.indexOf('handoff listening on'));
+  } finally {
+    await server.kill();
+  }
 });
