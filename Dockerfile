@@ -11,7 +11,8 @@
 # (linux-x64/arm64, glibc and musl) inside its npm package, and node-gyp-build picks them up.
 # See docs/operations.md for configuration and docker-compose.yml for Redis + two nodes.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node.js 24 LTS (package.json engines: >= 22; .ci/run tests on 24).
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS build
@@ -43,10 +44,10 @@ WORKDIR /app
 ENV NODE_ENV=production \
     NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
 
-# Production dependencies only, for every workspace. Do not narrow this to `--workspace server`:
-# server/package.json does not list @handoff/protocol, which the server imports at run time, so
-# npm would not link it and the server would fail with ERR_MODULE_NOT_FOUND. (The root has only
-# dev dependencies; client-sdk's few production dependencies cost a few MB.)
+# Production dependencies only, for every workspace: every workspace's package.json must be
+# present for npm to link the workspaces (server/package.json depends on @handoff/protocol, the
+# local protocol/ workspace, which the server imports at run time). The root has only dev
+# dependencies; client-sdk's few production dependencies cost a few MB.
 COPY package.json package-lock.json ./
 COPY protocol/package.json protocol/
 COPY server/package.json server/

@@ -80,7 +80,7 @@ export interface Config {
   webhookUrls: string[];
   /** Standard Webhooks signing secret (WEBHOOK_SECRET, `whsec_` + base64, or any string of 24+ bytes). */
   webhookSecret: string | null;
-  /** Serve the demo pages at / and /app (DEMO_PAGES, default true). */
+  /** Serve the demo pages at / and /app (DEMO_PAGES, default true outside NODE_ENV=production, false in it). */
   demoPages: boolean;
   /** Trust X-Forwarded-* from a proxy in front (TRUST_PROXY, default false). */
   trustProxy: boolean;
@@ -217,7 +217,7 @@ export function loadConfig(env: Env = process.env): Config {
     seedDemoUser: envBool(env, 'SEED_DEMO_USER', redisUrl === null && nodeEnv !== 'production'),
     shutdownTimeoutSeconds: envInt(env, 'SHUTDOWN_TIMEOUT_SECONDS', 10, 1, 600),
     trustProxy: envBool(env, 'TRUST_PROXY', false),
-    demoPages: envBool(env, 'DEMO_PAGES', true),
+    demoPages: envBool(env, 'DEMO_PAGES', nodeEnv !== 'production'),
     role: oneOf(env, 'ROLE', ['api', 'worker', 'all'] as const, 'all'),
     queueLockMs: envInt(env, 'QUEUE_LOCK_MS', 30_000, 500, 600_000),
     loginTtlSeconds: envInt(env, 'LOGIN_TTL_SECONDS', 120, 1, 3600),

@@ -2,6 +2,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import type { Logger } from 'pino';
 import { createHandoffServer } from './server.js';
 import { createWorkerProcess } from './workers.js';
+import { listenErrorLine } from './listen-error.js';
 import { seedDemoUser } from './users/demo-user.js';
 import { parseSeedUsers, seedUsers, type SeedUser } from './users/seed-users.js';
 
@@ -34,10 +35,20 @@ try {
   } else {
     const server = await createHandoffServer(config);
     log = server.handoff.log;
-    if (config.seedDemoUser) await seedDemoUser(server.handoff);
+    const demoUser = config.seedDemoUser ? await seedDemoUser(server.handoff) : null;
     await seedUsers(server.handoff.users, seeds);
     close = () => server.close();
-    const url = await server.listen();
+    let url: string;
+    try {
+      url = await server.listen();
+    } catch (err) {
+      const line = listenErrorLine(err, config.port, config.host);
+      if (!line) throw err;
+      console.error(line); // one line, no stack: the port is taken (or needs privileges)
+      process.exit(1);
+    }
+    // Printed on purpose (development only: this is how the demo is used), and only once listening.
+    if (demoUser) console.log(demoUser);
     log.info({ url, mode: server.handoff.backend.mode, role: config.role }, `handoff listening on ${url} (${server.handoff.backend.mode} mode)`);
   }
 } catch (err) {

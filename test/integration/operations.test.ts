@@ -58,7 +58,8 @@ describe('user:add CLI (Redis mode)', () => {
     const args = ['server/src/users/user-add-cli.ts', '--email', 'Cli@Example.com', '--password', 'cli-password-1', '--name', 'Cli'];
     const first = await run(args, env);
     expect(first.code, first.out).toBe(0);
-    expect(JSON.parse(first.out)).toMatchObject({ email: 'cli@example.com', displayName: 'Cli' });
+    // out is stdout and stderr: the JSON line, and the warning that --password shows in `ps`.
+    expect(JSON.parse(/^\{.*\}$/m.exec(first.out)?.[0] ?? 'null')).toMatchObject({ email: 'cli@example.com', displayName: 'Cli' });
     expect(first.out).not.toContain('cli-password-1');
     const login = await http(server.url, 'POST', '/v1/sessions', { body: { email: 'cli@example.com', password: 'cli-password-1' } });
     expect(login).toMatchObject({ status: 200, body: { user: { displayName: 'Cli' } } });

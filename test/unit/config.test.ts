@@ -43,6 +43,15 @@ describe('configuration from the environment', () => {
     expect(c).toMatchObject({ jwtSecretGenerated: false, seedDemoUser: false });
   });
 
+  it('serves the demo pages by default outside production and not in production, unless DEMO_PAGES says so', () => {
+    expect(loadConfig({}).demoPages).toBe(true);
+    const prod = { NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) };
+    expect(loadConfig(prod).demoPages).toBe(false);
+    expect(loadConfig({ ...prod, DEMO_PAGES: 'true' }).demoPages).toBe(true);
+    expect(loadConfig({ DEMO_PAGES: 'false' }).demoPages).toBe(false);
+    expect(() => loadConfig({ DEMO_PAGES: 'perhaps' })).toThrow(/^DEMO_PAGES:/);
+  });
+
   it('parses origins and Redis mode', () => {
     const c = loadConfig({ ALLOWED_ORIGINS: ' https://a.example , http://localhost:5173 ', REDIS_URL: 'redis://127.0.0.1:7000' });
     expect(c.allowedOrigins).toEqual(['https://a.example', 'http://localhost:5173']);
