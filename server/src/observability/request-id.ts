@@ -28,9 +28,9 @@ export function requestIdOf(req: Pick<IncomingMessage, 'headers'>): string {
 /**
  * The Fastify options that set request ids (spread them into `Fastify({...})`): `genReqId` is
  * `requestIdOf`; `requestIdHeader` is off because Fastify would take the header unchecked;
- * every log line of a request carries the id as `reqId`. The id is echoed in the response's
+ * every log line of a request carries the id as `reqId` (Fastify's default label). The id is echoed in the response's
  * `X-Request-Id` by the `httpObservability` plugin.
  */
-export function requestIdOptions(): Pick<FastifyServerOptions, 'genReqId' | 'requestIdHeader' | 'requestIdLogLabel'> {
-  return { genReqId: requestIdOf, requestIdHeader: false, requestIdLogLabel: 'reqId' };
+export function requestIdOptions(): Pick<FastifyServerOptions, 'genReqId' | 'requestIdHeader'> {
+  return { genReqId: requestIdOf, requestIdHeader: false };
 }
