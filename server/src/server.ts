@@ -14,6 +14,7 @@ import { flowRoutes } from './flows/flow-routes.js';
 import type { Handoff } from './handoff.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { healthRoutes } from './http/health-routes.js';
+import { noStore } from './http/no-store.js';
 import { QrService } from './qr/qr-service.js';
 import { qrRoutes } from './qr/qr-routes.js';
 import { AdapterFanout, FANOUT_EVENT, LocalFanout, SIGNAL_EVENT, adapterChannel } from './realtime/fanout.js';
@@ -144,6 +145,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
   }
 
   installErrorHandling(app);
+  await app.register(noStore); // Cache-Control on every answer: no-store unless the route declares otherwise
   // Once HTTP is closing (the last step of a graceful shutdown), requests that still arrive on open
   // keep-alive connections answer 503 `unavailable` (with Connection: close) instead of running.
   let httpClosing = false;
@@ -174,7 +176,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
       },
     },
   });
-  app.get('/docs/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/docs/openapi.json', { schema: { hide: true }, config: { cacheControl: 'no-cache' } }, async () => app.swagger());
   await app.register(healthRoutes, { handoff });
   await app.register(qrRoutes, { handoff });
   await app.register(flowRoutes, { handoff });

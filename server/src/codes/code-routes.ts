@@ -34,7 +34,7 @@ export const codeRoutes: FastifyPluginAsyncTypebox<{ codes: CodeService }> = asy
     },
     async (request, reply) => {
       const sent = await codes.request(request.body, request.ip);
-      return reply.code(202).header('cache-control', 'no-store').send(sent);
+      return reply.code(202).send(sent);
     },
   );
 };

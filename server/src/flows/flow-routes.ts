@@ -29,7 +29,6 @@ export const flowRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async
       },
     },
     async (request, reply) => {
-      reply.header('cache-control', 'no-store');
       // The watch token alone decides for its holder; a bearer JWT is only looked at without one.
       const watchToken = watchTokenOf(request);
       const user = watchToken === undefined ? await optionalUser(request, handoff.users) : undefined;
@@ -58,7 +57,6 @@ export const flowRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async
       },
     },
     async (request, reply) => {
-      reply.header('cache-control', 'no-store');
       return handoff.flows.redeem(request.params.topic, watchTokenOf(request), (userId) => handoff.users.issueSession(userId));
     },
   );

@@ -7,12 +7,10 @@ import { sendError } from './error-handler.js';
 /** Liveness, readiness (store reachable) and Prometheus metrics. */
 export const healthRoutes: FastifyPluginAsync<{ handoff: Handoff }> = async (app, { handoff }) => {
   app.get('/healthz', { schema: { summary: 'Liveness', tags: ['operations'] } }, async (_request, reply) => {
-    reply.header('cache-control', 'no-store');
     return { status: 'ok' };
   });
 
   app.get('/readyz', { schema: { summary: 'Readiness: the store answers', tags: ['operations'] } }, async (_request, reply) => {
-    reply.header('cache-control', 'no-store');
     if (handoff.shuttingDown) return sendError(reply, new HandoffError('unavailable', 'The server is shutting down.'));
     try {
       await withDeadline(handoff.store.ping(), 1000);
@@ -23,7 +21,7 @@ export const healthRoutes: FastifyPluginAsync<{ handoff: Handoff }> = async (app
   });
 
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'] } }, async (_request, reply) => {
-    reply.header('cache-control', 'no-store').type(handoff.metrics.registry.contentType);
+    reply.type(handoff.metrics.registry.contentType);
     return handoff.metrics.registry.metrics();
   });
 };

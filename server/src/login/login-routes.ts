@@ -54,7 +54,6 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff; logins: 
       },
     },
     async (request, reply) => {
-      reply.header('cache-control', 'no-store');
       const { email } = request.body;
       const credentials: Credentials = 'password' in request.body ? { password: request.body.password } : { code: request.body.code };
       const prefer = parsePrefer(request.headers.prefer);

@@ -30,16 +30,16 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async (
     },
     async (request, reply) => {
       const created = await handoff.qr.create(requesterOf(request), baseUrlOf(request, handoff.config));
-      return reply.code(201).header('cache-control', 'no-store').send(created);
+      return reply.code(201).send(created);
     },
   );
 
   app.get(
     '/v1/qr/:id/image.svg',
-    { schema: { summary: 'The QR code as SVG', tags: ['qr'], params: IdParams } },
+    { schema: { summary: 'The QR code as SVG', tags: ['qr'], params: IdParams }, config: { cacheControl: 'private, max-age=300' } },
     async (request, reply) => {
       const svg = await handoff.qr.svg(request.params.id, baseUrlOf(request, handoff.config));
-      return reply.type('image/svg+xml').header('cache-control', 'private, max-age=300').send(svg);
+      return reply.type('image/svg+xml').send(svg);
     },
   );
 
@@ -55,7 +55,6 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async (
       },
     },
     async (request, reply) => {
-      reply.header('cache-control', 'no-store');
       return handoff.qr.cancelByBrowser(request.params.id, watchTokenOf(request));
     },
   );
@@ -72,7 +71,6 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async (
       },
     },
     async (request, reply) => {
-      reply.header('cache-control', 'no-store');
       const user = await requireUser(request, handoff.users);
       const { state, requester } = await handoff.qr.scan(request.params.id, user);
       return { ...state, requester };
@@ -92,7 +90,6 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async (
         },
       },
       async (request, reply) => {
-        reply.header('cache-control', 'no-store');
         const user = await requireUser(request, handoff.users);
         return action === 'confirm'
           ? handoff.qr.confirm(request.params.id, user)

@@ -52,7 +52,6 @@ export const registrationRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff; c
       },
     },
     async (request, reply) => {
-      reply.header('cache-control', 'no-store');
       const body = request.body;
       const email = normaliseRecipient('email', body.email);
       assertPasswordAcceptable(body.password, email);

@@ -17,7 +17,6 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async
       },
     },
     async (request, reply) => {
-      reply.header('cache-control', 'no-store');
       return publicUser(await requireUser(request, handoff.users));
     },
   );
