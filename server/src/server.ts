@@ -1,6 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 import cors from '@fastify/cors';
-import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { HandoffApp } from './http/app-type.js';
 import { createAdapter } from '@socket.io/redis-adapter';
@@ -15,6 +14,7 @@ import type { Handoff } from './handoff.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { healthRoutes } from './http/health-routes.js';
 import { noStore } from './http/no-store.js';
+import { openapi } from './http/openapi.js';
 import { QrService } from './qr/qr-service.js';
 import { qrRoutes } from './qr/qr-routes.js';
 import { AdapterFanout, FANOUT_EVENT, LocalFanout, SIGNAL_EVENT, adapterChannel } from './realtime/fanout.js';
@@ -165,18 +165,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
     metrics.httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode });
     done();
   });
-  await app.register(swagger, {
-    openapi: {
-      info: { title: 'Handoff', version: '1.0.0', description: 'Real-time login state. See docs/protocol.md for the socket protocols.' },
-      components: {
-        securitySchemes: {
-          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
-          watchToken: { type: 'apiKey', in: 'header', name: 'Watch-Token' },
-        },
-      },
-    },
-  });
-  app.get('/docs/openapi.json', { schema: { hide: true }, config: { cacheControl: 'no-cache' } }, async () => app.swagger());
+  await app.register(openapi, { publicUrl: config.publicUrl }); // before the routes: it documents them
   await app.register(healthRoutes, { handoff });
   await app.register(qrRoutes, { handoff });
   await app.register(flowRoutes, { handoff });
