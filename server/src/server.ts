@@ -1,7 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import cors from '@fastify/cors';
-import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Logger } from 'pino';
@@ -19,6 +18,8 @@ import { installErrorHandling, sendError } from './http/error-handler.js';
 import { edgeOptions } from './http/fastify-options.js';
 import { healthRoutes } from './http/health-routes.js';
 import { ShutdownSteps } from './lib/shutdown.js';
+import { noStore } from './http/no-store.js';
+import { openapi } from './http/openapi.js';
 import { loginRoutes } from './login/login-routes.js';
 import { Metrics } from './observability/metrics.js';
 import { qrRoutes } from './qr/qr-routes.js';
@@ -173,6 +174,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
   );
 
   installErrorHandling(app);
+  await app.register(noStore); // Cache-Control on every answer: no-store unless the route declares otherwise
   // Browser apps on ALLOWED_ORIGINS may call the HTTP API too (same origins as the sockets).
   await app.register(cors, {
     origin: config.allowedOrigins.includes('*') ? true : config.allowedOrigins,
@@ -182,18 +184,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
     maxAge: 600,
   });
   await app.register(httpObservability, { metrics }); // X-Request-Id on every answer; HTTP request metrics
-  await app.register(swagger, {
-    openapi: {
-      info: { title: 'Handoff', version: '1.0.0', description: 'Real-time login state. See docs/protocol.md for the socket protocols.' },
-      components: {
-        securitySchemes: {
-          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
-          watchToken: { type: 'apiKey', in: 'header', name: 'Watch-Token' },
-        },
-      },
-    },
-  });
-  app.get('/docs/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(openapi, { publicUrl: config.publicUrl }); // before the routes: it documents them
   await app.register(healthRoutes, { handoff });
   await app.register(qrRoutes, { handoff });
   await app.register(flowRoutes, { handoff });

@@ -4,7 +4,7 @@ import { MAX_LONG_POLL_SECONDS } from '@handoff/protocol';
 import type { Handoff } from '../handoff.js';
 import { HandoffError } from '../errors.js';
 import { optionalUser, watchTokenOf } from '../http/request-context.js';
-import { FlowStateSchema, SessionSchema, WatchTokenHeaders, errorResponses } from '../http/schemas.js';
+import { FlowStateSchema, Security, SessionSchema, WatchTokenHeaders, errorResponses } from '../http/schemas.js';
 
 const TopicParams = Type.Object({ topic: Type.String({ maxLength: 100, description: '`qr:<id>` or `login:<id>`' }) });
 
@@ -15,7 +15,9 @@ export const flowRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async
     {
       schema: {
         summary: 'Read a flow; long-poll with ?after=<version>&wait=<seconds>',
+        operationId: 'readFlow',
         tags: ['flows'],
+        security: Security.watchTokenOrBearer,
         params: TopicParams,
         headers: WatchTokenHeaders,
         querystring: Type.Object(
@@ -29,7 +31,6 @@ export const flowRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async
       },
     },
     async (request, reply) => {
-      reply.header('cache-control', 'no-store');
       // A presented Authorization header is always checked (a bad one is 401 unauthorized, even next
       // to a valid watch token: a credential is never silently ignored). Who may read is then decided
       // by the watch token when one is sent, else by the scanner's JWT (FlowService.authorize).
@@ -53,14 +54,15 @@ export const flowRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async
     {
       schema: {
         summary: 'Redeem the session of a confirmed/succeeded flow, once',
+        operationId: 'redeemFlowSession',
         tags: ['flows'],
+        security: Security.watchToken,
         params: TopicParams,
         headers: WatchTokenHeaders,
         response: { 200: SessionSchema, ...errorResponses(403, 404, 409, 410, 503) },
       },
     },
     async (request, reply) => {
-      reply.header('cache-control', 'no-store');
       return handoff.flows.redeem(request.params.topic, watchTokenOf(request), (userId) => handoff.users.issueSession(userId));
     },
   );

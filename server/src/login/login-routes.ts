@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import { MAX_LONG_POLL_SECONDS, isFinalState, topicOf, type FlowState } from '@handoff/protocol';
 import { HandoffError } from '../errors.js';
 import type { Handoff } from '../handoff.js';
-import { FlowStateSchema, SessionSchema, errorResponses } from '../http/schemas.js';
+import { FlowStateSchema, Security, SessionSchema, errorResponses } from '../http/schemas.js';
 import { WorkGate } from '../http/work-gate.js';
 import type { LoginService } from './login-service.js';
 import { parsePrefer } from './prefer.js';
@@ -20,7 +20,7 @@ export const LoginBody = Type.Union([
 const AcceptedSchema = Type.Intersect([
   FlowStateSchema,
   Type.Object({ watchToken: Type.String({ description: 'Secret; returned once. Send it as the Watch-Token header.' }) }),
-]);
+], { description: 'The queued login flow (`Prefer: respond-async`); follow it at `Location` with the watch token.' });
 
 /** How often a client without a socket should poll an async login, seconds (Retry-After on 202). */
 const POLL_HINT_SECONDS = 1;
@@ -47,14 +47,15 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff; logins: 
     {
       schema: {
         summary: 'Log in with email and password or code; `Prefer: respond-async[, wait=N]` queues it',
+        operationId: 'createSession',
         tags: ['sessions'],
+        security: Security.none,
         body: LoginBody,
         headers: Type.Object({ prefer: Type.Optional(Type.String({ description: 'respond-async, wait=N (RFC 7240)' })) }),
         response: { 200: SessionSchema, 202: AcceptedSchema, ...errorResponses(400, 401, 429, 503) },
       },
     },
     async (request, reply) => {
-      reply.header('cache-control', 'no-store');
       const { email } = request.body;
       const credentials: Credentials = 'password' in request.body ? { password: request.body.password } : { code: request.body.code };
       const prefer = parsePrefer(request.headers.prefer);

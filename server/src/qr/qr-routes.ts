@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import type { Handoff } from '../handoff.js';
 import { HandoffError } from '../errors.js';
 import { baseUrlOf, requesterOf, requireUser, watchTokenOf } from '../http/request-context.js';
-import { BearerHeaders, FlowStateSchema, RequesterSchema, WatchTokenHeaders, errorResponses } from '../http/schemas.js';
+import { BearerHeaders, FlowStateSchema, RequesterSchema, Security, WatchTokenHeaders, errorResponses } from '../http/schemas.js';
 
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 
@@ -12,11 +12,13 @@ const CreatedQrSchema = Type.Intersect([
   Type.Object({
     watchToken: Type.String({ description: 'Secret; returned once. Send it as the Watch-Token header.' }),
     qrPayload: Type.String({ description: 'What the QR code encodes: a link the app opens.' }),
-    imageUrl: Type.String(),
+    imageUrl: Type.String({ description: 'The QR code as SVG (absolute URL).' }),
   }),
-]);
+], { description: 'The new flow (state `pending`) with its watch token and QR code.' });
 
-const ScanResultSchema = Type.Intersect([FlowStateSchema, Type.Object({ requester: RequesterSchema })]);
+const ScanResultSchema = Type.Intersect([FlowStateSchema, Type.Object({ requester: RequesterSchema })], {
+  description: 'The flow (state `scanned`) and who is asking, to show before confirming.',
+});
 
 /** The QR login routes (contract §2). */
 export const qrRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async (app, { handoff }) => {
@@ -28,23 +30,38 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async (
     {
       schema: {
         summary: 'Create a QR login flow (browser, anonymous)',
+        operationId: 'createQrFlow',
         tags: ['qr'],
+        security: Security.none,
         response: { 201: CreatedQrSchema, ...errorResponses(400, 429, 503) },
       },
     },
     async (request, reply) => {
       await perIp?.(request.ip);
       const created = await handoff.qr.create(requesterOf(request), baseUrlOf(request, handoff.config));
-      return reply.code(201).header('cache-control', 'no-store').send(created);
+      return reply.code(201).send(created);
     },
   );
 
   app.get(
     '/v1/qr/:id/image.svg',
-    { schema: { summary: 'The QR code as SVG', tags: ['qr'], params: IdParams } },
+    {
+      schema: {
+        summary: 'The QR code as SVG',
+        operationId: 'getQrImage',
+        tags: ['qr'],
+        security: Security.none,
+        params: IdParams,
+        response: {
+          200: { description: 'The QR code encoding `qrPayload`.', content: { 'image/svg+xml': { schema: Type.String() } } },
+          ...errorResponses(400, 404, 503),
+        },
+      },
+      config: { cacheControl: 'private, max-age=300' },
+    },
     async (request, reply) => {
       const svg = await handoff.qr.svg(request.params.id, baseUrlOf(request, handoff.config));
-      return reply.type('image/svg+xml').header('cache-control', 'private, max-age=300').send(svg);
+      return reply.type('image/svg+xml').send(svg);
     },
   );
 
@@ -53,14 +70,15 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async (
     {
       schema: {
         summary: 'Cancel from the browser (watch-token holder)',
+        operationId: 'cancelQrFlowFromBrowser',
         tags: ['qr'],
+        security: Security.watchToken,
         params: IdParams,
         headers: WatchTokenHeaders,
         response: { 200: FlowStateSchema, ...errorResponses(403, 404, 409, 503) },
       },
     },
     async (request, reply) => {
-      reply.header('cache-control', 'no-store');
       return handoff.qr.cancelByBrowser(request.params.id, watchTokenOf(request));
     },
   );
@@ -70,14 +88,15 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async (
     {
       schema: {
         summary: 'The logged-in app scans: answers who is asking',
+        operationId: 'scanQrFlow',
         tags: ['qr'],
+        security: Security.bearer,
         params: IdParams,
         headers: BearerHeaders,
         response: { 200: ScanResultSchema, ...errorResponses(401, 404, 409, 503) },
       },
     },
     async (request, reply) => {
-      reply.header('cache-control', 'no-store');
       const user = await requireUser(request, handoff.users);
       const { state, requester } = await handoff.qr.scan(request.params.id, user);
       return { ...state, requester };
@@ -90,14 +109,15 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async (
       {
         schema: {
           summary: action === 'confirm' ? 'The user who scanned confirms' : 'The user who scanned declines',
+          operationId: action === 'confirm' ? 'confirmQrFlow' : 'declineQrFlow',
           tags: ['qr'],
+          security: Security.bearer,
           params: IdParams,
           headers: BearerHeaders,
           response: { 200: FlowStateSchema, ...errorResponses(401, 403, 404, 409, 503) },
         },
       },
       async (request, reply) => {
-        reply.header('cache-control', 'no-store');
         const user = await requireUser(request, handoff.users);
         return action === 'confirm'
           ? handoff.qr.confirm(request.params.id, user)

@@ -4,7 +4,7 @@ import { EMAIL_MAX_LENGTH, emailLocalPart, normaliseRecipient } from '../codes/r
 import type { CodeService } from '../codes/code-service.js';
 import { HandoffError } from '../errors.js';
 import type { Handoff } from '../handoff.js';
-import { errorResponses } from '../http/schemas.js';
+import { Security, errorResponses } from '../http/schemas.js';
 import { assertPasswordAcceptable } from './password-policy.js';
 
 /** Longest display name, in characters. */
@@ -20,11 +20,14 @@ export const RegisterBody = Type.Object(
   { additionalProperties: false },
 );
 
-export const RegisteredSchema = Type.Object({
-  id: Type.String(),
-  email: Type.String(),
-  displayName: Type.String(),
-});
+export const RegisteredSchema = Type.Object(
+  {
+    id: Type.String(),
+    email: Type.String(),
+    displayName: Type.String(),
+  },
+  { description: 'The new account; log in with POST /v1/sessions.' },
+);
 
 // Control characters (C0, DEL, C1) and line/paragraph separators have no place in a name shown on a phone.
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
@@ -46,13 +49,14 @@ export const registrationRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff; c
     {
       schema: {
         summary: 'Register with email, password and the emailed code',
+        operationId: 'registerUser',
         tags: ['users'],
+        security: Security.none,
         body: RegisterBody,
         response: { 201: RegisteredSchema, ...errorResponses(400, 401, 409, 413, 429, 503) },
       },
     },
     async (request, reply) => {
-      reply.header('cache-control', 'no-store');
       const body = request.body;
       const email = normaliseRecipient('email', body.email);
       assertPasswordAcceptable(body.password, email);

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Handoff } from '../handoff.js';
 import { requireUser } from '../http/request-context.js';
-import { BearerHeaders, UserSchema, errorResponses } from '../http/schemas.js';
+import { BearerHeaders, Security, UserSchema, errorResponses } from '../http/schemas.js';
 import { publicUser } from './user-service.js';
 
 /** The current user. */
@@ -11,13 +11,14 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async
     {
       schema: {
         summary: 'The user of the bearer JWT',
+        operationId: 'getCurrentUser',
         tags: ['sessions'],
+        security: Security.bearer,
         headers: BearerHeaders,
         response: { 200: UserSchema, ...errorResponses(401, 503) },
       },
     },
     async (request, reply) => {
-      reply.header('cache-control', 'no-store');
       return publicUser(await requireUser(request, handoff.users));
     },
   );
