@@ -4,7 +4,11 @@ import type { HandoffApp } from './app-type.js';
 import { HandoffError, isStoreDown } from '../errors.js';
 import { describeSchemaErrors } from './schemas.js';
 
-/** Send a catalogue error as `{ error: {code, message} }` (+ `state` on invalid_transition). */
+/**
+ * Send a catalogue error as `{ error: {code, message} }` (+ `state` on invalid_transition). It sets
+ * `Cache-Control: no-store` itself because Fastify's framework-error handlers (a bad URL, a path
+ * parameter too long) answer without running the hooks, the noStore hook included.
+ */
 export function sendError(reply: FastifyReply, err: HandoffError): FastifyReply {
   if (err.extra.retryAfterSeconds !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(err.extra.retryAfterSeconds))));
   const body: Record<string, unknown> = { error: err.toBody() };
