@@ -43,6 +43,8 @@ export interface CreatedFlow extends FlowState {
 /** The redeemed session: a JWT for the user who confirmed / logged in. */
 export interface Session {
   token: string;
+  /** `session`: a Handoff session JWT (a built-in account); `assertion`: a one-time assertion for the app's backend (an app user, contract §7). */
+  tokenType: 'session' | 'assertion';
   expiresAt: string;
   user: PublicUser;
 }
@@ -50,7 +52,8 @@ export interface Session {
 /** A user as the API shows it. */
 export interface PublicUser {
   id: string;
-  email: string;
+  /** Built-in accounts only: an app user's email is the app's business. */
+  email?: string;
   displayName: string;
   avatarUrl?: string | null;
 }

@@ -80,6 +80,10 @@ export interface Config {
   webhookUrls: string[];
   /** Standard Webhooks signing secret (WEBHOOK_SECRET, `whsec_` + base64, or any string of 24+ bytes). */
   webhookSecret: string | null;
+  /** Whose users sign in (ACCOUNTS: builtin | app | both, default builtin; contract §7). */
+  accounts: 'builtin' | 'app' | 'both';
+  /** What a QR code encodes (QR_PAYLOAD_URL, a template with `{id}`); null: the demo phone page. */
+  qrPayloadUrl: string | null;
   /** Serve the demo pages at / and /app (DEMO_PAGES, default true outside NODE_ENV=production, false in it). */
   demoPages: boolean;
   /** Trust X-Forwarded-* from a proxy in front (TRUST_PROXY, default false). */
@@ -219,6 +223,8 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: envBool(env, 'TRUST_PROXY', false),
     demoPages: envBool(env, 'DEMO_PAGES', nodeEnv !== 'production'),
     role: oneOf(env, 'ROLE', ['api', 'worker', 'all'] as const, 'all'),
+    accounts: oneOf(env, 'ACCOUNTS', ['builtin', 'app', 'both'] as const, 'builtin'),
+    qrPayloadUrl: qrPayloadTemplate(env),
     queueLockMs: envInt(env, 'QUEUE_LOCK_MS', 30_000, 500, 600_000),
     loginTtlSeconds: envInt(env, 'LOGIN_TTL_SECONDS', 120, 1, 3600),
     loginConcurrency: envInt(env, 'LOGIN_CONCURRENCY', 4, 1, 64),
@@ -243,4 +249,21 @@ export function loadConfig(env: Env = process.env): Config {
     webhookSecret: webhookSecret(env),
     nodeEnv,
   };
+}
+
+/** QR_PAYLOAD_URL: an absolute URL (https://…, or an app scheme such as acme://) with `{id}` where the flow id goes. */
+function qrPayloadTemplate(env: Env): string | null {
+  const raw = env.QR_PAYLOAD_URL?.trim();
+  if (!raw) return null;
+  if (!raw.includes('{id}')) throw new ConfigError('QR_PAYLOAD_URL', `must contain {id} where the flow id goes, got "${raw}"`);
+  let parsed: URL;
+  try {
+    parsed = new URL(raw.replaceAll('{id}', 'x'));
+  } catch {
+    throw new ConfigError('QR_PAYLOAD_URL', `must be an absolute URL template such as https://app.example.com/qr/{id} or acme://login/{id}, got "${raw}"`);
+  }
+  if (['javascript:', 'data:', 'file:', 'vbscript:'].includes(parsed.protocol)) {
+    throw new ConfigError('QR_PAYLOAD_URL', `the ${parsed.protocol} scheme is not allowed`);
+  }
+  return raw;
 }

@@ -3,6 +3,7 @@ import { isFinalState } from '@handoff/protocol';
 import type { Config } from './config.js';
 import { CodeService, startCodeWorker } from './codes/index.js';
 import { FlowService } from './flows/flow-service.js';
+import { Identity, type AppTokens, type Assertions } from './identity/identity.js';
 import { LoginPositions } from './login/login-positions.js';
 import { LoginService } from './login/login-service.js';
 import type { Metrics } from './observability/metrics.js';
@@ -38,6 +39,8 @@ export interface Core extends Platform {
   flows: FlowService;
   users: UserService;
   qr: QrService;
+  /** Who people are: built-in sessions and the app's own tokens; what a redeem hands out. */
+  identity: Identity;
   /** Verification codes, and login by code. */
   codes: CodeService;
   /** Password and code logins, sync and through the login queue. */
@@ -46,6 +49,12 @@ export interface Core extends Platform {
   positions: LoginPositions;
   /** Webhooks to the app's backend; null without WEBHOOK_URLS. */
   webhooks: Webhooks | null;
+}
+
+/** The app-identity parts built before the capabilities (they load keys): absent with ACCOUNTS=builtin. */
+export interface IdentityParts {
+  appTokens?: AppTokens | null;
+  assertions?: Assertions | null;
 }
 
 /** Most log output held in memory while stdout's reader is behind (then lines are dropped). */
@@ -75,7 +84,7 @@ export function createLogger(config: Config): Logger {
  * in; the webhook producer starts listening to commits here, since every process that commits
  * transitions raises their webhooks. Queue workers start with `startWorkers`.
  */
-export function createCore(platform: Platform): Core {
+export function createCore(platform: Platform, parts: IdentityParts = {}): Core {
   const { config, log, backend, hub, fanout, metrics } = platform;
   const positions = new LoginPositions(hub, backend.loginCounters, config.loginPositionIntervalMs);
   const flows = new FlowService(backend.flows, fanout, hub, {
@@ -95,6 +104,7 @@ export function createCore(platform: Platform): Core {
   flows.onCommit((record) => {
     if (isFinalState(record.state)) metrics.flowsFinished.inc({ kind: record.kind, state: record.state });
   });
+  const identity = new Identity(config.accounts, users, parts.appTokens ?? null, parts.assertions ?? null);
   const codes = new CodeService({ config, log, backend, metrics, users });
   const logins = new LoginService({ config, log, backend, fanout, flows, users, codes });
   const webhooks = createWebhooks({ config, log, backend, metrics });
@@ -103,7 +113,8 @@ export function createCore(platform: Platform): Core {
     ...platform,
     flows,
     users,
-    qr: new QrService(flows, config.qrTtlSeconds * 1000),
+    qr: new QrService(flows, config.qrTtlSeconds * 1000, config.qrPayloadUrl),
+    identity,
     codes,
     logins,
     positions,

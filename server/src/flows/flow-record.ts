@@ -18,6 +18,8 @@ export interface FlowRecord {
   requester?: Requester;
   /** qr: who scanned (shown to the browser). */
   scannedBy?: ScannedBy;
+  /** login checked by the app (CREDENTIALS_URL): how the app names its user, for the assertion. */
+  account?: { displayName: string; avatarUrl: string | null };
   /** login: why it failed. */
   error?: ErrorBody;
   /** login: ticket number in the login queue (1, 2, 3, …), for the queue position. */
@@ -25,7 +27,7 @@ export interface FlowRecord {
 }
 
 /** Fields a transition may set besides `state` and `version`. */
-export type FlowPatch = Partial<Pick<FlowRecord, 'userId' | 'scannedBy' | 'error'>>;
+export type FlowPatch = Partial<Pick<FlowRecord, 'userId' | 'scannedBy' | 'account' | 'error'>>;
 
 export interface TransitionRequest {
   kind: FlowKind;

@@ -4,6 +4,7 @@ import { MAX_LONG_POLL_SECONDS } from '@handoff/protocol';
 import type { Handoff } from '../handoff.js';
 import { HandoffError } from '../errors.js';
 import { optionalUser, watchTokenOf } from '../http/request-context.js';
+import { principalKey } from '../identity/principal.js';
 import { FlowStateSchema, Security, SessionSchema, WatchTokenHeaders, errorResponses } from '../http/schemas.js';
 
 const TopicParams = Type.Object({ topic: Type.String({ maxLength: 100, description: '`qr:<id>` or `login:<id>`' }) });
@@ -35,8 +36,8 @@ export const flowRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async
       // to a valid watch token: a credential is never silently ignored). Who may read is then decided
       // by the watch token when one is sent, else by the scanner's JWT (FlowService.authorize).
       const watchToken = watchTokenOf(request);
-      const user = await optionalUser(request, handoff.users);
-      const access = { watchToken, userId: user?.id };
+      const user = await optionalUser(request, handoff.identity);
+      const access = { watchToken, userId: user && principalKey(user) };
       const { after, wait } = request.query;
       if (after === undefined) return handoff.flows.read(request.params.topic, access);
       const waitSeconds = wait === undefined ? 0 : Number(wait);
@@ -63,7 +64,7 @@ export const flowRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async
       },
     },
     async (request, reply) => {
-      return handoff.flows.redeem(request.params.topic, watchTokenOf(request), (userId) => handoff.users.issueSession(userId));
+      return handoff.flows.redeem(request.params.topic, watchTokenOf(request), (record) => handoff.identity.issue(record));
     },
   );
 };

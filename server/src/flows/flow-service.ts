@@ -265,7 +265,7 @@ export class FlowService {
    * Exchange the watch token for the session, once (contract §1, Redeeming): confirmed/succeeded
    * → redeemed by compare-and-set, so of two racing redeems exactly one gets the session.
    */
-  async redeem<T>(topic: unknown, watchToken: string | undefined, issue: (userId: string) => Promise<T>): Promise<T> {
+  async redeem<T>(topic: unknown, watchToken: string | undefined, issue: (record: FlowRecord) => Promise<T>): Promise<T> {
     const { kind, id } = this.parseTopic(topic);
     const record = await this.load(kind, id);
     if (watchToken === undefined || !watchTokenMatches(watchToken, record.watchTokenHash)) {
@@ -277,9 +277,9 @@ export class FlowService {
       // before the session is handed out (a store error there would burn it for good). A session
       // minted for a CAS that then loses is never shown to anyone.
       const ready = record.state === 'confirmed' || record.state === 'succeeded';
-      const session = ready && record.userId ? await issue(record.userId) : null;
+      const session = ready && record.userId ? await issue(record) : null;
       const redeemed = await this.transition(kind, id, 'redeemed');
-      return session ?? (await issue(redeemed.userId ?? ''));
+      return session ?? (await issue(redeemed));
     } catch (err) {
       if (err instanceof HandoffError && err.code === 'invalid_transition' && err.extra.state?.state === 'redeemed') {
         throw new HandoffError('already_redeemed');

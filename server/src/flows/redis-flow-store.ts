@@ -25,7 +25,7 @@ export interface RedisFlowStoreOptions {
 const MAX_STALE_PER_SWEEP = 1000;
 
 /** Record fields stored as JSON strings in the flow hash. */
-const JSON_FIELDS = ['requester', 'scannedBy', 'error'] as const;
+const JSON_FIELDS = ['requester', 'scannedBy', 'account', 'error'] as const;
 
 type Arg = string | number;
 interface FlowCommands {
@@ -172,7 +172,7 @@ function encodePatch(patch: FlowPatch | undefined): { set: Record<string, string
     if (patch.userId === undefined) del.push('userId');
     else set.userId = patch.userId;
   }
-  for (const field of ['scannedBy', 'error'] as const) {
+  for (const field of ['scannedBy', 'account', 'error'] as const) {
     if (!(field in patch)) continue;
     if (patch[field] === undefined) del.push(field);
     else set[field] = JSON.stringify(patch[field]);

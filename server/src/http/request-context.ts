@@ -1,9 +1,9 @@
 import type { FastifyRequest } from 'fastify';
 import type { Requester } from '@handoff/protocol';
 import type { Config } from '../config.js';
+import type { Authenticator } from '../identity/identity.js';
+import type { Principal } from '../identity/principal.js';
 import { bearerToken } from '../users/jwt.js';
-import type { UserService } from '../users/user-service.js';
-import type { UserRecord } from '../users/user-store.js';
 
 /** The server's public base URL: PUBLIC_URL, else the scheme and Host of this request. */
 export function baseUrlOf(request: FastifyRequest, config: Config): string {
@@ -17,16 +17,16 @@ export function requesterOf(request: FastifyRequest): Requester {
   return { ip: request.ip, userAgent: typeof ua === 'string' ? ua.slice(0, 512) : '', createdAt: new Date().toISOString() };
 }
 
-/** The user of the request's Bearer JWT; throws `unauthorized` when missing or invalid. */
-export function requireUser(request: FastifyRequest, users: UserService): Promise<UserRecord> {
-  return users.authenticate(bearerToken(request.headers.authorization));
+/** Who the request's Bearer token names (a built-in session or an app token); `unauthorized` when missing or invalid. */
+export function requireUser(request: FastifyRequest, identity: Authenticator): Promise<Principal> {
+  return identity.authenticate(bearerToken(request.headers.authorization));
 }
 
-/** The user of the Bearer JWT if one is given (throws `unauthorized` if it is given but bad). */
-export async function optionalUser(request: FastifyRequest, users: UserService): Promise<UserRecord | undefined> {
+/** Who the Bearer token names if one is given (throws `unauthorized` if it is given but bad). */
+export async function optionalUser(request: FastifyRequest, identity: Authenticator): Promise<Principal | undefined> {
   const token = bearerToken(request.headers.authorization);
   if (token === undefined && request.headers.authorization === undefined) return undefined;
-  return users.authenticate(token);
+  return identity.authenticate(token);
 }
 
 /** The Watch-Token header, if present. */

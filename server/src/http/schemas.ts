@@ -83,8 +83,8 @@ export const ErrorSchema = shared('ErrorBody', ErrorBodyObject);
 
 const UserObject = Type.Object(
   {
-    id: Type.String(),
-    email: Type.String(),
+    id: Type.String({ description: 'A built-in account id, or the app user\'s `sub` (ACCOUNTS=app|both).' }),
+    email: Type.Optional(Type.String({ description: 'Built-in accounts only.' })),
     displayName: Type.String(),
     avatarUrl: Type.Optional(NullableString()),
   },
@@ -96,7 +96,10 @@ export const UserSchema = shared('User', UserObject);
 
 const SessionObject = Type.Object(
   {
-    token: Type.String({ description: 'HS256 JWT; send it as `Authorization: Bearer <token>`.' }),
+    token: Type.String({ description: 'A session JWT (send it as `Authorization: Bearer <token>`), or an assertion for the app\'s backend.' }),
+    tokenType: Type.Union([Type.Literal('session'), Type.Literal('assertion')], {
+      description: '`session`: a built-in account\'s session JWT; `assertion`: an app user\'s one-time assertion, verified against /.well-known/jwks.json.',
+    }),
     expiresAt: Type.String({ format: 'date-time' }),
     user: UserSchema,
   },

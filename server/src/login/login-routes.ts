@@ -78,7 +78,7 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff; logins: 
       if (prefer.wait) {
         state = await waitForResult(handoff, topic, watchToken, state, Math.min(prefer.wait, MAX_LONG_POLL_SECONDS) * 1000);
         if (state.state === 'succeeded') {
-          return handoff.flows.redeem(topic, watchToken, (userId) => handoff.users.issueSession(userId));
+          return handoff.flows.redeem(topic, watchToken, (record) => handoff.identity.issue(record));
         }
         if (state.state === 'failed') throw new HandoffError('invalid_credentials');
       }

@@ -97,7 +97,7 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async (
       },
     },
     async (request, reply) => {
-      const user = await requireUser(request, handoff.users);
+      const user = await requireUser(request, handoff.identity);
       const { state, requester } = await handoff.qr.scan(request.params.id, user);
       return { ...state, requester };
     },
@@ -118,7 +118,7 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async (
         },
       },
       async (request, reply) => {
-        const user = await requireUser(request, handoff.users);
+        const user = await requireUser(request, handoff.identity);
         return action === 'confirm'
           ? handoff.qr.confirm(request.params.id, user)
           : handoff.qr.cancelByApp(request.params.id, user);

@@ -1,7 +1,7 @@
 import type { CreatedFlow, FlowState, Requester } from '@handoff/protocol';
 import QRCode from 'qrcode';
 import type { FlowService } from '../flows/flow-service.js';
-import type { UserRecord } from '../users/user-store.js';
+import { principalKey, type Principal } from '../identity/principal.js';
 
 /** What `POST /v1/qr` answers. */
 export interface CreatedQr extends CreatedFlow {
@@ -17,42 +17,44 @@ export class QrService {
   constructor(
     private readonly flows: FlowService,
     private readonly ttlMs: number,
+    /** QR_PAYLOAD_URL: a template with `{id}`; null: the demo phone page of this server. */
+    private readonly payloadTemplate: string | null = null,
   ) {}
 
   /** Create a QR flow for the requesting browser. `baseUrl` is the server's public URL. */
   async create(requester: Requester, baseUrl: string): Promise<CreatedQr> {
     const { record, watchToken } = await this.flows.create('qr', this.ttlMs, { requester });
     const state = await this.flows.stateOf(record);
-    return { ...state, watchToken, qrPayload: qrPayload(baseUrl, record.id), imageUrl: `${baseUrl}/v1/qr/${record.id}/image.svg` };
+    return { ...state, watchToken, qrPayload: qrPayload(baseUrl, record.id, this.payloadTemplate), imageUrl: `${baseUrl}/v1/qr/${record.id}/image.svg` };
   }
 
   /** The QR code image for an existing flow, as SVG. */
   async svg(id: string, baseUrl: string): Promise<string> {
     const parsed = this.flows.parseTopic(`qr:${id}`);
     await this.flows.load('qr', parsed.id);
-    return QRCode.toString(qrPayload(baseUrl, parsed.id), { type: 'svg', margin: 2, errorCorrectionLevel: 'M' });
+    return QRCode.toString(qrPayload(baseUrl, parsed.id, this.payloadTemplate), { type: 'svg', margin: 2, errorCorrectionLevel: 'M' });
   }
 
   /** The app scans: pending → scanned; the browser learns who, the phone learns who is asking. */
-  async scan(id: string, user: UserRecord): Promise<{ state: FlowState; requester: Requester }> {
+  async scan(id: string, user: Principal): Promise<{ state: FlowState; requester: Requester }> {
     const { id: flowId } = this.flows.parseTopic(`qr:${id}`);
     const record = await this.flows.transition('qr', flowId, 'scanned', {
-      patch: { userId: user.id, scannedBy: { userId: user.id, displayName: user.displayName, avatarUrl: user.avatarUrl } },
+      patch: { userId: principalKey(user), scannedBy: { userId: user.id, displayName: user.displayName, avatarUrl: user.avatarUrl } },
     });
     return { state: await this.flows.stateOf(record), requester: record.requester ?? unknownRequester(record.createdAt) };
   }
 
   /** The scanner confirms: scanned → confirmed (403 not_scanner for anyone else). */
-  async confirm(id: string, user: UserRecord): Promise<FlowState> {
+  async confirm(id: string, user: Principal): Promise<FlowState> {
     const { id: flowId } = this.flows.parseTopic(`qr:${id}`);
-    return this.flows.stateOf(await this.flows.transition('qr', flowId, 'confirmed', { requireUserId: user.id }));
+    return this.flows.stateOf(await this.flows.transition('qr', flowId, 'confirmed', { requireUserId: principalKey(user) }));
   }
 
   /** The scanner declines: scanned → cancelled. */
-  async cancelByApp(id: string, user: UserRecord): Promise<FlowState> {
+  async cancelByApp(id: string, user: Principal): Promise<FlowState> {
     const { id: flowId } = this.flows.parseTopic(`qr:${id}`);
     return this.flows.stateOf(
-      await this.flows.transition('qr', flowId, 'cancelled', { from: ['scanned'], requireUserId: user.id }),
+      await this.flows.transition('qr', flowId, 'cancelled', { from: ['scanned'], requireUserId: principalKey(user) }),
     );
   }
 
@@ -65,9 +67,9 @@ export class QrService {
   }
 }
 
-/** What the QR code encodes: a link the phone app (or /app demo page) opens. */
-export function qrPayload(baseUrl: string, id: string): string {
-  return `${baseUrl}/app#qr=${id}`;
+/** What the QR code encodes: QR_PAYLOAD_URL with the flow id (a deep or universal link), else the /app demo page. */
+export function qrPayload(baseUrl: string, id: string, template: string | null = null): string {
+  return template ? template.replaceAll('{id}', encodeURIComponent(id)) : `${baseUrl}/app#qr=${id}`;
 }
 
 function unknownRequester(createdAt: number): Requester {

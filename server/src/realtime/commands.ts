@@ -3,7 +3,7 @@ import { Type, type Static, type TSchema } from 'typebox';
 import { topicOf, type Ack, type FlowState, type Requester, type Session } from '@handoff/protocol';
 import { HandoffError, toHandoffError } from '../errors.js';
 import type { Handoff } from '../handoff.js';
-import type { UserRecord } from '../users/user-store.js';
+import { principalKey, type Principal } from '../identity/principal.js';
 
 const Topic = Type.String({ minLength: 1, maxLength: 100 });
 const Token = Type.String({ minLength: 1, maxLength: 256 });
@@ -64,7 +64,7 @@ export class RealtimeCommands {
    */
   async subscribe(
     payload: unknown,
-    user: UserRecord | undefined,
+    user: Principal | undefined,
     subscribed: number,
     join: (topic: string) => void,
   ): Promise<{ state: FlowState }> {
@@ -72,7 +72,7 @@ export class RealtimeCommands {
       throw new HandoffError('rate_limited', `At most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection.`);
     }
     const req = parseSubscribe(payload);
-    const access = { watchToken: req.watchToken, userId: user?.id };
+    const access = { watchToken: req.watchToken, userId: user && principalKey(user) };
     const { flows } = this.handoff;
     const { kind, id } = flows.parseTopic(req.topic);
     flows.authorize(await flows.load(kind, id), access);
@@ -88,7 +88,7 @@ export class RealtimeCommands {
   }
 
   /** qr:scan / qr:confirm / qr:cancel for an authenticated app. */
-  async qrAction(action: QrAction, payload: unknown, user: UserRecord | undefined): Promise<{ state: FlowState; requester?: Requester }> {
+  async qrAction(action: QrAction, payload: unknown, user: Principal | undefined): Promise<{ state: FlowState; requester?: Requester }> {
     const { id } = parseQrAction(payload);
     if (!user) throw new HandoffError('unauthorized');
     const qr = this.handoff.qr;
@@ -99,7 +99,7 @@ export class RealtimeCommands {
   /** Redeem the session of a flow with its watch token. */
   async redeem(payload: unknown): Promise<{ session: Session }> {
     const { topic, watchToken } = parseRedeem(payload);
-    const session = await this.handoff.flows.redeem(topic, watchToken, (userId) => this.handoff.users.issueSession(userId));
+    const session = await this.handoff.flows.redeem(topic, watchToken, (record) => this.handoff.identity.issue(record));
     return { session };
   }
 }

@@ -4,7 +4,7 @@ import { RECONNECT_HINT_EVENT, type ClientToServerEvents, type ConnectErrorData,
 import type { Config } from '../config.js';
 import { HandoffError, toHandoffError } from '../errors.js';
 import type { Handoff } from '../handoff.js';
-import type { UserRecord } from '../users/user-store.js';
+import type { Principal } from '../identity/principal.js';
 import { RealtimeCommands, type QrAction } from './commands.js';
 import { FANOUT_EVENT, SIGNAL_EVENT } from './fanout.js';
 import type { SignalPayload } from './topic-hub.js';
@@ -12,7 +12,7 @@ import { originAllowed } from './origin.js';
 import { Inflight, until } from './inflight.js';
 
 interface SocketData {
-  user?: UserRecord;
+  user?: Principal;
 }
 
 /** Events between nodes on the adapter's server-side channel: the fan-out. */
@@ -70,7 +70,7 @@ export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): SocketIo
     const auth = (socket.handshake.auth ?? {}) as HandshakeAuth;
     if (auth.token === undefined || auth.token === null) return next();
     try {
-      socket.data.user = await handoff.users.authenticate(auth.token);
+      socket.data.user = await handoff.identity.authenticate(auth.token);
       next();
     } catch (err) {
       // A store outage is not the client's fault: say so, so it retries instead of re-authenticating.

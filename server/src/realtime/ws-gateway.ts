@@ -5,7 +5,7 @@ import { type FlowState, type WsServerFrame } from '@handoff/protocol';
 import { HandoffError, toHandoffError } from '../errors.js';
 import type { Handoff } from '../handoff.js';
 import { bearerToken } from '../users/jwt.js';
-import type { UserRecord } from '../users/user-store.js';
+import type { Principal } from '../identity/principal.js';
 import { RealtimeCommands, type QrAction } from './commands.js';
 import { refuseUpgrade, routeUpgrades } from './upgrade-router.js';
 import { Inflight, until } from './inflight.js';
@@ -20,7 +20,7 @@ const MAX_BUFFERED_BYTES = 1024 * 1024;
 
 /** One /v1/ws connection: its user, its subscriptions (topic → off-function), its heartbeat. */
 class WsConnection {
-  user: UserRecord | undefined;
+  user: Principal | undefined;
   readonly subscriptions = new Map<string, () => void>();
   missedPings = 0;
 
@@ -70,10 +70,10 @@ export function createWsGateway(httpServer: HttpServer, handoff: Handoff): WsGat
   });
 
   async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    let user: UserRecord | undefined;
+    let user: Principal | undefined;
     if (req.headers.authorization !== undefined) {
       try {
-        user = await handoff.users.authenticate(bearerToken(req.headers.authorization));
+        user = await handoff.identity.authenticate(bearerToken(req.headers.authorization));
       } catch (err) {
         // A store outage (the user lookup failed) is a 503, not the client's bad token.
         if (toHandoffError(err).code === 'unavailable') return refuseUpgrade(socket, 503, 'Service Unavailable');
@@ -84,7 +84,7 @@ export function createWsGateway(httpServer: HttpServer, handoff: Handoff): WsGat
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, user));
   }
 
-  function onConnection(ws: WebSocket, user: UserRecord | undefined): void {
+  function onConnection(ws: WebSocket, user: Principal | undefined): void {
     const conn = new WsConnection(ws);
     conn.user = user;
     connections.add(conn);
@@ -123,7 +123,7 @@ export function createWsGateway(httpServer: HttpServer, handoff: Handoff): WsGat
     if (typeof frame.type !== 'string') throw new HandoffError('bad_request', 'A frame needs a string `type`.');
     switch (frame.type) {
       case 'auth':
-        conn.user = await handoff.users.authenticate(frame.token);
+        conn.user = await handoff.identity.authenticate(frame.token);
         return {};
       case 'subscribe':
         return commands.subscribe(frame, conn.user, conn.subscriptions.size, (topic) => {

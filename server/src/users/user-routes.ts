@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { HandoffError } from '../errors.js';
 import type { Handoff } from '../handoff.js';
 import { requireUser } from '../http/request-context.js';
 import { BearerHeaders, Security, UserSchema, errorResponses } from '../http/schemas.js';
@@ -10,7 +11,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async
     '/v1/me',
     {
       schema: {
-        summary: 'The user of the bearer JWT',
+        summary: 'The user of the bearer token (a built-in session, or an app token with ACCOUNTS=app|both)',
         operationId: 'getCurrentUser',
         tags: ['sessions'],
         security: Security.bearer,
@@ -19,7 +20,11 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async
       },
     },
     async (request, reply) => {
-      return publicUser(await requireUser(request, handoff.users));
+      const principal = await requireUser(request, handoff.identity);
+      if (principal.kind === 'app') return { id: principal.id, displayName: principal.displayName, avatarUrl: principal.avatarUrl };
+      const user = await handoff.users.store.byId(principal.id);
+      if (!user) throw new HandoffError('unauthorized');
+      return publicUser(user);
     },
   );
 };
