@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { WS_PING_INTERVAL_MS } from '@handoff/protocol';
+import { ConfigError, envBool, envInt, type Env } from './lib/env.js';
+import { credentialsOptionsFromEnv, type CredentialsOptions } from './identity/credentials-client.js';
 import { webhookKey } from './webhooks/signature.js';
 
 /** Validated server configuration, read once from the environment at start. */
@@ -82,6 +84,8 @@ export interface Config {
   webhookSecret: string | null;
   /** Whose users sign in (ACCOUNTS: builtin | app | both, default builtin; contract §7). */
   accounts: 'builtin' | 'app' | 'both';
+  /** CREDENTIALS_URL, CREDENTIALS_SECRET, CREDENTIALS_TIMEOUT_MS: passwords checked by the app; null: by Handoff's accounts. */
+  credentials: CredentialsOptions | null;
   /** What a QR code encodes (QR_PAYLOAD_URL, a template with `{id}`); null: the demo phone page. */
   qrPayloadUrl: string | null;
   /** Serve the demo pages at / and /app (DEMO_PAGES, default true outside NODE_ENV=production, false in it). */
@@ -91,37 +95,7 @@ export interface Config {
   nodeEnv: string;
 }
 
-/** Thrown when an environment variable has a bad value; the message names the variable. */
-export class ConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    super(`${variable}: ${message}`);
-    this.name = 'ConfigError';
-  }
-}
-
-type Env = Record<string, string | undefined>;
-
-/** A whole number in [min, max]; unset or blank gives `def`. Also used by webhooks/settings.ts. */
-export function envInt(env: Env, name: string, def: number, min: number, max: number): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return def;
-  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number, got "${env[name]}"`);
-  const n = Number(raw);
-  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
-  return n;
-}
-
-/** true/false (also 1/0, yes/no, on/off); unset or blank gives `def`. */
-export function envBool(env: Env, name: string, def: boolean): boolean {
-  const raw = env[name]?.trim().toLowerCase();
-  if (raw === undefined || raw === '') return def;
-  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
-  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
-  throw new ConfigError(name, `expected true or false, got "${env[name]}"`);
-}
+export { ConfigError, envBool, envInt, type Env } from './lib/env.js';
 
 function url(env: Env, name: string, protocols: string[]): string | null {
   const raw = env[name]?.trim();
@@ -196,6 +170,11 @@ export function loadConfig(env: Env = process.env): Config {
       throw new ConfigError('ALLOWED_ORIGINS', `"${origin}" is not an origin like https://app.example.com`);
     }
   }
+  const accounts = oneOf(env, 'ACCOUNTS', ['builtin', 'app', 'both'] as const, 'builtin');
+  const credentials = credentialsOptionsFromEnv(env);
+  if (credentials && accounts === 'builtin') {
+    throw new ConfigError('CREDENTIALS_URL', 'passwords checked by the app make app users: set ACCOUNTS=app (or both)');
+  }
   return {
     port: envInt(env, 'PORT', 3000, 0, 65535),
     host: env.HOST?.trim() || '0.0.0.0',
@@ -223,8 +202,9 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: envBool(env, 'TRUST_PROXY', false),
     demoPages: envBool(env, 'DEMO_PAGES', nodeEnv !== 'production'),
     role: oneOf(env, 'ROLE', ['api', 'worker', 'all'] as const, 'all'),
-    accounts: oneOf(env, 'ACCOUNTS', ['builtin', 'app', 'both'] as const, 'builtin'),
+    accounts,
     qrPayloadUrl: qrPayloadTemplate(env),
+    credentials,
     queueLockMs: envInt(env, 'QUEUE_LOCK_MS', 30_000, 500, 600_000),
     loginTtlSeconds: envInt(env, 'LOGIN_TTL_SECONDS', 120, 1, 3600),
     loginConcurrency: envInt(env, 'LOGIN_CONCURRENCY', 4, 1, 64),

@@ -3,6 +3,7 @@ import { isFinalState } from '@handoff/protocol';
 import type { Config } from './config.js';
 import { CodeService, startCodeWorker } from './codes/index.js';
 import { FlowService } from './flows/flow-service.js';
+import { CredentialsClient } from './identity/credentials-client.js';
 import { Identity, type AppTokens, type Assertions } from './identity/identity.js';
 import { LoginPositions } from './login/login-positions.js';
 import { LoginService } from './login/login-service.js';
@@ -106,7 +107,8 @@ export function createCore(platform: Platform, parts: IdentityParts = {}): Core 
   });
   const identity = new Identity(config.accounts, users, parts.appTokens ?? null, parts.assertions ?? null);
   const codes = new CodeService({ config, log, backend, metrics, users });
-  const logins = new LoginService({ config, log, backend, fanout, flows, users, codes });
+  const credentials = config.credentials ? new CredentialsClient(config.credentials, log.child({ component: 'credentials' })) : null;
+  const logins = new LoginService({ config, log, backend, fanout, flows, users, codes, credentials });
   const webhooks = createWebhooks({ config, log, backend, metrics });
   webhooks?.produce(flows);
   return {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { ConfigError, envInt } from '../config.js';
+import { ConfigError, envInt } from '../lib/env.js';
 import { HandoffError } from '../errors.js';
 import { randomToken } from '../lib/random-token.js';
 import { endpointForLog } from '../webhooks/delivery.js';

@@ -57,14 +57,20 @@ export class Identity implements Authenticator {
    */
   async issue(record: FlowRecord): Promise<Session> {
     const { kind, id } = parsePrincipalKey(record.userId ?? '');
-    if (kind === 'builtin') return this.users.issueSession(id);
-    if (!this.assertions) throw new HandoffError('internal');
     const shown = record.scannedBy ?? record.account;
     const principal: Principal = { kind, id, displayName: shown?.displayName ?? id, avatarUrl: shown?.avatarUrl ?? null };
-    const { token, expiresAt } = await this.assertions.sign(principal, {
-      amr: record.kind === 'qr' ? ['qr'] : ['pwd'],
-      flow: `${record.kind}:${record.id}`,
-    });
-    return { token, tokenType: 'assertion', expiresAt, user: { id, displayName: principal.displayName, avatarUrl: principal.avatarUrl } };
+    return this.issueFor(principal, { amr: record.kind === 'qr' ? ['qr'] : ['pwd'], flow: `${record.kind}:${record.id}` });
+  }
+
+  /**
+   * The session (built-in account) or assertion (app user) for a principal. `flow` is the topic
+   * the assertion names (a synchronous password login has none: `login`).
+   */
+  async issueFor(principal: Principal, claims: { amr: ['qr'] | ['pwd']; flow: string }): Promise<Session> {
+    if (principal.kind === 'builtin') return this.users.issueSession(principal.id);
+    if (!this.assertions) throw new HandoffError('internal');
+    const { token, expiresAt } = await this.assertions.sign(principal, claims);
+    const { id, displayName, avatarUrl } = principal;
+    return { token, tokenType: 'assertion', expiresAt, user: { id, displayName, avatarUrl } };
   }
 }

@@ -10,10 +10,14 @@ import { parsePrefer } from './prefer.js';
 import type { Credentials } from './sealed-credentials.js';
 
 const Email = Type.String({ minLength: 3, maxLength: 254 });
+/** The app's own login name (CREDENTIALS_URL): whatever the app calls it; `email` is the same field. */
+const Login = Type.String({ minLength: 1, maxLength: 254 });
+const Password = Type.String({ minLength: 1, maxLength: 1024 });
 
-/** Credentials for `POST /v1/sessions`: a password, or a verification code. */
+/** Credentials for `POST /v1/sessions`: a password (with `email` or `login`), or a verification code. */
 export const LoginBody = Type.Union([
-  Type.Object({ email: Email, password: Type.String({ minLength: 1, maxLength: 1024 }) }, { additionalProperties: false }),
+  Type.Object({ email: Email, password: Password }, { additionalProperties: false }),
+  Type.Object({ login: Login, password: Password }, { additionalProperties: false }),
   Type.Object({ email: Email, code: Type.String({ pattern: '^[0-9]{6}$' }) }, { additionalProperties: false }),
 ]);
 
@@ -56,13 +60,14 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff; logins: 
       },
     },
     async (request, reply) => {
-      const { email } = request.body;
-      const credentials: Credentials = 'password' in request.body ? { password: request.body.password } : { code: request.body.code };
+      const body = request.body;
+      const email = 'login' in body ? body.login : body.email;
+      const credentials: Credentials = 'password' in body ? { password: body.password } : { code: body.code };
       const prefer = parsePrefer(request.headers.prefer);
       if (!prefer.respondAsync) {
         const admission = await logins.admit(request.ip, email);
         const user = await logins.verify(email, credentials, admission);
-        return handoff.users.issueSession(user.id);
+        return handoff.identity.issueFor(user, { amr: ['pwd'], flow: 'login' });
       }
 
       const { record, watchToken, state: queued } = await admissions.run(async () => {

@@ -7,6 +7,8 @@ import type { Limiter } from '../lib/rate-limits.js';
 import type { Job, JobQueue } from '../queue/job-queue.js';
 import type { Fanout } from '../realtime/fanout.js';
 import type { Backend } from '../store/backend.js';
+import type { CredentialsClient } from '../identity/credentials-client.js';
+import { principalKey, type Principal } from '../identity/principal.js';
 import type { UserService } from '../users/user-service.js';
 import { normaliseEmail, type UserRecord } from '../users/user-store.js';
 import type { LoginCounters } from './login-counters.js';
@@ -40,6 +42,8 @@ export interface LoginServiceDeps {
   flows: FlowService;
   users: UserService;
   codes: LoginCodes;
+  /** CREDENTIALS_URL: passwords are checked by the app instead of Handoff's own accounts. */
+  credentials?: CredentialsClient | null;
 }
 
 /** What admission found out: whether the account has failed logins counted against it. */
@@ -60,6 +64,7 @@ export class LoginService {
   private readonly flows: FlowService;
   private readonly users: UserService;
   private readonly codes: LoginCodes;
+  private readonly credentials: CredentialsClient | null;
   private readonly fanout: Fanout;
   private readonly config: Config;
   private readonly log: Logger;
@@ -71,6 +76,7 @@ export class LoginService {
     this.flows = deps.flows;
     this.users = deps.users;
     this.codes = deps.codes;
+    this.credentials = deps.credentials ?? null;
     this.fanout = deps.fanout;
     this.queue = backend.queues.create<LoginJob>('logins', { sensitive: true });
     this.counters = backend.loginCounters;
@@ -100,7 +106,7 @@ export class LoginService {
    * skipping the reset saves a store round trip. (A failure that lands between admission and this
    * success then stays counted until its window ends: stricter, never looser.)
    */
-  async verify(email: string, credentials: Credentials, admission: Admission): Promise<UserRecord> {
+  async verify(email: string, credentials: Credentials, admission: Admission): Promise<Principal> {
     const key = normaliseEmail(email);
     try {
       const user = await this.check(email, credentials);
@@ -143,7 +149,7 @@ export class LoginService {
       const resumable = err instanceof HandoffError && err.code === 'invalid_transition' && err.extra.state?.state === 'processing';
       if (!resumable) return; // expired, gone or finished: nothing left to do
     }
-    let user: UserRecord | null = null;
+    let user: Principal | null = null;
     let failure: HandoffError | null = null;
     try {
       user = await this.verify(email, this.sealer.open(job.data.sealed), { hadFailures: job.data.hadFailures ?? true });
@@ -152,7 +158,11 @@ export class LoginService {
       failure = err;
     }
     try {
-      if (user) await flows.transition('login', flowId, 'succeeded', { patch: { userId: user.id } });
+      if (user) {
+        // An app user (CREDENTIALS_URL) keeps how the app names them, for the assertion a redeem signs.
+        const account = user.kind === 'app' ? { account: { displayName: user.displayName, avatarUrl: user.avatarUrl } } : {};
+        await flows.transition('login', flowId, 'succeeded', { patch: { userId: principalKey(user), ...account } });
+      }
       else await flows.transition('login', flowId, 'failed', { patch: { error: failure!.toBody() } });
     } catch (err) {
       if (!(err instanceof HandoffError && (err.code === 'invalid_transition' || err.code === 'not_found'))) throw err;
@@ -173,8 +183,20 @@ export class LoginService {
     });
   }
 
-  private check(email: string, credentials: Credentials): Promise<UserRecord> {
-    if ('password' in credentials) return this.users.checkPassword(email, credentials.password);
-    return this.codes.verifyLogin(email, credentials.code);
+  /** Who the credentials prove: the app's answer (CREDENTIALS_URL), else a built-in account. */
+  private async check(login: string, credentials: Credentials): Promise<Principal> {
+    if ('password' in credentials && this.credentials) {
+      const principal = await this.credentials.check(login, credentials.password);
+      if (!principal) throw new HandoffError('invalid_credentials');
+      return principal;
+    }
+    const user =
+      'password' in credentials ? await this.users.checkPassword(login, credentials.password) : await this.codes.verifyLogin(login, credentials.code);
+    return builtinPrincipal(user);
   }
+}
+
+/** A built-in account as a Principal. */
+export function builtinPrincipal(user: UserRecord): Principal {
+  return { kind: 'builtin', id: user.id, displayName: user.displayName, avatarUrl: user.avatarUrl };
 }

@@ -1,4 +1,4 @@
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../lib/env.js';
 import { HandoffError } from '../errors.js';
 import type { UserService } from './user-service.js';
 

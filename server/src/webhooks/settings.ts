@@ -1,4 +1,4 @@
-import { envInt } from '../config.js';
+import { envInt } from '../lib/env.js';
 
 /** Delivery tuning read from the environment (operator-only; the endpoints come from Config). */
 export interface WebhookSettings {
