@@ -443,7 +443,7 @@ describe('app tokens: keys from a PEM or a secret', () => {
     ['PS256', 'rsa'],
     ['ES256', 'ec'],
     ['EdDSA', 'ed25519'],
-  ] as const)('accepts %s with a %s PEM public key', async (alg) => {
+  ] as const)('accepts %s with a %s PEM public key', async (alg, _type) => {
     const s = await signer(alg);
     const v = new AppTokenVerifier(options({ publicKeyPem: await exportSPKI(s.publicKey) }));
     await expect(v.verify(await token(s))).resolves.toEqual({ kind: 'app', id: 'user-42', displayName: 'Ana', avatarUrl: null });
