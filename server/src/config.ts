@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { WS_PING_INTERVAL_MS } from '@handoff/protocol';
 import { ConfigError, envBool, envInt, type Env } from './lib/env.js';
+import { appTokenOptionsFromEnv, type AppTokenOptions } from './identity/app-tokens.js';
+import { assertionOptionsFromEnv, type AssertionOptions } from './identity/assertions.js';
 import { credentialsOptionsFromEnv, type CredentialsOptions } from './identity/credentials-client.js';
 import { webhookKey } from './webhooks/signature.js';
 
@@ -84,6 +86,10 @@ export interface Config {
   webhookSecret: string | null;
   /** Whose users sign in (ACCOUNTS: builtin | app | both, default builtin; contract §7). */
   accounts: 'builtin' | 'app' | 'both';
+  /** How the app's own tokens are verified (APP_JWKS_URL | APP_JWT_PUBLIC_KEY | APP_JWT_SECRET, APP_JWT_ISSUER, …); null with none set. */
+  appTokens: AppTokenOptions | null;
+  /** The assertions a redeem hands app users (ASSERTION_AUDIENCE, ASSERTION_ISSUER, ASSERTION_SIGNING_KEY, …); null with none set. */
+  assertions: AssertionOptions | null;
   /** CREDENTIALS_URL, CREDENTIALS_SECRET, CREDENTIALS_TIMEOUT_MS: passwords checked by the app; null: by Handoff's accounts. */
   credentials: CredentialsOptions | null;
   /** What a QR code encodes (QR_PAYLOAD_URL, a template with `{id}`); null: the demo phone page. */
@@ -172,6 +178,13 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const accounts = oneOf(env, 'ACCOUNTS', ['builtin', 'app', 'both'] as const, 'builtin');
   const credentials = credentialsOptionsFromEnv(env);
+  const appTokens = appTokenOptionsFromEnv(env);
+  const assertions = assertionOptionsFromEnv(env, { issuer: publicUrl ? publicUrl.replace(/\/+$/, '') : 'handoff' });
+  if (accounts !== 'builtin') {
+    // App users are identified by the app's tokens and leave with an assertion for the app's backend.
+    if (!appTokens) throw new ConfigError('ACCOUNTS', `ACCOUNTS=${accounts} needs APP_JWKS_URL, APP_JWT_PUBLIC_KEY or APP_JWT_SECRET (with APP_JWT_ISSUER and APP_JWT_AUDIENCE)`);
+    if (!assertions) throw new ConfigError('ASSERTION_AUDIENCE', `is required with ACCOUNTS=${accounts}: the app backend's audience for the assertions`);
+  }
   if (credentials && accounts === 'builtin') {
     throw new ConfigError('CREDENTIALS_URL', 'passwords checked by the app make app users: set ACCOUNTS=app (or both)');
   }
@@ -205,6 +218,8 @@ export function loadConfig(env: Env = process.env): Config {
     accounts,
     qrPayloadUrl: qrPayloadTemplate(env),
     credentials,
+    appTokens,
+    assertions,
     queueLockMs: envInt(env, 'QUEUE_LOCK_MS', 30_000, 500, 600_000),
     loginTtlSeconds: envInt(env, 'LOGIN_TTL_SECONDS', 120, 1, 3600),
     loginConcurrency: envInt(env, 'LOGIN_CONCURRENCY', 4, 1, 64),

@@ -4,7 +4,7 @@ import type { Config } from './config.js';
 import { CodeService, startCodeWorker } from './codes/index.js';
 import { FlowService } from './flows/flow-service.js';
 import { CredentialsClient } from './identity/credentials-client.js';
-import { Identity, type AppTokens, type Assertions } from './identity/identity.js';
+import { Identity, type AppTokens, type Assertions, type JwksSource } from './identity/identity.js';
 import { LoginPositions } from './login/login-positions.js';
 import { LoginService } from './login/login-service.js';
 import type { Metrics } from './observability/metrics.js';
@@ -55,7 +55,7 @@ export interface Core extends Platform {
 /** The app-identity parts built before the capabilities (they load keys): absent with ACCOUNTS=builtin. */
 export interface IdentityParts {
   appTokens?: AppTokens | null;
-  assertions?: Assertions | null;
+  assertions?: (Assertions & JwksSource) | null;
 }
 
 /** Most log output held in memory while stdout's reader is behind (then lines are dropped). */

@@ -17,6 +17,8 @@ import type { HandoffApp } from './http/app-type.js';
 import { installErrorHandling, sendError } from './http/error-handler.js';
 import { edgeOptions } from './http/fastify-options.js';
 import { healthRoutes } from './http/health-routes.js';
+import { openIdentity } from './identity/index.js';
+import { jwksRoutes } from './identity/jwks-routes.js';
 import { ShutdownSteps } from './lib/shutdown.js';
 import { noStore } from './http/no-store.js';
 import { openapi } from './http/openapi.js';
@@ -109,7 +111,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
   }
   fanout.onDelivered((origin, ms) => metrics.pushLatency.observe({ origin }, ms / 1000));
   hub.addSink(() => metrics.pushes.inc({ transport: 'node' }));
-  const core = createCore({ config, log, backend, hub, fanout, metrics });
+  const core = createCore({ config, log, backend, hub, fanout, metrics }, await openIdentity(config, backend, log));
 
   const longPolls = new AbortController();
   const handoff: Handoff = {
@@ -189,6 +191,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
   await app.register(qrRoutes, { handoff });
   await app.register(flowRoutes, { handoff });
   await app.register(userRoutes, { handoff });
+  await app.register(jwksRoutes, { handoff });
   await app.register(codeRoutes, { codes: core.codes });
   await app.register(registrationRoutes, { handoff, codes: core.codes });
   await app.register(demoPages, { enabled: config.demoPages }); // the demo pages: / and /app

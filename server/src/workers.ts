@@ -2,6 +2,7 @@ import { Emitter } from '@socket.io/redis-emitter';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { createCore, createLogger, startWorkers, type Core } from './core.js';
+import { openIdentity } from './identity/index.js';
 import { ShutdownSteps } from './lib/shutdown.js';
 import { Metrics } from './observability/metrics.js';
 import { AdapterFanout } from './realtime/fanout.js';
@@ -29,7 +30,7 @@ export async function createWorkerProcess(config: Config, opts: { logger?: Logge
   const backend = await openBackend(config, log);
   const hub = new TopicHub(log);
   const fanout = new AdapterFanout(hub, new Emitter(backend.redis!.pub, { key: backend.keys.adapterChannel() }), log);
-  const core = createCore({ config, log, backend, hub, fanout, metrics: new Metrics() });
+  const core = createCore({ config, log, backend, hub, fanout, metrics: new Metrics() }, await openIdentity(config, backend, log));
   startWorkers(core);
   const steps = new ShutdownSteps(log);
   let closed: Promise<void> | null = null;

@@ -93,7 +93,7 @@ describe.each(MODES)('webhooks end to end ($name)', (mode) => {
     expect(d.event).toEqual({
       type: 'qr.confirmed',
       timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
-      data: { topic: qr.topic, id: qr.id, kind: 'qr', state: 'confirmed', version: 3, userId: anaId },
+      data: { topic: qr.topic, id: qr.id, kind: 'qr', state: 'confirmed', version: 3, userId: anaId, account: 'builtin' },
     });
     // The same event, same id, to the other endpoints.
     expect((await gone.waitForEvent('qr.confirmed', qr.topic)).webhookId).toBe(d.webhookId);
@@ -108,7 +108,7 @@ describe.each(MODES)('webhooks end to end ($name)', (mode) => {
     const pending = await cancelledQr();
 
     const fromPhone = await healthy.waitForEvent('qr.cancelled', scanned.topic);
-    expect(fromPhone.event!.data).toEqual({ topic: scanned.topic, id: scanned.id, kind: 'qr', state: 'cancelled', version: 3, userId: anaId });
+    expect(fromPhone.event!.data).toEqual({ topic: scanned.topic, id: scanned.id, kind: 'qr', state: 'cancelled', version: 3, userId: anaId, account: 'builtin' });
     const fromBrowser = await healthy.waitForEvent('qr.cancelled', pending.topic);
     expect(fromBrowser.event!.data).toEqual({ topic: pending.topic, id: pending.id, kind: 'qr', state: 'cancelled', version: 2 });
     expect(fromBrowser.webhookId).not.toBe(fromPhone.webhookId);

@@ -223,7 +223,7 @@ describe('webhook events', () => {
     expect(payload).toEqual({
       type: 'qr.confirmed',
       timestamp: '2025-06-01T12:00:00.000Z',
-      data: { topic: `qr:${r.id}`, id: r.id, kind: 'qr', state: 'confirmed', version: 3, userId: 'user-1' },
+      data: { topic: `qr:${r.id}`, id: r.id, kind: 'qr', state: 'confirmed', version: 3, userId: 'user-1', account: 'builtin' },
     });
     const json = JSON.stringify(payload);
     for (const secretish of [r.watchTokenHash, '203.0.113.9', 'Ana']) expect(json).not.toContain(secretish);
@@ -233,6 +233,11 @@ describe('webhook events', () => {
       message: 'Wrong email or password.',
     });
     expect(webhookPayload(record('qr', 'scanned'))).toBeNull();
+  });
+
+  it("carry an app user's sub as userId, marked account app (ACCOUNTS=app|both)", () => {
+    const payload = webhookPayload(record('qr', 'confirmed', { userId: 'app:acme-42' }));
+    expect(payload?.data).toMatchObject({ userId: 'acme-42', account: 'app' });
   });
 
   it('have a message id per (topic, version): stable, without dots', () => {
@@ -377,7 +382,7 @@ describe('webhook producer and worker (fake commits, real receivers)', () => {
     const r = record('login', 'succeeded', { userId: 'user-42', version: 3 });
     c.commit(r);
     const [da, db] = await Promise.all([a.waitForEvent('login.succeeded', `login:${r.id}`), b.waitForEvent('login.succeeded', `login:${r.id}`)]);
-    expect(da.event).toMatchObject({ type: 'login.succeeded', data: { topic: `login:${r.id}`, id: r.id, kind: 'login', state: 'succeeded', version: 3, userId: 'user-42' } });
+    expect(da.event).toMatchObject({ type: 'login.succeeded', data: { topic: `login:${r.id}`, id: r.id, kind: 'login', state: 'succeeded', version: 3, userId: 'user-42', account: 'builtin' } });
     expect(Date.parse(da.event!.timestamp)).toBeGreaterThan(Date.now() - 10_000);
     expect(da.webhookId).toBe(webhookMessageId(`login:${r.id}`, 3));
     expect(db.webhookId).toBe(da.webhookId);

@@ -36,6 +36,7 @@ const TAGS = [
   { name: 'users', description: 'Self-service registration.' },
   { name: 'verification-codes', description: 'One-time codes by email or SMS.' },
   { name: 'operations', description: 'Liveness, readiness and metrics, for operators.' },
+  { name: 'identity', description: 'The keys that verify assertions (ACCOUNTS=app|both).' },
 ];
 
 interface ObjectSchema {

@@ -23,6 +23,11 @@ export interface Assertions {
   sign(principal: Principal, claims: { amr: ['qr'] | ['pwd']; flow: string }): Promise<{ token: string; expiresAt: string }>;
 }
 
+/** Publishes the public keys assertions are verified with (AssertionSigner). */
+export interface JwksSource {
+  jwks(): { keys: object[] };
+}
+
 /**
  * Who people are, whatever accounts the deployment uses: a Bearer token is a built-in session JWT
  * (ACCOUNTS=builtin|both) or the app's own token (ACCOUNTS=app|both); a finished flow hands out a
@@ -33,9 +38,14 @@ export class Identity implements Authenticator {
     readonly accounts: AccountsMode,
     private readonly users: UserService,
     private readonly appTokens: AppTokens | null,
-    private readonly assertions: Assertions | null,
+    private readonly assertions: (Assertions & JwksSource) | null,
   ) {
     if (accounts !== 'builtin' && (!appTokens || !assertions)) throw new Error(`ACCOUNTS=${accounts} needs app tokens and assertions`);
+  }
+
+  /** The JWKS document of the assertion keys (current and previous), or null with ACCOUNTS=builtin. */
+  jwks(): { keys: object[] } | null {
+    return this.assertions?.jwks() ?? null;
   }
 
   async authenticate(token: unknown): Promise<Principal> {

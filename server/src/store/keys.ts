@@ -113,6 +113,11 @@ export class RedisKeys {
     return `${this.prefix}webhooks:disabled`;
   }
 
+  /** The development assertion signing key (PKCS8 PEM) every node shares when ASSERTION_SIGNING_KEY is unset. */
+  assertionDevKey(): string {
+    return `${this.prefix}identity:assertion-dev-key`;
+  }
+
   /** Channel prefix of the Socket.IO Redis adapter and emitter; API nodes and workers must share it. */
   adapterChannel(): string {
     return `${this.prefix}socket.io`;

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { parsePrincipalKey } from '../identity/principal.js';
 import { topicOf, type ErrorBody, type FlowKind, type FlowStateName, type Topic } from '@handoff/protocol';
 import type { FlowRecord } from '../flows/flow-record.js';
 
@@ -13,8 +14,10 @@ export interface WebhookEventData {
   kind: FlowKind;
   state: FlowStateName;
   version: number;
-  /** The user: the scanner of a qr flow (once scanned), the account of a login flow. */
+  /** The user: the scanner of a qr flow (once scanned), the account of a login flow; for an app user, the app's `sub`. */
   userId?: string;
+  /** Whose user `userId` is: `builtin` (a Handoff account) or `app` (the app's `sub`, ACCOUNTS=app|both). */
+  account?: 'builtin' | 'app';
   /** login.failed: why. */
   error?: ErrorBody;
 }
@@ -48,7 +51,11 @@ export function webhookPayload(record: FlowRecord, at: Date = new Date()): Webho
     state: record.state,
     version: record.version,
   };
-  if (record.userId) data.userId = record.userId;
+  if (record.userId) {
+    const { kind, id } = parsePrincipalKey(record.userId);
+    data.userId = id;
+    data.account = kind;
+  }
   if (record.kind === 'login' && record.state === 'failed' && record.error) {
     data.error = { code: record.error.code, message: record.error.message };
   }
