@@ -97,8 +97,10 @@ export const UserSchema = shared('User', UserObject);
 const SessionObject = Type.Object(
   {
     token: Type.String({ description: 'HS256 JWT; send it as `Authorization: Bearer <token>`.' }),
+    tokenType: Type.Unsafe<'session' | 'assertion'>({ type: 'string', enum: ['session', 'assertion'], description: '`session`: a Handoff session JWT (built-in user); `assertion`: a one-time JWT for the app’s backend (app user).' }),
     expiresAt: Type.String({ format: 'date-time' }),
-    user: UserSchema,
+    // `tokenType: assertion` (an app user): no email, Handoff knows none (protocol's `AppUser`).
+    user: Type.Object({ ...UserObject.properties, email: Type.Optional(Type.String({ description: 'Built-in users only.' })) }),
   },
   { description: 'A session: what a login or a redeemed flow gives.' },
 );

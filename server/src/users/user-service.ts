@@ -53,7 +53,7 @@ export class UserService {
     const user = await this.store.byId(userId);
     if (!user) throw new HandoffError('not_found', 'The account no longer exists.');
     const { token, expiresAt } = await this.jwt.issue(user.id);
-    return { token, expiresAt: expiresAt.toISOString(), user: publicUser(user) };
+    return { token, tokenType: 'session', expiresAt: expiresAt.toISOString(), user: publicUser(user) };
   }
 
   /** The user behind a bearer JWT, or `unauthorized`. */
