@@ -7,6 +7,8 @@ export default defineConfig({
   resolve: {
     alias: {
       '@handoff/protocol': src('./protocol/src/index.ts'),
+      // Before '@handoff/client-sdk', which would otherwise take the subpath (the first match wins).
+      '@handoff/client-sdk/server': src('./client-sdk/src/server.ts'),
       '@handoff/client-sdk': src('./client-sdk/src/index.ts'),
     },
   },

@@ -6,6 +6,10 @@
 //   dist/index.d.cts         protocol is not published: its code and its types are bundled in);
 //                            the .d.cts is the same file, typed as CommonJS for `require`
 //   dist/handoff.iife.d.ts --types: the global `Handoff` that the IIFE defines
+//   dist/server.js         `@handoff/client-sdk/server` (src/server.ts, Node only), ESM (jose external: a dependency)
+//   dist/server.cjs        the same, CommonJS, with jose bundled in (jose is ESM only, and require() of
+//                            ESM needs Node >= 22.12; the package supports Node >= 22)
+//   dist/server.d.ts       --types: its declarations (.d.cts the same file, typed as CommonJS)
 // @handoff/protocol is bundled into all three bundles (its sources, through the `source` condition).
 // --types reads the declarations `tsc -b` wrote to client-sdk/build/types (run it first).
 //
@@ -77,6 +81,23 @@ const results = await Promise.all([
   }),
   build({
     ...common,
+    entryPoints: ['src/server.ts'],
+    outfile: resolve(outdir, 'server.js'),
+    format: 'esm',
+    platform: 'node',
+    target: 'node22',
+    external: ['jose'],
+  }),
+  build({
+    ...common,
+    entryPoints: ['src/server.ts'],
+    outfile: resolve(outdir, 'server.cjs'),
+    format: 'cjs',
+    platform: 'node',
+    target: 'node22',
+  }),
+  build({
+    ...common,
     entryPoints: ['src/browser.ts'],
     outfile: resolve(outdir, 'handoff.iife.js'),
     format: 'iife',
@@ -90,9 +111,12 @@ const results = await Promise.all([
 const outputs = new Map(results.flatMap((r) => r.outputFiles.map((f) => [f.path, f.contents])));
 
 if (withTypes) {
-  const dts = bundleDeclarations();
+  const dts = bundleDeclarations('index');
   outputs.set(resolve(outdir, 'index.d.ts'), dts);
   outputs.set(resolve(outdir, 'index.d.cts'), dts);
+  const serverDts = bundleDeclarations('server');
+  outputs.set(resolve(outdir, 'server.d.ts'), serverDts);
+  outputs.set(resolve(outdir, 'server.d.cts'), serverDts);
   outputs.set(resolve(outdir, 'handoff.iife.d.ts'), IIFE_DTS);
 }
 
@@ -123,17 +147,18 @@ async function writeIfChanged(path, contents) {
 }
 
 /**
- * One declaration file from tsc's output (build/types), with @handoff/protocol's declarations
- * inlined and only what src/index.ts exports exported (dts-bundle-generator).
+ * One declaration file from tsc's output (build/types/<entry>.d.ts), with @handoff/protocol's
+ * declarations inlined and only what src/<entry>.ts exports exported (dts-bundle-generator).
  */
-function bundleDeclarations() {
+function bundleDeclarations(entry) {
   const require = createRequire(import.meta.url);
   const { generateDtsBundle } = require('dts-bundle-generator');
-  const entry = resolve(root, 'build/types/index.d.ts');
+  const filePath = resolve(root, `build/types/${entry}.d.ts`);
   const [text] = generateDtsBundle(
-    [{ filePath: entry, libraries: { inlinedLibraries: ['@handoff/protocol'] }, output: { noBanner: true, exportReferencedTypes: false } }],
+    [{ filePath, libraries: { inlinedLibraries: ['@handoff/protocol'] }, output: { noBanner: true, exportReferencedTypes: false } }],
     { preferredConfigPath: resolve(root, 'scripts/tsconfig.dts.json') },
   );
-  if (/@handoff\/protocol/.test(text)) throw new Error('client-sdk: the bundled declarations still import @handoff/protocol');
-  return `// @handoff/client-sdk: every type declaration in one file (the wire protocol's types inlined).\n${text}`;
+  if (/@handoff\/protocol/.test(text)) throw new Error(`client-sdk: the bundled declarations of ${entry} still import @handoff/protocol`);
+  const what = entry === 'index' ? 'every type declaration in one file (the wire protocol\'s types inlined)' : `the declarations of @handoff/client-sdk/${entry}`;
+  return `// @handoff/client-sdk: ${what}.\n${text}`;
 }

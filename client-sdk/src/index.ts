@@ -34,6 +34,7 @@ export type { WaitOptions } from './utils.js';
 // The protocol's values and types the public API speaks in (bundled into the SDK's builds).
 export { ERRORS, FINAL_STATES, LOGIN_STATES, QR_STATES, isFinalState } from '@handoff/protocol';
 export type {
+  AppUser,
   ErrorBody,
   ErrorCode,
   FlowKind,

@@ -111,12 +111,21 @@ export function parseErrorBody(x: unknown): ErrorBody | null {
   return { code: x.code, message: typeof x.message === 'string' ? x.message : '' };
 }
 
-/** Narrow a redeemed session. */
+/**
+ * Narrow a redeemed session, returned as the server sent it: `tokenType` `'session'` (a built-in
+ * user, with an email) or `'assertion'` (an app user: id, displayName, avatarUrl). A server from
+ * before `tokenType` only ever issued session tokens: its answer is read as `'session'`.
+ */
 export function parseSession(x: unknown): Session | null {
   if (!isObject(x) || typeof x.token !== 'string' || typeof x.expiresAt !== 'string' || !isObject(x.user)) return null;
   const u = x.user;
-  if (typeof u.id !== 'string' || typeof u.email !== 'string' || typeof u.displayName !== 'string') return null;
-  return x as unknown as Session;
+  if (typeof u.id !== 'string' || typeof u.displayName !== 'string') return null;
+  const tokenType = x.tokenType ?? 'session';
+  if (tokenType === 'session' && typeof u.email === 'string') return { ...x, tokenType } as unknown as Session;
+  if (tokenType === 'assertion' && (u.avatarUrl === undefined || u.avatarUrl === null || typeof u.avatarUrl === 'string')) {
+    return { ...x, tokenType } as unknown as Session;
+  }
+  return null;
 }
 
 /** Narrow who is asking (scan answer). */

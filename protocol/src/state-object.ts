@@ -40,20 +40,36 @@ export interface CreatedFlow extends FlowState {
   watchToken: string;
 }
 
-/** The redeemed session: a JWT for the user who confirmed / logged in. */
-export interface Session {
+/** What every redeemed session carries. */
+interface SessionBase {
+  /** The JWT: what it is depends on `tokenType`. */
   token: string;
-  /** `session`: a Handoff session JWT (a built-in account); `assertion`: a one-time assertion for the app's backend (an app user, contract §7). */
-  tokenType: 'session' | 'assertion';
+  /** ISO 8601 time at which `token` stops being valid. */
   expiresAt: string;
-  user: PublicUser;
+}
+
+/**
+ * The redeemed session (contract §7), told apart by `tokenType`:
+ * - `'session'`: a built-in user (`ACCOUNTS=builtin|both`); `token` is a Handoff session JWT, sent as
+ *   `Authorization: Bearer`.
+ * - `'assertion'`: an app user (`ACCOUNTS=app|both`); `token` is a short-lived, one-time JWT signed by
+ *   Handoff, for the app's backend to verify (against Handoff's JWKS) before it mints its own session.
+ */
+export type Session =
+  | (SessionBase & { tokenType: 'session'; user: PublicUser })
+  | (SessionBase & { tokenType: 'assertion'; user: AppUser });
+
+/** An app user as a redeemed assertion shows it: `id` is the app's `sub` (opaque); Handoff knows no email. */
+export interface AppUser {
+  id: string;
+  displayName: string;
+  avatarUrl: string | null;
 }
 
 /** A user as the API shows it. */
 export interface PublicUser {
   id: string;
-  /** Built-in accounts only: an app user's email is the app's business. */
-  email?: string;
+  email: string;
   displayName: string;
   avatarUrl?: string | null;
 }

@@ -31,7 +31,12 @@ describe('login()', () => {
   it('returns the session for good credentials', async () => {
     const handoff = clients.make({ url: cluster.browser });
     const session = await handoff.login({ email: ANA.email, password: ANA.password });
-    expect(session).toMatchObject({ token: expect.any(String), expiresAt: expect.any(String), user: { email: ANA.email } });
+    expect(session).toMatchObject({ token: expect.any(String), tokenType: 'session', expiresAt: expect.any(String), user: { email: ANA.email } });
+  });
+
+  it('a built-in user\'s session says tokenType session on the wire (sent by the server, not filled in by the SDK)', async () => {
+    const res = await http(cluster.browser, 'POST', '/v1/sessions', { body: { email: ANA.email, password: ANA.password } });
+    expect(res).toMatchObject({ status: 200, body: { tokenType: 'session', user: { email: ANA.email } } });
   });
 
   it('rejects wrong credentials with invalid_credentials (401)', async () => {

@@ -1,8 +1,9 @@
 /**
  * The SDK as npm would publish it: `npm run build -w client-sdk`, then `npm pack`, then the packed
  * tarball checked the way a consumer meets it — its file list, publint (strict), Are the Types
- * Wrong (every entrypoint under node10, node16 CJS and ESM, and bundler resolution) and the
- * TypeScript compiler in a project that has only the tarball and socket.io-client installed.
+ * Wrong (every entrypoint under node10, node16 CJS and ESM, and bundler resolution), the
+ * TypeScript compiler in a project that has only the tarball and its dependencies (socket.io-client,
+ * jose) installed, and Node loading `@handoff/client-sdk/server` there with import and require.
  * Both tools run offline, on the tarball.
  */
 import { checkPackage, createPackageFromTarballData, type Problem } from '@arethetypeswrong/core';
@@ -36,7 +37,7 @@ beforeAll(async () => {
   packed = info.files.map((f) => f.path).sort();
 }, 180_000);
 
-it('ships the bundles, one declaration file per format, the licence and the readme, and nothing else', () => {
+it('ships the bundles (the client and the server helper), one declaration file per format, the licence and the readme, and nothing else', () => {
   expect(packed).toEqual([
     'LICENSE',
     'README.md',
@@ -49,16 +50,22 @@ it('ships the bundles, one declaration file per format, the licence and the read
     'dist/index.d.ts',
     'dist/index.js',
     'dist/index.js.map',
+    'dist/server.cjs',
+    'dist/server.cjs.map',
+    'dist/server.d.cts',
+    'dist/server.d.ts',
+    'dist/server.js',
+    'dist/server.js.map',
     'package.json',
   ]);
   expect(readFileSync(join(SDK, 'LICENSE'), 'utf8')).toBe(readFileSync(join(ROOT, 'LICENSE'), 'utf8'));
 });
 
-it('needs nothing unpublished: the protocol types are inlined, and the only dependency is socket.io-client', () => {
+it('needs nothing unpublished: the protocol types are inlined, and the dependencies are socket.io-client and jose (the server helper)', () => {
   const pkg = JSON.parse(readFileSync(join(SDK, 'package.json'), 'utf8'));
-  expect(Object.keys(pkg.dependencies)).toEqual(['socket.io-client']);
+  expect(Object.keys(pkg.dependencies)).toEqual(['jose', 'socket.io-client']);
   expect(pkg).toMatchObject({ license: 'MIT', repository: { directory: 'client-sdk' } });
-  for (const file of ['index.d.ts', 'index.d.cts', 'handoff.iife.d.ts']) {
+  for (const file of ['index.d.ts', 'index.d.cts', 'handoff.iife.d.ts', 'server.d.ts', 'server.d.cts']) {
     expect(readFileSync(join(SDK, 'dist', file), 'utf8'), file).not.toMatch(/@handoff\/protocol|sourceMappingURL/);
   }
 });
@@ -72,7 +79,7 @@ it('Are the Types Wrong finds no problem in any entrypoint under any resolution'
   const result = await checkPackage(createPackageFromTarballData(new Uint8Array(tarball)));
   expect(result.types).not.toBe(false);
   if (result.types === false) return;
-  expect(Object.keys(result.entrypoints).sort()).toEqual(['.', './handoff.iife.js', './package.json']);
+  expect(Object.keys(result.entrypoints).sort()).toEqual(['.', './handoff.iife.js', './package.json', './server']);
   // The one accepted finding: `require('@handoff/client-sdk/handoff.iife.js')` resolves to a .js
   // file of a "type": "module" package. That file is a classic browser script (it sets the global
   // `Handoff`), never a module for Node to load; the subpath exists for its types and for bundlers.
@@ -80,12 +87,22 @@ it('Are the Types Wrong finds no problem in any entrypoint under any resolution'
   expect(result.problems.filter((p) => !accepted(p))).toEqual([]);
 });
 
+/** A project with the tarball unpacked in node_modules and the dependencies linked; made once. */
+let consumer: Promise<string> | undefined;
+function consumerProject(): Promise<string> {
+  consumer ??= (async () => {
+    const app = join(tmp, 'consumer');
+    const installed = join(app, 'node_modules/@handoff/client-sdk');
+    mkdirSync(installed, { recursive: true });
+    await run('tar', ['-xzf', tarballPath, '-C', installed, '--strip-components=1']);
+    for (const dep of ['socket.io-client', 'jose']) symlinkSync(join(ROOT, 'node_modules', dep), join(app, 'node_modules', dep));
+    return app;
+  })();
+  return consumer;
+}
+
 it('a TypeScript project with only the tarball installed compiles against each entry: import, require and the IIFE global', { timeout: 120_000 }, async () => {
-  const app = join(tmp, 'consumer');
-  const installed = join(app, 'node_modules/@handoff/client-sdk');
-  mkdirSync(installed, { recursive: true });
-  await run('tar', ['-xzf', tarballPath, '-C', installed, '--strip-components=1']);
-  symlinkSync(join(ROOT, 'node_modules/socket.io-client'), join(app, 'node_modules/socket.io-client'));
+  const app = await consumerProject();
   const files: Record<string, string> = {
     'esm.mts': [
       "import { Handoff, HandoffError, isHandoffError, QR_STATES, type FlowState, type ErrorCode } from '@handoff/client-sdk';",
@@ -108,6 +125,25 @@ it('a TypeScript project with only the tarball installed compiles against each e
       "const known: boolean = Handoff.isHandoffError(new Error(), 'timeout') || browserClient instanceof Handoff;",
       'void [timeout, known, Handoff.HandoffError, Handoff.SDK_ERRORS];',
     ].join('\n'),
+    'server-esm.mts': [
+      "import { AssertionError, createMemoryJtiStore, verifyAssertion, type HandoffAssertion, type VerifyAssertionOptions } from '@handoff/client-sdk/server';",
+      "const options: VerifyAssertionOptions = { jwksUrl: new URL('https://login.example/.well-known/jwks.json'), issuer: 'https://login.example', audience: 'acme', seen: createMemoryJtiStore() };",
+      'export async function check(token: string): Promise<string> {',
+      '  try {',
+      '    const user: HandoffAssertion = await verifyAssertion(token, options);',
+      '    return user.sub;',
+      '  } catch (err) {',
+      "    if (err instanceof AssertionError && err.code === 'replayed') return 'replayed';",
+      '    throw err;',
+      '  }',
+      '}',
+    ].join('\n'),
+    'server-cjs.cts': [
+      "import server = require('@handoff/client-sdk/server');",
+      "const code: server.AssertionErrorCode = new server.AssertionError('expired', 'late').code;",
+      "const seen: (jti: string, exp: number) => boolean = server.createMemoryJtiStore();",
+      "export = [code, seen, server.verifyAssertion('t', { jwksUrl: 'https://login.example/jwks', issuer: 'i', audience: 'a' })];",
+    ].join('\n'),
     'iife-esm.mts': [
       '/// <reference types="@handoff/client-sdk/handoff.iife.js" />',
       'export const esmClient: Handoff = new Handoff({ url: location.origin });',
@@ -127,4 +163,13 @@ it('a TypeScript project with only the tarball installed compiles against each e
     (err: { stdout?: string; stderr?: string; message: string }) => `${err.stdout ?? ''}${err.stderr ?? ''}` || err.message,
   );
   expect(out).toBe('');
+});
+
+it('Node loads @handoff/client-sdk/server from the tarball with import and with require, and both refuse a bad token as `invalid`', { timeout: 60_000 }, async () => {
+  const app = await consumerProject();
+  const check = (load: string) =>
+    `${load}.then(async (m) => { const err = await m.verifyAssertion('x', { jwksUrl: 'http://127.0.0.1:9/jwks.json', issuer: 'i', audience: 'a' }).catch((e) => e); console.log(Object.keys(m).sort().join(','), err.name, err.code, m.createMemoryJtiStore()('j', 1e12)); })`;
+  const esm = await run(process.execPath, ['--input-type=module', '-e', check("import('@handoff/client-sdk/server')")], { cwd: app });
+  const cjs = await run(process.execPath, ['--input-type=commonjs', '-e', check("Promise.resolve(require('@handoff/client-sdk/server'))")], { cwd: app });
+  for (const out of [esm.stdout, cjs.stdout]) expect(out.trim()).toBe('AssertionError,createMemoryJtiStore,verifyAssertion AssertionError invalid false');
 });

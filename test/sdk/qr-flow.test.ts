@@ -45,7 +45,7 @@ describe.each(SDK_MODES)('QR login through the SDK ($name)', (mode) => {
 
     await app.confirm(qr.id);
     const session = await qr.session({ timeout: 15_000 });
-    expect(session).toMatchObject({ token: expect.any(String), user: { email: ANA.email, displayName: 'Ana' } });
+    expect(session).toMatchObject({ token: expect.any(String), tokenType: 'session', user: { email: ANA.email, displayName: 'Ana' } });
     const me = await http(cluster.browser, 'GET', '/v1/me', { headers: { authorization: `Bearer ${session.token}` } });
     expect(me).toMatchObject({ status: 200, body: { email: ANA.email } });
 

@@ -5,14 +5,16 @@
  */
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Handoff, HandoffError, type FlowState, type HandoffOptions } from '@handoff/client-sdk';
+import { Handoff, HandoffError, type FlowState, type HandoffOptions, type Session } from '@handoff/client-sdk';
 import { isNewer } from '../../client-sdk/src/subscription.js';
 import { backoff } from '../../client-sdk/src/utils.js';
 import { liveResources } from '../../client-sdk/src/scope.js';
 import { FakeFetch, FakeIo, createdQr, json, loginState, qrState } from './fake-socket.js';
 import { rejectionOf, stateReached, subscribed } from './helpers.js';
 
-const SESSION = { token: 'jwt', expiresAt: '2099-01-01T00:00:00.000Z', user: { id: 'u1', email: 'ana@example.com', displayName: 'Ana' } };
+const SESSION: Session = { token: 'jwt', tokenType: 'session', expiresAt: '2099-01-01T00:00:00.000Z', user: { id: 'u1', email: 'ana@example.com', displayName: 'Ana' } };
+/** What redeem answers for an app user (ACCOUNTS=app|both): an assertion for the app's backend, no email. */
+const ASSERTION: Session = { token: 'assertion-jwt', tokenType: 'assertion', expiresAt: '2099-01-01T00:00:00.000Z', user: { id: 'acme-42', displayName: 'Ana', avatarUrl: null } };
 
 function setup(opts: { route?: ConstructorParameters<typeof FakeFetch>[0]; options?: Partial<HandoffOptions> } = {}) {
   const io = new FakeIo();
@@ -105,6 +107,50 @@ describe('asyncLogin on a server that answers 200 (logs in at once)', () => {
     expect(states).toEqual([]);
     expect(io.sockets).toHaveLength(0);
     handoff.close();
+  });
+});
+
+describe('the redeemed session\'s tokenType', () => {
+  /** A qr flow confirmed at subscribe, whose socket redeem acks `session`. */
+  function confirmedQr(session: unknown) {
+    const { io, handoff } = setup();
+    io.onEmit = (_socket, e) => {
+      if (e.event === 'subscribe') e.ack?.({ ok: true, state: qrState('confirmed', 3) });
+      if (e.event === 'redeem') e.ack?.({ ok: true, session });
+    };
+    return handoff;
+  }
+
+  it('an assertion redeemed over the socket is returned as sent: tokenType assertion, the app user without email', async () => {
+    const handoff = confirmedQr(ASSERTION);
+    const qr = await handoff.qrLogin();
+    const session = await qr.session({ timeout: 5_000 });
+    expect(session).toEqual(ASSERTION);
+    if (session.tokenType === 'assertion') expect(session.user.avatarUrl).toBeNull();
+    handoff.close();
+  });
+
+  it('an assertion answered over HTTP (a login decided at once) is returned as sent', async () => {
+    const { handoff } = setup({ route: () => json(200, ASSERTION) });
+    await expect(handoff.login({ email: 'ana', password: 'pw' })).resolves.toEqual(ASSERTION);
+    const login = await handoff.asyncLogin({ email: 'ana', password: 'pw' });
+    await expect(login.session()).resolves.toEqual(ASSERTION);
+    handoff.close();
+  });
+
+  it('a session from a server that sends no tokenType (only session tokens then) reads as tokenType session', async () => {
+    const { tokenType: _, ...old } = SESSION;
+    const { handoff } = setup({ route: () => json(200, old) });
+    await expect(handoff.login({ email: 'ana@example.com', password: 'pw' })).resolves.toEqual(SESSION);
+    handoff.close();
+  });
+
+  it('an unknown tokenType, or a session token without the user\'s email, is a bad_response', async () => {
+    for (const body of [{ ...SESSION, tokenType: 'cookie' }, { ...ASSERTION, tokenType: 'session' }]) {
+      const { handoff } = setup({ route: () => json(200, body) });
+      await expect(handoff.login({ email: 'ana@example.com', password: 'pw' })).rejects.toMatchObject({ code: 'bad_response' });
+      handoff.close();
+    }
   });
 });
 

@@ -28,6 +28,13 @@ export function misuses(): void {
   void [loginState, transport, pending, token];
 }
 
+export async function sessions(): Promise<void> {
+  const session = await qr.session();
+  const email: string = session.user.email; // ✗ an assertion's app user has no email: narrow on tokenType first
+  const kind: 'session' = session.tokenType; // ✗ 'session' or 'assertion'
+  void [email, kind];
+}
+
 export function codes(err: HandoffError): boolean {
   return err.code === 'canceled'; // ✗ the code is `cancelled`
 }

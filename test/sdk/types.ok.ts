@@ -97,9 +97,18 @@ export async function asyncLogin(credentials: LoginCredentials): Promise<string>
     const position: number | undefined = s.position;
     void position;
   });
-  const { token } = await login.session();
+  const session: Session = await login.session();
   await handoff.asyncLogin({ email: 'a@example.com', code: '123456' }, { wait: 5, timeout: 20_000 });
-  return token;
+  // tokenType tells the two apart: a Handoff session JWT, or an assertion for the app's backend.
+  if (session.tokenType === 'assertion') {
+    const sub: string = session.user.id;
+    const avatar: string | null = session.user.avatarUrl;
+    void [sub, avatar];
+  } else {
+    const email: string = session.user.email;
+    void email;
+  }
+  return session.token;
 }
 
 export async function phone(appJwt: string, qrId: string): Promise<FlowState> {

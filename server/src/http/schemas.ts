@@ -101,6 +101,7 @@ const SessionObject = Type.Object(
       description: '`session`: a built-in account\'s session JWT; `assertion`: an app user\'s one-time assertion, verified against /.well-known/jwks.json.',
     }),
     expiresAt: Type.String({ format: 'date-time' }),
+    // `tokenType: assertion` (an app user): no email, Handoff knows none (protocol's `AppUser`).
     user: UserSchema,
   },
   { description: 'A session: what a login or a redeemed flow gives.' },
