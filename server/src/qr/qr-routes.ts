@@ -2,6 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Handoff } from '../handoff.js';
 import { HandoffError } from '../errors.js';
+import type { Principal } from '../identity/principal.js';
+import type { UserRecord } from '../users/user-store.js';
 import { baseUrlOf, requesterOf, requireUser, watchTokenOf } from '../http/request-context.js';
 import { BearerHeaders, FlowStateSchema, RequesterSchema, Security, WatchTokenHeaders, errorResponses } from '../http/schemas.js';
 
@@ -16,8 +18,15 @@ const CreatedQrSchema = Type.Intersect([
   }),
 ], { description: 'The new flow (state `pending`) with its watch token and QR code.' });
 
-const ScanResultSchema = Type.Intersect([FlowStateSchema, Type.Object({ requester: RequesterSchema })], {
-  description: 'The flow (state `scanned`) and who is asking, to show before confirming.',
+/** The flow's `context` (a JSON object of at most 1 KiB that the app's backend attached with the server API). */
+export const ContextSchema = Type.Object({}, {
+  additionalProperties: true,
+  description: 'What the app’s backend attached when it created the flow (POST /v1/server/qr): any JSON object of at most 1 KiB.',
+});
+
+/** What a scan answers: the state, who is asking and, if the flow has one, its context. */
+export const ScanResultSchema = Type.Intersect([FlowStateSchema, Type.Object({ requester: RequesterSchema, context: Type.Optional(ContextSchema) })], {
+  description: 'The flow (state `scanned`), who is asking and the flow’s context, to show before confirming.',
 });
 
 /** The QR login routes (contract §2). */
@@ -98,8 +107,8 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async (
     },
     async (request, reply) => {
       const user = await requireUser(request, handoff.users);
-      const { state, requester } = await handoff.qr.scan(request.params.id, user);
-      return { ...state, requester };
+      const { state, ...shown } = await handoff.qr.scan(request.params.id, builtin(user));
+      return { ...state, ...shown };
     },
   );
 
@@ -120,12 +129,17 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async (
       async (request, reply) => {
         const user = await requireUser(request, handoff.users);
         return action === 'confirm'
-          ? handoff.qr.confirm(request.params.id, user)
-          : handoff.qr.cancelByApp(request.params.id, user);
+          ? handoff.qr.confirm(request.params.id, builtin(user))
+          : handoff.qr.cancelByApp(request.params.id, builtin(user));
       },
     );
   }
 };
+
+/** A Handoff account as the QR service's principal. */
+function builtin(user: UserRecord): Principal {
+  return { kind: 'builtin', id: user.id, displayName: user.displayName, avatarUrl: user.avatarUrl };
+}
 
 /**
  * The per-IP limit on `POST /v1/qr` (QR_IP_PER_MINUTE; null when 0): spends one point for the IP,

@@ -3,6 +3,7 @@ import { Type, type Static, type TSchema } from 'typebox';
 import { topicOf, type Ack, type FlowState, type Requester, type Session } from '@handoff/protocol';
 import { HandoffError, toHandoffError } from '../errors.js';
 import type { Handoff } from '../handoff.js';
+import type { Principal } from '../identity/principal.js';
 import type { UserRecord } from '../users/user-store.js';
 
 const Topic = Type.String({ minLength: 1, maxLength: 100 });
@@ -92,8 +93,9 @@ export class RealtimeCommands {
     const { id } = parseQrAction(payload);
     if (!user) throw new HandoffError('unauthorized');
     const qr = this.handoff.qr;
-    if (action === 'scan') return qr.scan(id, user);
-    return { state: action === 'confirm' ? await qr.confirm(id, user) : await qr.cancelByApp(id, user) };
+    const principal: Principal = { kind: 'builtin', id: user.id, displayName: user.displayName, avatarUrl: user.avatarUrl };
+    if (action === 'scan') return qr.scan(id, principal);
+    return { state: action === 'confirm' ? await qr.confirm(id, principal) : await qr.cancelByApp(id, principal) };
   }
 
   /** Redeem the session of a flow with its watch token. */
