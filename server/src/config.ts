@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { WS_PING_INTERVAL_MS } from '@handoff/protocol';
 import { webhookKey } from './webhooks/signature.js';
+import { apiKeysFromEnv, type ApiKeys } from './server-api/api-keys.js';
 
 /** Validated server configuration, read once from the environment at start. */
 export interface Config {
@@ -85,6 +86,8 @@ export interface Config {
   /** Trust X-Forwarded-* from a proxy in front (TRUST_PROXY, default false). */
   trustProxy: boolean;
   nodeEnv: string;
+  /** The server API's keys (API_KEYS, `name:key,…`) and their limit (API_KEY_PER_MINUTE, default 600); null: the server API is off. */
+  apiKeys: ApiKeys | null;
 }
 
 /** Thrown when an environment variable has a bad value; the message names the variable. */
@@ -242,5 +245,6 @@ export function loadConfig(env: Env = process.env): Config {
     }),
     webhookSecret: webhookSecret(env),
     nodeEnv,
+    apiKeys: apiKeysFromEnv(env),
   };
 }
