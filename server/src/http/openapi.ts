@@ -24,10 +24,11 @@ export interface OpenApiOptions {
 const SECURITY_SCHEMES = {
   bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A session token from POST /v1/sessions or a redeemed flow.' },
   watchToken: { type: 'apiKey', in: 'header', name: 'Watch-Token', description: 'The secret returned once when the flow was created.' },
+  apiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key', description: 'A key of API_KEYS, for the app’s backend (the server API; its routes answer 404 without API_KEYS).' },
 } as const;
 
 /** Request headers that carry credentials: described by SECURITY_SCHEMES, so left out of the parameters. */
-const CREDENTIAL_HEADERS = new Set(['authorization', SECURITY_SCHEMES.watchToken.name.toLowerCase()]);
+const CREDENTIAL_HEADERS = new Set(['authorization', SECURITY_SCHEMES.watchToken.name.toLowerCase(), SECURITY_SCHEMES.apiKey.name.toLowerCase()]);
 
 const TAGS = [
   { name: 'qr', description: 'QR login: a browser shows a code, a logged-in app scans and confirms it.' },
@@ -35,6 +36,7 @@ const TAGS = [
   { name: 'sessions', description: 'Log in; the current user.' },
   { name: 'users', description: 'Self-service registration.' },
   { name: 'verification-codes', description: 'One-time codes by email or SMS.' },
+  { name: 'server', description: 'The server API, for the app’s backend (X-Api-Key): QR flows on behalf of its users.' },
   { name: 'operations', description: 'Liveness, readiness and metrics, for operators.' },
 ];
 

@@ -9,7 +9,8 @@ import { BearerHeaders, FlowStateSchema, RequesterSchema, Security, WatchTokenHe
 
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 
-const CreatedQrSchema = Type.Intersect([
+/** What creating a QR flow answers (POST /v1/qr, POST /v1/server/qr). */
+export const CreatedQrSchema = Type.Intersect([
   FlowStateSchema,
   Type.Object({
     watchToken: Type.String({ description: 'Secret; returned once. Send it as the Watch-Token header.' }),
@@ -19,7 +20,8 @@ const CreatedQrSchema = Type.Intersect([
 ], { description: 'The new flow (state `pending`) with its watch token and QR code.' });
 
 /** The flow's `context` (a JSON object of at most 1 KiB that the app's backend attached with the server API). */
-export const ContextSchema = Type.Object({}, {
+export const ContextSchema = Type.Unsafe<Record<string, unknown>>({
+  type: 'object',
   additionalProperties: true,
   description: 'What the app’s backend attached when it created the flow (POST /v1/server/qr): any JSON object of at most 1 KiB.',
 });
