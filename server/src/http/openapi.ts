@@ -54,6 +54,24 @@ function withoutCredentialHeaders({ schema, url }: { schema: FastifySchema; url:
   return { schema: { ...schema, headers: kept }, url };
 }
 
+/**
+ * Drop from the built document the security schemes no operation names: `apiKey` is declared only
+ * where the server API exists (API_KEYS set), since an unused component is a lint warning.
+ */
+function dropUnusedSchemes(doc: { paths?: object; components?: { securitySchemes?: object } }): void {
+  const components = doc.components;
+  if (!components?.securitySchemes) return;
+  const used = new Set<string>();
+  for (const item of Object.values(doc.paths ?? {}) as unknown[]) {
+    for (const op of Object.values(item ?? {}) as unknown[]) {
+      const security = (op as { security?: unknown } | null)?.security;
+      if (Array.isArray(security)) for (const requirement of security) for (const name of Object.keys(requirement ?? {})) used.add(name);
+    }
+  }
+  // A new object: the one built may be SECURITY_SCHEMES itself, which every server shares.
+  components.securitySchemes = Object.fromEntries(Object.entries(components.securitySchemes).filter(([name]) => used.has(name)));
+}
+
 const openapiPlugin: FastifyPluginAsync<OpenApiOptions> = async (app, opts) => {
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   await app.register(swagger, {
@@ -72,6 +90,11 @@ const openapiPlugin: FastifyPluginAsync<OpenApiOptions> = async (app, opts) => {
     // Shared schemas keep their own names under components.schemas (the default names them def-0, def-1…).
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     transform: withoutCredentialHeaders,
+    transformObject: (built) => {
+      if (!('openapiObject' in built)) return built.swaggerObject;
+      dropUnusedSchemes(built.openapiObject);
+      return built.openapiObject;
+    },
   });
   app.get('/docs/openapi.json', { schema: { hide: true }, config: { cacheControl: 'no-cache' } }, async () => app.swagger());
 };
