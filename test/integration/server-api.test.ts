@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectSocketIo, emitAck, http, recordSocketIo, type ClientSocket } from '../harness/clients.js';
+import { connectSocketIo, emitAck, http, recordSocketIo } from '../harness/clients.js';
 import { STORE_MODES, startInProcess, testConfig, useRedisServer, type InProcessServer } from '../harness/in-process.js';
 import { sampleSum, scrape } from '../harness/prometheus.js';
 
@@ -116,6 +116,20 @@ describe.each(STORE_MODES)('server API ($name)', (mode) => {
     });
   });
 
+  it("shows the context on a socket scan too (qr:scan ack)", async () => {
+    const handoff = server.server.handoff;
+    const user = await handoff.users.create({ email: `bo-${mode.name}@example.com`, password: 'bo-password-1234', displayName: 'Bo' });
+    const { token } = await handoff.users.issueSession(user.id);
+    const flow = await create({ context: { shop: 'Acme', step: 2 } });
+    const phone = await connectSocketIo(base, { token });
+    try {
+      const ack = await emitAck(phone, 'qr:scan', { id: flow.id });
+      expect(ack).toMatchObject({ ok: true, state: { state: 'scanned' }, context: { shop: 'Acme', step: 2 } });
+    } finally {
+      phone.close();
+    }
+  });
+
   it('a flow without a context has none on the scan answer, and a missing requester is the caller itself', async () => {
     const res = await http(base, 'POST', '/v1/server/qr', { headers: { ...acme, 'user-agent': 'AcmeBackend/2.1' } });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
@@ -183,7 +197,7 @@ describe.each(STORE_MODES)('server API ($name)', (mode) => {
     const wrong = 'x'.repeat(ACME_KEY.length);
     const presented = [undefined, '', ACME_KEY.slice(0, 31), ACME_KEY.slice(0, -1), `${ACME_KEY}x`, wrong, ACME_KEY.toUpperCase(), 'k'.repeat(600)];
     for (const key of presented) {
-      const headers = key === undefined ? {} : { 'x-api-key': key };
+      const headers: Record<string, string> = key === undefined ? {} : { 'x-api-key': key };
       const res = await http(base, 'POST', '/v1/server/qr', { headers, body: {} });
       expect(res.status, `key ${JSON.stringify(key?.slice(0, 8))}`).toBe(401);
       expect(res.body.error.code).toBe('unauthorized');
