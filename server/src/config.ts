@@ -6,6 +6,7 @@ import { appTokenOptionsFromEnv, type AppTokenOptions } from './identity/app-tok
 import { assertionOptionsFromEnv, type AssertionOptions } from './identity/assertions.js';
 import { credentialsOptionsFromEnv, type CredentialsOptions } from './identity/credentials-client.js';
 import { webhookKey } from './webhooks/signature.js';
+import { apiKeysFromEnv, type ApiKeys } from './server-api/api-keys.js';
 
 /** Validated server configuration, read once from the environment at start. */
 export interface Config {
@@ -99,6 +100,8 @@ export interface Config {
   /** Trust X-Forwarded-* from a proxy in front (TRUST_PROXY, default false). */
   trustProxy: boolean;
   nodeEnv: string;
+  /** The server API's keys (API_KEYS, `name:key,…`) and their limit (API_KEY_PER_MINUTE, default 600); null: the server API is off. */
+  apiKeys: ApiKeys | null;
 }
 
 export { ConfigError, envBool, envInt, type Env } from './lib/env.js';
@@ -243,6 +246,7 @@ export function loadConfig(env: Env = process.env): Config {
     }),
     webhookSecret: webhookSecret(env),
     nodeEnv,
+    apiKeys: apiKeysFromEnv(env),
   };
 }
 
