@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Handoff } from '@handoff/client-sdk';
 import { connectSocketIo, emitAck, http, recordSocketIo } from '../harness/clients.js';
 import { STORE_MODES, startInProcess, testConfig, useRedisServer, type InProcessServer } from '../harness/in-process.js';
 import { sampleSum, scrape } from '../harness/prometheus.js';
@@ -114,6 +115,23 @@ describe.each(STORE_MODES)('server API ($name)', (mode) => {
       requester: { ip: '2001:db8::1', userAgent: 'Safari/18' },
       context: { shop: 'Acme' },
     });
+  });
+
+  it("the SDK's scan() shows the context too, over its socket and over HTTP", async () => {
+    const handoff = server.server.handoff;
+    const user = await handoff.users.create({ email: `sdk-${mode.name}@example.com`, password: 'ana-password-123', displayName: 'Sdk' });
+    const { token } = await handoff.users.issueSession(user.id);
+    const phone = new Handoff({ url: base, token });
+    try {
+      // Not connected yet: the scan goes over HTTP; once connected, over the socket's ack.
+      const overHttp = await create({ context: { shop: 'Acme', order: 42 } });
+      expect(await phone.scan(overHttp.id)).toMatchObject({ state: { state: 'scanned' }, context: { shop: 'Acme', order: 42 } });
+      expect(await phone.connect()).toBe('connected');
+      const overSocket = await create({ context: { shop: 'Acme', order: 43 } });
+      expect(await phone.scan(overSocket.id)).toMatchObject({ state: { state: 'scanned' }, context: { shop: 'Acme', order: 43 } });
+    } finally {
+      phone.close();
+    }
   });
 
   it("shows the context on a socket scan too (qr:scan ack)", async () => {
