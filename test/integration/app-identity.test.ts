@@ -169,6 +169,9 @@ describe.each(STORE_MODES)('app identity ($name)', (mode) => {
     expect(payload).toMatchObject({ sub: 'acme-zoe', amr: ['pwd'] });
     const wrong = await http(app.base, 'POST', '/v1/sessions', { body: { login: 'zoe', password: 'nope' } });
     expect(wrong).toMatchObject({ status: 401, body: { error: { code: 'invalid_credentials' } } });
+    // `login` is `email` under the app's name: one of them.
+    const both = await http(app.base, 'POST', '/v1/sessions', { body: { login: 'zoe', email: 'zoe', password: 'zoe-password' } });
+    expect(both).toMatchObject({ status: 400, body: { error: { code: 'bad_request' } } });
   });
 
   it('an async password login checked by the app is pushed succeeded, then redeems an assertion', async () => {

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { MAX_LONG_POLL_SECONDS, isFinalState, topicOf, type FlowState } from '@handoff/protocol';
 import { HandoffError } from '../errors.js';
@@ -10,16 +11,18 @@ import { parsePrefer } from './prefer.js';
 import type { Credentials } from './sealed-credentials.js';
 
 const Email = Type.String({ minLength: 3, maxLength: 254 });
-/** The app's own login name (CREDENTIALS_URL): whatever the app calls it; `email` is the same field. */
-const Login = Type.String({ minLength: 1, maxLength: 254 });
 const Password = Type.String({ minLength: 1, maxLength: 1024 });
 
-/** Credentials for `POST /v1/sessions`: a password (with `email` or `login`), or a verification code. */
+/**
+ * Credentials for `POST /v1/sessions`: `{email, password}` or `{email, code}`; with the app's own
+ * logins (CREDENTIALS_URL) `{login, password}`, `login` being the same field as `email` under the
+ * app's name (contract §7).
+ */
 export const LoginBody = Type.Union([
   Type.Object({ email: Email, password: Password }, { additionalProperties: false }),
-  Type.Object({ login: Login, password: Password }, { additionalProperties: false }),
   Type.Object({ email: Email, code: Type.String({ pattern: '^[0-9]{6}$' }) }, { additionalProperties: false }),
 ]);
+
 
 const AcceptedSchema = Type.Intersect([
   FlowStateSchema,
@@ -51,6 +54,7 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff; logins: 
     {
       schema: {
         summary: 'Log in with email and password or code; `Prefer: respond-async[, wait=N]` queues it',
+        description: '`login` is accepted in place of `email` (the same field under the app\'s own name, for passwords checked by CREDENTIALS_URL).',
         operationId: 'createSession',
         tags: ['sessions'],
         security: Security.none,
@@ -58,11 +62,11 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff; logins: 
         headers: Type.Object({ prefer: Type.Optional(Type.String({ description: 'respond-async, wait=N (RFC 7240)' })) }),
         response: { 200: SessionSchema, 202: AcceptedSchema, ...errorResponses(400, 401, 429, 503) },
       },
+      preValidation: loginIsEmail,
     },
     async (request, reply) => {
-      const body = request.body;
-      const email = 'login' in body ? body.login : body.email;
-      const credentials: Credentials = 'password' in body ? { password: body.password } : { code: body.code };
+      const { email } = request.body;
+      const credentials: Credentials = 'password' in request.body ? { password: request.body.password } : { code: request.body.code };
       const prefer = parsePrefer(request.headers.prefer);
       if (!prefer.respondAsync) {
         const admission = await logins.admit(request.ip, email);
@@ -109,4 +113,16 @@ async function waitForResult(handoff: Handoff, topic: string, watchToken: string
     state = await handoff.longPoll(topic, access, state.version, deadline - Date.now(), never);
   }
   return state;
+}
+
+/**
+ * `{login, password}` is `{email, password}` under the app's name (contract §7): rename it before
+ * the schema runs, so one schema (and one set of messages) serves both. Both at once is bad input.
+ */
+async function loginIsEmail(request: FastifyRequest): Promise<void> {
+  const body = request.body as Record<string, unknown> | null;
+  if (typeof body !== 'object' || body === null || Array.isArray(body) || !('login' in body)) return;
+  if ('email' in body) throw new HandoffError('bad_request', 'login and email are the same field: send one of them.');
+  const { login, ...rest } = body;
+  request.body = { email: login, ...rest };
 }
