@@ -67,6 +67,7 @@ export async function startAcmeProcess(port: number, env: Record<string, string>
 /** Everything an Acme + Handoff test setup shares: ports, secrets, keys, and the env of each side. */
 export interface AcmeSetup {
   acmePort: number;
+  /** Acme's origin as browsers open it (ALLOWED_ORIGINS on Handoff). */
   acmeUrl: string;
   /** Acme's SQLite file (kept across an Acme restart), in a temp dir removed by `cleanup()`. */
   dbPath: string;
@@ -85,9 +86,12 @@ export interface AcmeSetup {
  * every node, Acme's credentials endpoint, Acme's origin allowed, Acme's deep links in the QR code,
  * and a server-API key for Acme's backend.
  */
-export async function acmeSetup(overrides: Record<string, string> = {}): Promise<AcmeSetup> {
+export async function acmeSetup(overrides: Record<string, string> = {}, opts: { host?: string } = {}): Promise<AcmeSetup> {
   const acmePort = await freePort();
-  const acmeUrl = `http://127.0.0.1:${acmePort}`;
+  // Where browsers open Acme (its origin); Handoff reaches Acme's backend on 127.0.0.1 either way.
+  const acmeUrl = `http://${opts.host ?? '127.0.0.1'}:${acmePort}`;
+  const acmeBackend = `http://127.0.0.1:${acmePort}`;
+  const acmeIssuer = 'https://acme.test';
   const dir = mkdtempSync(join(tmpdir(), 'acme-'));
   const credentialsSecret = `whsec_${randomBytes(32).toString('base64')}`;
   const adminToken = randomBytes(24).toString('base64url');
@@ -102,15 +106,15 @@ export async function acmeSetup(overrides: Record<string, string> = {}): Promise
     apiKey,
     handoffEnv: {
       ACCOUNTS: 'app',
-      APP_JWKS_URL: `${acmeUrl}/.well-known/jwks.json`,
-      APP_JWT_ISSUER: acmeUrl,
+      APP_JWKS_URL: `${acmeBackend}/.well-known/jwks.json`,
+      APP_JWT_ISSUER: acmeIssuer,
       APP_JWT_AUDIENCE: 'acme-api',
       APP_JWKS_COOLDOWN_MS: '1000',
       APP_JWKS_CACHE_MAX_AGE_MS: '2000',
       ASSERTION_AUDIENCE: 'acme-web',
       ASSERTION_ISSUER: assertionIssuer,
       ASSERTION_SIGNING_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-      CREDENTIALS_URL: `${acmeUrl}/handoff/credentials`,
+      CREDENTIALS_URL: `${acmeBackend}/handoff/credentials`,
       CREDENTIALS_SECRET: credentialsSecret,
       CREDENTIALS_TIMEOUT_MS: '2000',
       ALLOWED_ORIGINS: acmeUrl,
@@ -122,6 +126,8 @@ export async function acmeSetup(overrides: Record<string, string> = {}): Promise
     },
     acmeEnv: (handoffUrl) => ({
       HANDOFF_URL: handoffUrl,
+      ACME_PUBLIC_URL: acmeUrl,
+      ACME_ISSUER: acmeIssuer,
       HANDOFF_ASSERTION_ISSUER: assertionIssuer,
       ACME_ASSERTION_AUDIENCE: 'acme-web',
       ACME_DB: join(dir, 'acme.sqlite'),

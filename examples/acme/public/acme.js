@@ -127,10 +127,10 @@ async function passwordLogin(event) {
   }
 }
 
-/** Show who is signed in (Acme's own /api/me, by its session cookie), else the sign-in choices. */
+/** Show who is signed in (Acme's own /api/session, by its session cookie), else the sign-in choices. */
 async function render() {
-  const res = await fetch('/api/me');
-  const me = res.ok ? await res.json() : null;
+  const res = await fetch('/api/session');
+  const me = res.ok ? (await res.json()).user : null;
   $('signed-in').hidden = !me;
   $('signed-out').hidden = !!me;
   if (me) {

@@ -15,6 +15,7 @@ import { AcmeTokens } from './tokens.js';
  *   GET  /                        the login page (QR + password), its own origin, strict CSP
  *   POST /api/login               password → Acme token (what Acme's phone app signs in with)
  *   GET  /api/me                  the user of the session cookie or of a Bearer Acme token
+ *   GET  /api/session             the page's view of /api/me: {user} or {user: null}
  *   POST /api/logout              end the session cookie
  *   POST /api/handoff/assertion   Handoff's assertion → verified → Acme's own session cookie
  *   POST /handoff/credentials     Handoff's CREDENTIALS_URL: checks a password against Acme's users
@@ -240,6 +241,15 @@ export async function startAcme(config: AcmeConfig): Promise<Acme> {
         const me = await currentUser(req);
         if (!me) throw new HttpError(401, 'unauthorized');
         send(res, 200, { ...me.user, via: me.via });
+      },
+    ],
+    [
+      'GET',
+      /^\/api\/session$/,
+      // For Acme's own page: who is signed in, or null (200 either way, so a signed-out page logs no error).
+      async (req, res) => {
+        const me = await currentUser(req);
+        send(res, 200, { user: me ? { ...me.user, via: me.via } : null });
       },
     ],
     [
