@@ -11,13 +11,15 @@ import { QrLogin, parseCreatedQr } from './qr-login.js';
 import { Scope } from './scope.js';
 import { expectShape, parseFlowState, parseRequester, parseSession, raceWait, type WaitOptions } from './utils.js';
 
-/** Email + password, or email + one-time code. */
-export type LoginCredentials = { email: string; password: string } | { email: string; code: string };
+/** Email (or the app's own `login`, checked by the app's CREDENTIALS_URL) + password, or email + one-time code. */
+export type LoginCredentials = { email: string; password: string } | { login: string; password: string } | { email: string; code: string };
 
-/** What the phone learns when it scans: the flow (now `scanned`) and who is asking. */
+/** What the phone learns when it scans: the flow (now `scanned`), who is asking, and the app backend's `context` if it gave one. */
 export interface ScanResult {
   state: FlowState;
   requester: Requester;
+  /** The small JSON object the app's backend attached with the server API (POST /v1/server/qr), if any. */
+  context?: Record<string, unknown>;
 }
 
 /** Options of `asyncLogin`. */
@@ -163,7 +165,11 @@ export class Handoff {
   async scan(id: string, opts: WaitOptions = {}): Promise<ScanResult> {
     const res = await this.qrAction('scan', id, opts);
     const state = expectShape(parseFlowState(res.state), 'flow state');
-    return { state, requester: expectShape(parseRequester(res.requester), 'requester') };
+    const requester = expectShape(parseRequester(res.requester), 'requester');
+    const context = res.context;
+    return typeof context === 'object' && context !== null && !Array.isArray(context)
+      ? { state, requester, context: context as Record<string, unknown> }
+      : { state, requester };
   }
 
   /** Phone side: confirm the scanned flow (scanned → confirmed); only the user who scanned may. */
@@ -213,7 +219,7 @@ export class Handoff {
    * With a token function, an `unauthorized` answer asks it once more, and a fresh token is tried
    * over HTTP (the socket keeps the identity it connected with).
    */
-  private async qrAction(action: QrAction, id: string, opts: WaitOptions): Promise<{ state: unknown; requester?: unknown }> {
+  private async qrAction(action: QrAction, id: string, opts: WaitOptions): Promise<{ state: unknown; requester?: unknown; context?: unknown }> {
     if (this.closed) throw new HandoffError('closed');
     const tokens = this.options.tokens;
     const token = await tokens.get();
@@ -223,7 +229,7 @@ export class Handoff {
     try {
       if (this.connection.state === 'connected') {
         const res = await this.connection.request(`qr:${action}`, { id }, opts.timeout ?? this.options.requestTimeout, opts.signal);
-        return { state: res.state, requester: res.requester };
+        return { state: res.state, requester: res.requester, context: res.context };
       }
       refused = token;
       return await this.qrActionOverHttp(action, id, token, opts);
@@ -236,10 +242,10 @@ export class Handoff {
     }
   }
 
-  private async qrActionOverHttp(action: QrAction, id: string, token: string, opts: WaitOptions): Promise<{ state: unknown; requester?: unknown }> {
+  private async qrActionOverHttp(action: QrAction, id: string, token: string, opts: WaitOptions): Promise<{ state: unknown; requester?: unknown; context?: unknown }> {
     const res = await this.request('POST', `/v1/qr/${encodeURIComponent(id)}/${action}`, { bearer: token }, opts);
     // HTTP answers the state object itself (scan: plus `requester`).
     const body = typeof res.body === 'object' && res.body !== null ? (res.body as Record<string, unknown>) : {};
-    return { state: res.body, requester: body.requester };
+    return { state: res.body, requester: body.requester, context: body.context };
   }
 }

@@ -22,7 +22,7 @@ export interface RedeemRequest {
 
 export type SubscribeAck = Ack<{ state: FlowState }>;
 export type UnsubscribeAck = Ack;
-export type QrActionAck = Ack<{ state: FlowState; requester?: Requester }>;
+export type QrActionAck = Ack<{ state: FlowState; requester?: Requester; context?: Record<string, unknown> }>;
 export type RedeemAck = Ack<{ session: Session }>;
 
 /** Socket.IO events a client emits (contract §3). */

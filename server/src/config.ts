@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { WS_PING_INTERVAL_MS } from '@handoff/protocol';
-import { ConfigError, envBool, envInt, type Env } from './lib/env.js';
+import { ConfigError, envBool, envInt, envUrl, type Env } from './lib/env.js';
 import { appTokenOptionsFromEnv, type AppTokenOptions } from './identity/app-tokens.js';
 import { assertionOptionsFromEnv, type AssertionOptions } from './identity/assertions.js';
 import { credentialsOptionsFromEnv, type CredentialsOptions } from './identity/credentials-client.js';
-import { webhookKey } from './webhooks/signature.js';
+import { signingSecret } from './webhooks/signature.js';
+import { apiKeysFromEnv, type ApiKeys } from './server-api/api-keys.js';
 
 /** Validated server configuration, read once from the environment at start. */
 export interface Config {
@@ -99,24 +100,11 @@ export interface Config {
   /** Trust X-Forwarded-* from a proxy in front (TRUST_PROXY, default false). */
   trustProxy: boolean;
   nodeEnv: string;
+  /** The server API's keys (API_KEYS, `name:key,…`) and their limit (API_KEY_PER_MINUTE, default 600); null: the server API is off. */
+  apiKeys: ApiKeys | null;
 }
 
 export { ConfigError, envBool, envInt, type Env } from './lib/env.js';
-
-function url(env: Env, name: string, protocols: string[]): string | null {
-  const raw = env[name]?.trim();
-  if (!raw) return null;
-  let parsed: URL;
-  try {
-    parsed = new URL(raw);
-  } catch {
-    throw new ConfigError(name, 'is not a valid URL');
-  }
-  if (!protocols.includes(parsed.protocol)) {
-    throw new ConfigError(name, `must use ${protocols.join(' or ')}, got ${parsed.protocol}`);
-  }
-  return raw;
-}
 
 function oneOf<T extends string>(env: Env, name: string, values: readonly T[], def: T): T {
   const raw = env[name]?.trim();
@@ -138,14 +126,7 @@ function webhookSecret(env: Env): string | null {
     if (list(env, 'WEBHOOK_URLS').length > 0) throw new ConfigError('WEBHOOK_SECRET', 'is required when WEBHOOK_URLS is set');
     return null;
   }
-  let key: Buffer;
-  try {
-    key = webhookKey(raw);
-  } catch (err) {
-    throw new ConfigError('WEBHOOK_SECRET', (err as Error).message);
-  }
-  if (key.length < 24) throw new ConfigError('WEBHOOK_SECRET', 'must hold at least 24 bytes');
-  return raw;
+  return signingSecret(raw, 'WEBHOOK_SECRET');
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -153,7 +134,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 /** Read and validate the configuration; throws ConfigError naming the bad variable. */
 export function loadConfig(env: Env = process.env): Config {
   const nodeEnv = env.NODE_ENV ?? 'development';
-  const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
+  const redisUrl = envUrl(env, 'REDIS_URL', ['redis:', 'rediss:']);
   let jwtSecret = env.JWT_SECRET ?? '';
   let jwtSecretGenerated = false;
   if (!jwtSecret) {
@@ -165,7 +146,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const logLevel = (env.LOG_LEVEL ?? 'info').trim();
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
-  const publicUrl = url(env, 'PUBLIC_URL', ['http:', 'https:']);
+  const publicUrl = envUrl(env, 'PUBLIC_URL', ['http:', 'https:']);
   const allowedOrigins = list(env, 'ALLOWED_ORIGINS');
   for (const origin of allowedOrigins) {
     if (origin === '*') continue;
@@ -229,9 +210,9 @@ export function loadConfig(env: Env = process.env): Config {
     loginIpPerMinute: envInt(env, 'LOGIN_IP_PER_MINUTE', 60, 1, 1_000_000),
     codeTtlSeconds: envInt(env, 'CODE_TTL_SECONDS', 600, 10, 86400),
     codeResendSeconds: envInt(env, 'CODE_RESEND_SECONDS', 60, 1, 3600),
-    smtpUrl: url(env, 'SMTP_URL', ['smtp:', 'smtps:']),
+    smtpUrl: envUrl(env, 'SMTP_URL', ['smtp:', 'smtps:']),
     mailFrom: env.MAIL_FROM?.trim() || 'Handoff <no-reply@localhost>',
-    smsWebhookUrl: url(env, 'SMS_WEBHOOK_URL', ['http:', 'https:']),
+    smsWebhookUrl: envUrl(env, 'SMS_WEBHOOK_URL', ['http:', 'https:']),
     webhookUrls: list(env, 'WEBHOOK_URLS').map((u) => {
       try {
         const parsed = new URL(u);
@@ -243,6 +224,7 @@ export function loadConfig(env: Env = process.env): Config {
     }),
     webhookSecret: webhookSecret(env),
     nodeEnv,
+    apiKeys: apiKeysFromEnv(env),
   };
 }
 

@@ -67,7 +67,7 @@ export function createLogger(config: Config): Logger {
     {
       level: config.logLevel,
       redact: {
-        paths: ['req.headers.authorization', 'req.headers["watch-token"]', 'req.headers.cookie', '*.password', '*.token', '*.watchToken', '*.code'],
+        paths: ['req.headers.authorization', 'req.headers["watch-token"]', 'req.headers["x-api-key"]', 'req.headers.cookie', '*.password', '*.token', '*.watchToken', '*.code'],
         censor: '[redacted]',
       },
     },

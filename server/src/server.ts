@@ -32,6 +32,7 @@ import { createIoServer, socketIoTopics, type HandoffIo } from './realtime/socke
 import { TopicHub } from './realtime/topic-hub.js';
 import { openBackend } from './store/backend.js';
 import { registrationRoutes } from './users/registration-routes.js';
+import { serverApiRoutes } from './server-api/server-routes.js';
 import { userRoutes } from './users/user-routes.js';
 import { httpObservability } from './observability/http-observability.js';
 import { requestIdOptions } from './observability/request-id.js';
@@ -196,6 +197,8 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
   await app.register(registrationRoutes, { handoff, codes: core.codes });
   await app.register(demoPages, { enabled: config.demoPages }); // the demo pages: / and /app
   await app.register(loginRoutes, { handoff, logins: core.logins });
+  // The server API for the app's backend exists only with API_KEYS (else its routes answer 404).
+  if (config.apiKeys) await app.register(serverApiRoutes, { handoff, keys: config.apiKeys });
 
   let closed: Promise<void> | null = null;
   return {

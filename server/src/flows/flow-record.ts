@@ -16,6 +16,8 @@ export interface FlowRecord {
   userId?: string;
   /** qr: who created the flow (shown to the phone). */
   requester?: Requester;
+  /** qr: what the app's backend attached at creation (server API; JSON of at most 1 KiB), shown to the phone on scan. */
+  context?: Record<string, unknown>;
   /** qr: who scanned (shown to the browser). */
   scannedBy?: ScannedBy;
   /** login checked by the app (CREDENTIALS_URL): how the app names its user, for the assertion. */

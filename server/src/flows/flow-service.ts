@@ -93,7 +93,7 @@ export class FlowService {
   async create(
     kind: FlowKind,
     ttlMs: number,
-    fields: Partial<Pick<FlowRecord, 'requester' | 'userId' | 'seq'>> = {},
+    fields: Partial<Pick<FlowRecord, 'requester' | 'context' | 'userId' | 'seq'>> = {},
   ): Promise<{ record: FlowRecord; watchToken: string }> {
     const now = this.clock();
     const watchToken = randomToken();

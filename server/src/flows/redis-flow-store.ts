@@ -25,7 +25,7 @@ export interface RedisFlowStoreOptions {
 const MAX_STALE_PER_SWEEP = 1000;
 
 /** Record fields stored as JSON strings in the flow hash. */
-const JSON_FIELDS = ['requester', 'scannedBy', 'account', 'error'] as const;
+const JSON_FIELDS = ['requester', 'context', 'scannedBy', 'account', 'error'] as const;
 
 type Arg = string | number;
 interface FlowCommands {
@@ -41,7 +41,7 @@ interface FlowCommands {
  * Keys (store/keys.ts): the flow hash `keys.flow(kind, id)`; non-final flows by expiresAt in the
  * sorted set `keys.dueSet()`; a login's taken marker `keys.flowTaken(kind, id)` (login-counters.ts),
  * which these scripts expire and delete with the hash. A flow hash carries kind, id, state, version,
- * expiresAt, createdAt, watchTokenHash, optional userId and seq, and requester / scannedBy / error as JSON.
+ * expiresAt, createdAt, watchTokenHash, optional userId and seq, and requester / context / scannedBy / error as JSON.
  *
  * The Redis connection is shared and owned by the caller: do not give it an ioredis `keyPrefix`
  * (use `keys` / `prefix`), and close it yourself — `close()` leaves it open.

@@ -24,10 +24,11 @@ export interface OpenApiOptions {
 const SECURITY_SCHEMES = {
   bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A session token from POST /v1/sessions or a redeemed flow.' },
   watchToken: { type: 'apiKey', in: 'header', name: 'Watch-Token', description: 'The secret returned once when the flow was created.' },
+  apiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key', description: 'A key of API_KEYS, for the app’s backend (the server API; its routes answer 404 without API_KEYS).' },
 } as const;
 
 /** Request headers that carry credentials: described by SECURITY_SCHEMES, so left out of the parameters. */
-const CREDENTIAL_HEADERS = new Set(['authorization', SECURITY_SCHEMES.watchToken.name.toLowerCase()]);
+const CREDENTIAL_HEADERS = new Set(['authorization', SECURITY_SCHEMES.watchToken.name.toLowerCase(), SECURITY_SCHEMES.apiKey.name.toLowerCase()]);
 
 const TAGS = [
   { name: 'qr', description: 'QR login: a browser shows a code, a logged-in app scans and confirms it.' },
@@ -35,6 +36,7 @@ const TAGS = [
   { name: 'sessions', description: 'Log in; the current user.' },
   { name: 'users', description: 'Self-service registration.' },
   { name: 'verification-codes', description: 'One-time codes by email or SMS.' },
+  { name: 'server', description: 'The server API, for the app’s backend (X-Api-Key): QR flows on behalf of its users.' },
   { name: 'operations', description: 'Liveness, readiness and metrics, for operators.' },
   { name: 'identity', description: 'The keys that verify assertions (ACCOUNTS=app|both).' },
 ];
@@ -51,6 +53,24 @@ function withoutCredentialHeaders({ schema, url }: { schema: FastifySchema; url:
   const properties = Object.fromEntries(Object.entries(headers.properties).filter(([name]) => !CREDENTIAL_HEADERS.has(name.toLowerCase())));
   const kept = Object.keys(properties).length === 0 ? undefined : { ...headers, properties, required: headers.required?.filter((n) => n in properties) };
   return { schema: { ...schema, headers: kept }, url };
+}
+
+/**
+ * Drop from the built document the security schemes no operation names: `apiKey` is declared only
+ * where the server API exists (API_KEYS set), since an unused component is a lint warning.
+ */
+function dropUnusedSchemes(doc: { paths?: object; components?: { securitySchemes?: object } }): void {
+  const components = doc.components;
+  if (!components?.securitySchemes) return;
+  const used = new Set<string>();
+  for (const item of Object.values(doc.paths ?? {}) as unknown[]) {
+    for (const op of Object.values(item ?? {}) as unknown[]) {
+      const security = (op as { security?: unknown } | null)?.security;
+      if (Array.isArray(security)) for (const requirement of security) for (const name of Object.keys(requirement ?? {})) used.add(name);
+    }
+  }
+  // A new object: the one built may be SECURITY_SCHEMES itself, which every server shares.
+  components.securitySchemes = Object.fromEntries(Object.entries(components.securitySchemes).filter(([name]) => used.has(name)));
 }
 
 const openapiPlugin: FastifyPluginAsync<OpenApiOptions> = async (app, opts) => {
@@ -71,6 +91,11 @@ const openapiPlugin: FastifyPluginAsync<OpenApiOptions> = async (app, opts) => {
     // Shared schemas keep their own names under components.schemas (the default names them def-0, def-1…).
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     transform: withoutCredentialHeaders,
+    transformObject: (built) => {
+      if (!('openapiObject' in built)) return built.swaggerObject;
+      dropUnusedSchemes(built.openapiObject);
+      return built.openapiObject;
+    },
   });
   app.get('/docs/openapi.json', { schema: { hide: true }, config: { cacheControl: 'no-cache' } }, async () => app.swagger());
 };

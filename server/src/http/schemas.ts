@@ -264,7 +264,7 @@ export function errorResponses(...statuses: number[]): Record<number, typeof Err
 }
 
 /** Security requirements (OpenAPI `security`) of the routes; the schemes are declared in http/openapi.ts. */
-export const Security: Record<'none' | 'bearer' | 'watchToken' | 'watchTokenOrBearer', Array<Record<string, string[]>>> = {
+export const Security: Record<'none' | 'bearer' | 'watchToken' | 'watchTokenOrBearer' | 'apiKey', Array<Record<string, string[]>>> = {
   /** No credentials. */
   none: [],
   /** `Authorization: Bearer <JWT>`. */
@@ -273,4 +273,6 @@ export const Security: Record<'none' | 'bearer' | 'watchToken' | 'watchTokenOrBe
   watchToken: [{ watchToken: [] }],
   /** The `Watch-Token` header, or else the scanner's bearer JWT (GET /v1/flows/{topic}). */
   watchTokenOrBearer: [{ watchToken: [] }, { bearer: [] }],
+  /** The app's backend: an `X-Api-Key` header from API_KEYS (the server API). */
+  apiKey: [{ apiKey: [] }],
 };

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import { ConfigError, envInt } from '../lib/env.js';
+import { ConfigError, envInt, envUrl } from '../lib/env.js';
 import { HandoffError } from '../errors.js';
 import { randomToken } from '../lib/random-token.js';
 import { endpointForLog } from '../webhooks/delivery.js';
-import { signWebhook, webhookKey } from '../webhooks/signature.js';
+import { signWebhook, signingSecret, webhookKey } from '../webhooks/signature.js';
 import type { Principal } from './principal.js';
 
 /**
@@ -48,31 +48,16 @@ type Env = Record<string, string | undefined>;
  * ConfigError naming the variable otherwise.
  */
 export function credentialsOptionsFromEnv(env: Env): CredentialsOptions | null {
-  const url = env.CREDENTIALS_URL?.trim();
+  const url = envUrl(env, 'CREDENTIALS_URL', ['http:', 'https:']);
   if (!url) return null;
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new ConfigError('CREDENTIALS_URL', 'is not a valid URL');
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new ConfigError('CREDENTIALS_URL', `must use http: or https:, got ${parsed.protocol}`);
-  }
+  const parsed = new URL(url);
   // fetch refuses such URLs, and a secret has no place in a URL: the signature authenticates Handoff.
   if (parsed.username || parsed.password) {
     throw new ConfigError('CREDENTIALS_URL', 'must not carry a user name or password (requests are signed with CREDENTIALS_SECRET)');
   }
   const secret = env.CREDENTIALS_SECRET?.trim();
   if (!secret) throw new ConfigError('CREDENTIALS_SECRET', 'is required when CREDENTIALS_URL is set');
-  let key: Buffer;
-  try {
-    key = webhookKey(secret);
-  } catch (err) {
-    throw new ConfigError('CREDENTIALS_SECRET', (err as Error).message);
-  }
-  if (key.length < 24) throw new ConfigError('CREDENTIALS_SECRET', 'must hold at least 24 bytes');
-  return { url, secret, timeoutMs: envInt(env, 'CREDENTIALS_TIMEOUT_MS', CREDENTIALS_TIMEOUT_MS, 100, 60_000) };
+  return { url, secret: signingSecret(secret, 'CREDENTIALS_SECRET'), timeoutMs: envInt(env, 'CREDENTIALS_TIMEOUT_MS', CREDENTIALS_TIMEOUT_MS, 100, 60_000) };
 }
 
 /** Why a check got no usable answer (logged; never shown to clients, never holds the password). */

@@ -7,7 +7,8 @@ import { BearerHeaders, FlowStateSchema, RequesterSchema, Security, WatchTokenHe
 
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 
-const CreatedQrSchema = Type.Intersect([
+/** What creating a QR flow answers (POST /v1/qr, POST /v1/server/qr). */
+export const CreatedQrSchema = Type.Intersect([
   FlowStateSchema,
   Type.Object({
     watchToken: Type.String({ description: 'Secret; returned once. Send it as the Watch-Token header.' }),
@@ -16,8 +17,16 @@ const CreatedQrSchema = Type.Intersect([
   }),
 ], { description: 'The new flow (state `pending`) with its watch token and QR code.' });
 
-const ScanResultSchema = Type.Intersect([FlowStateSchema, Type.Object({ requester: RequesterSchema })], {
-  description: 'The flow (state `scanned`) and who is asking, to show before confirming.',
+/** The flow's `context` (a JSON object of at most 1 KiB that the app's backend attached with the server API). */
+export const ContextSchema = Type.Unsafe<Record<string, unknown>>({
+  type: 'object',
+  additionalProperties: true,
+  description: 'What the app’s backend attached when it created the flow (POST /v1/server/qr): any JSON object of at most 1 KiB.',
+});
+
+/** What a scan answers: the state, who is asking and, if the flow has one, its context. */
+export const ScanResultSchema = Type.Intersect([FlowStateSchema, Type.Object({ requester: RequesterSchema, context: Type.Optional(ContextSchema) })], {
+  description: 'The flow (state `scanned`), who is asking and the flow’s context, to show before confirming.',
 });
 
 /** The QR login routes (contract §2). */
@@ -98,8 +107,8 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{ handoff: Handoff }> = async (
     },
     async (request, reply) => {
       const user = await requireUser(request, handoff.identity);
-      const { state, requester } = await handoff.qr.scan(request.params.id, user);
-      return { ...state, requester };
+      const { state, ...shown } = await handoff.qr.scan(request.params.id, user);
+      return { ...state, ...shown };
     },
   );
 

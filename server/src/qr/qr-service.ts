@@ -21,9 +21,12 @@ export class QrService {
     private readonly payloadTemplate: string | null = null,
   ) {}
 
-  /** Create a QR flow for the requesting browser. `baseUrl` is the server's public URL. */
-  async create(requester: Requester, baseUrl: string): Promise<CreatedQr> {
-    const { record, watchToken } = await this.flows.create('qr', this.ttlMs, { requester });
+  /**
+   * Create a QR flow for the requesting browser. `baseUrl` is the server's public URL; `context`
+   * (the server API's, default none) is kept on the flow and shown to the phone when it scans.
+   */
+  async create(requester: Requester, baseUrl: string, context?: Record<string, unknown>): Promise<CreatedQr> {
+    const { record, watchToken } = await this.flows.create('qr', this.ttlMs, context === undefined ? { requester } : { requester, context });
     const state = await this.flows.stateOf(record);
     return { ...state, watchToken, qrPayload: qrPayload(baseUrl, record.id, this.payloadTemplate), imageUrl: `${baseUrl}/v1/qr/${record.id}/image.svg` };
   }
@@ -35,26 +38,33 @@ export class QrService {
     return QRCode.toString(qrPayload(baseUrl, parsed.id, this.payloadTemplate), { type: 'svg', margin: 2, errorCorrectionLevel: 'M' });
   }
 
-  /** The app scans: pending → scanned; the browser learns who, the phone learns who is asking. */
-  async scan(id: string, user: Principal): Promise<{ state: FlowState; requester: Requester }> {
+  /**
+   * The app scans: pending → scanned; the browser learns who, the phone learns who is asking (and
+   * the flow's `context`, if it has one). The flow is bound to `principalKey(principal)`.
+   */
+  async scan(id: string, principal: Principal): Promise<{ state: FlowState; requester: Requester; context?: Record<string, unknown> }> {
     const { id: flowId } = this.flows.parseTopic(`qr:${id}`);
     const record = await this.flows.transition('qr', flowId, 'scanned', {
-      patch: { userId: principalKey(user), scannedBy: { userId: user.id, displayName: user.displayName, avatarUrl: user.avatarUrl } },
+      patch: {
+        userId: principalKey(principal),
+        scannedBy: { userId: principal.id, displayName: principal.displayName, avatarUrl: principal.avatarUrl },
+      },
     });
-    return { state: await this.flows.stateOf(record), requester: record.requester ?? unknownRequester(record.createdAt) };
+    const scanned = { state: await this.flows.stateOf(record), requester: record.requester ?? unknownRequester(record.createdAt) };
+    return record.context === undefined ? scanned : { ...scanned, context: record.context };
   }
 
   /** The scanner confirms: scanned → confirmed (403 not_scanner for anyone else). */
-  async confirm(id: string, user: Principal): Promise<FlowState> {
+  async confirm(id: string, principal: Principal): Promise<FlowState> {
     const { id: flowId } = this.flows.parseTopic(`qr:${id}`);
-    return this.flows.stateOf(await this.flows.transition('qr', flowId, 'confirmed', { requireUserId: principalKey(user) }));
+    return this.flows.stateOf(await this.flows.transition('qr', flowId, 'confirmed', { requireUserId: principalKey(principal) }));
   }
 
   /** The scanner declines: scanned → cancelled. */
-  async cancelByApp(id: string, user: Principal): Promise<FlowState> {
+  async cancelByApp(id: string, principal: Principal): Promise<FlowState> {
     const { id: flowId } = this.flows.parseTopic(`qr:${id}`);
     return this.flows.stateOf(
-      await this.flows.transition('qr', flowId, 'cancelled', { from: ['scanned'], requireUserId: principalKey(user) }),
+      await this.flows.transition('qr', flowId, 'cancelled', { from: ['scanned'], requireUserId: principalKey(principal) }),
     );
   }
 
@@ -63,6 +73,12 @@ export class QrService {
     const { id: flowId } = this.flows.parseTopic(`qr:${id}`);
     const record = await this.flows.load('qr', flowId);
     this.flows.authorize(record, { watchToken: watchToken ?? '' });
+    return this.flows.stateOf(await this.flows.transition('qr', flowId, 'cancelled'));
+  }
+
+  /** The app's backend cancels (server API, authenticated by its key): pending/scanned → cancelled, no watch token. */
+  async cancelByServer(id: string): Promise<FlowState> {
+    const { id: flowId } = this.flows.parseTopic(`qr:${id}`);
     return this.flows.stateOf(await this.flows.transition('qr', flowId, 'cancelled'));
   }
 }

@@ -1,3 +1,4 @@
+import { ConfigError } from '../lib/env.js';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 
 /**
@@ -36,6 +37,21 @@ export function webhookKey(secret: string): Buffer {
   }
   if (!valid) throw new Error('the part after whsec_ is not valid base64');
   return Buffer.from(encoded, 'base64');
+}
+
+/**
+ * A signing secret read from `variable` (WEBHOOK_SECRET, CREDENTIALS_SECRET): `whsec_` + base64 a
+ * receiver can decode, or any string; at least 24 bytes of key. Throws ConfigError naming the variable.
+ */
+export function signingSecret(raw: string, variable: string): string {
+  let key: Buffer;
+  try {
+    key = webhookKey(raw);
+  } catch (err) {
+    throw new ConfigError(variable, (err as Error).message);
+  }
+  if (key.length < 24) throw new ConfigError(variable, 'must hold at least 24 bytes');
+  return raw;
 }
 
 /** The library's signer and verifier for a configured secret, or for a key from `webhookKey`. */
