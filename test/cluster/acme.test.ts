@@ -104,7 +104,7 @@ describe.skipIf(!HAS_NODE_SQLITE)('Acme behind Handoff: two API nodes on one Red
   });
 
   it("async password login: Acme's credentials endpoint checks the password through the worker, and the assertion signs the browser in", async () => {
-    const login = await client(nodeA.url).asyncLogin({ login: ACME_ANA.login, password: ACME_ANA.password } as never);
+    const login = await client(nodeA.url).asyncLogin({ login: ACME_ANA.login, password: ACME_ANA.password });
     expect(login.queued).toBe(true);
     const states: string[] = [];
     login.on('state', (s) => states.push(s.state));
@@ -117,7 +117,7 @@ describe.skipIf(!HAS_NODE_SQLITE)('Acme behind Handoff: two API nodes on one Red
   });
 
   it('async password login with a wrong password ends failed with invalid_credentials', async () => {
-    const login = await client(nodeA.url).asyncLogin({ login: ACME_BOB.login, password: 'not-bobs-password' } as never);
+    const login = await client(nodeA.url).asyncLogin({ login: ACME_BOB.login, password: 'not-bobs-password' });
     const err = await login.session().then(
       () => null,
       (e: unknown) => e,
@@ -130,7 +130,7 @@ describe.skipIf(!HAS_NODE_SQLITE)('Acme behind Handoff: two API nodes on one Red
     const before = worker.output().length;
     await acme.stop();
     try {
-      const login = await client(nodeA.url).asyncLogin({ login: ACME_ANA.login, password: ACME_ANA.password } as never);
+      const login = await client(nodeA.url).asyncLogin({ login: ACME_ANA.login, password: ACME_ANA.password });
       const err = await login.session().then(
         () => null,
         (e: unknown) => e,
@@ -143,7 +143,7 @@ describe.skipIf(!HAS_NODE_SQLITE)('Acme behind Handoff: two API nodes on one Red
       acme = await startAcmeProcess(setup.acmePort, setup.acmeEnv(nodeA.url));
     }
     // Same SQLite file: the users (and signing keys) survived the restart.
-    const again = await client(nodeA.url).asyncLogin({ login: ACME_ANA.login, password: ACME_ANA.password } as never);
+    const again = await client(nodeA.url).asyncLogin({ login: ACME_ANA.login, password: ACME_ANA.password });
     expect(await again.session()).toMatchObject({ tokenType: 'assertion', user: { displayName: 'Ana Lima' } });
   });
 
