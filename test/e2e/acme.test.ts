@@ -1,7 +1,8 @@
 /**
  * Acme's login page in a real browser (Debian's Chromium through playwright-core): the page on
  * Acme's own origin (http://localhost:<port>), Handoff on another (http://127.0.0.1:<port>, with
- * Acme in ALLOWED_ORIGINS), two Handoff API nodes and a worker on one Redis. Acme's phone app, a
+ * Acme in ALLOWED_ORIGINS), two Handoff nodes on one Redis (the second also runs the login worker).
+ * Acme's phone app, a
  * Node SDK client holding an Acme token, confirms the QR code on the other node; the browser ends
  * with Acme's own session cookie and shows the user from Acme's /api/me. Screenshots go to
  * test-results/e2e/acme-*.png.
@@ -29,7 +30,8 @@ describe.skipIf(!HAS_CHROMIUM || !HAS_NODE_SQLITE)("Acme's login page (its own o
   beforeAll(async () => {
     [setup, redis, browser] = await Promise.all([acmeSetup({}, { host: 'localhost' }), startRedis(), launchChromium(), ensureSdkBundle()]);
     const env = { ...setup.handoffEnv, REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('acme-e2e') };
-    nodes = await Promise.all([startServerProcess({ ...env, ROLE: 'api' }), startServerProcess({ ...env, ROLE: 'api' }), startServerProcess({ ...env, ROLE: 'worker' })]);
+    // Node B also runs the login worker (ROLE=all): one process fewer than the cluster test, same paths.
+    nodes = await Promise.all([startServerProcess({ ...env, ROLE: 'api' }), startServerProcess({ ...env, ROLE: 'all' })]);
     acme = await startAcmeProcess(setup.acmePort, setup.acmeEnv(nodes[0].url));
   });
 
@@ -99,6 +101,24 @@ describe.skipIf(!HAS_CHROMIUM || !HAS_NODE_SQLITE)("Acme's login page (its own o
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await waitForText(page, '#signed-in-title', 'Signed in as Bob Stone');
     expect(await context.cookies(setup.acmeUrl)).toEqual([expect.objectContaining({ name: 'acme_session', httpOnly: true })]);
+    expect(errors).toEqual([]);
+  });
+  it("the server-API button: Acme's backend creates the flow, the phone app confirms through Acme's backend, the page signs in", async () => {
+    const context = await newContext();
+    const { page, errors } = await openPage(context, `${setup.acmeUrl}/`);
+    await waitForText(page, '#qr-status', 'Scan with the Acme app');
+    const first = await page.locator('#qr-img').getAttribute('data-flow-id');
+    await page.getByRole('button', { name: 'Sign in with your phone (server API)' }).click();
+    await page.waitForFunction((old) => { const id = document.getElementById('qr-img')?.dataset.flowId; return !!id && id !== old; }, first);
+    const id = await page.locator('#qr-img').getAttribute('data-flow-id');
+    const phone = { authorization: `Bearer ${(await http(acme.url, 'POST', '/api/login', { body: { login: ACME_BOB.login, password: ACME_BOB.password } })).body.token}` };
+    const scan = await http(acme.url, 'POST', `/api/handoff/qr/${id}/scan`, { headers: phone });
+    // The flow carries the browser's own user agent, passed on by Acme's backend, and Acme's context.
+    expect(scan).toMatchObject({ status: 200, body: { requester: { userAgent: expect.stringContaining('HeadlessChrome') }, context: { app: 'Acme' } } });
+    await waitForText(page, '#qr-status', 'Scanned by Bob Stone — confirm on your phone');
+    expect((await http(acme.url, 'POST', `/api/handoff/qr/${id}/confirm`, { headers: phone })).status).toBe(200);
+    await waitForText(page, '#signed-in-title', 'Signed in as Bob Stone');
+    await shot(page, 'acme-server-api-signed-in');
     expect(errors).toEqual([]);
   });
 });
