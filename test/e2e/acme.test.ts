@@ -2,10 +2,9 @@
  * Acme's login page in a real browser (Debian's Chromium through playwright-core): the page on
  * Acme's own origin (http://localhost:<port>), Handoff on another (http://127.0.0.1:<port>, with
  * Acme in ALLOWED_ORIGINS), two Handoff nodes on one Redis (the second also runs the login worker).
- * Acme's phone app, a
- * Node SDK client holding an Acme token, confirms the QR code on the other node; the browser ends
- * with Acme's own session cookie and shows the user from Acme's /api/me. Screenshots go to
- * test-results/e2e/acme-*.png.
+ * Acme's phone app, a Node SDK client holding an Acme token, confirms the QR code on the other
+ * node; the browser ends with Acme's own session cookie and shows the user from Acme's /api/me.
+ * Screenshots go to test-results/e2e/acme-*.png.
  */
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
