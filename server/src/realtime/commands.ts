@@ -92,9 +92,9 @@ export class RealtimeCommands {
     const { id } = parseQrAction(payload);
     if (!user) throw new HandoffError('unauthorized');
     const qr = this.handoff.qr;
-    const principal: Principal = { kind: 'builtin', id: user.id, displayName: user.displayName, avatarUrl: user.avatarUrl };
-    if (action === 'scan') return qr.scan(id, principal);
-    return { state: action === 'confirm' ? await qr.confirm(id, principal) : await qr.cancelByApp(id, principal) };
+    // The connection's principal as it is: an app user stays `app` (bound as app:<sub>), never a built-in id.
+    if (action === 'scan') return qr.scan(id, user);
+    return { state: action === 'confirm' ? await qr.confirm(id, user) : await qr.cancelByApp(id, user) };
   }
 
   /** Redeem the session of a flow with its watch token. */
