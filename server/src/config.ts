@@ -51,7 +51,7 @@ export interface Config {
   wsPingIntervalMs: number;
   /** Expiry sweep interval, ms (EXPIRY_SWEEP_MS, default 250). */
   expirySweepMs: number;
-  /** Seed a demo user in embedded mode (SEED_DEMO_USER, default true in embedded mode). */
+  /** Seed a demo user (SEED_DEMO_USER, default true in embedded mode outside production, except with ACCOUNTS=app). */
   seedDemoUser: boolean;
   /** SIGTERM drain bound, seconds (SHUTDOWN_TIMEOUT_SECONDS, default 10). */
   shutdownTimeoutSeconds: number;
@@ -191,7 +191,8 @@ export function loadConfig(env: Env = process.env): Config {
     wsMaxFrameBytes: envInt(env, 'WS_MAX_FRAME_BYTES', 16 * 1024, 1024, 1024 * 1024),
     wsPingIntervalMs: envInt(env, 'WS_PING_INTERVAL_MS', WS_PING_INTERVAL_MS, 100, 600_000),
     expirySweepMs: envInt(env, 'EXPIRY_SWEEP_MS', 250, 10, 60_000),
-    seedDemoUser: envBool(env, 'SEED_DEMO_USER', redisUrl === null && nodeEnv !== 'production'),
+    // The demo account is a built-in one: none with ACCOUNTS=app (Handoff stores no user then).
+    seedDemoUser: envBool(env, 'SEED_DEMO_USER', redisUrl === null && nodeEnv !== 'production' && accounts !== 'app'),
     shutdownTimeoutSeconds: envInt(env, 'SHUTDOWN_TIMEOUT_SECONDS', 10, 1, 600),
     trustProxy: envBool(env, 'TRUST_PROXY', false),
     demoPages: envBool(env, 'DEMO_PAGES', nodeEnv !== 'production'),

@@ -134,6 +134,9 @@ describe.each(STORE_MODES)('app identity ($name)', (mode) => {
     try {
       expect(await emitAck(phone, 'qr:scan', { id: qr.id })).toMatchObject({ ok: true, state: { scannedBy: { userId: 'acme-bo' } } });
       expect(await ws.request('qr.confirm', { id: qr.id })).toMatchObject({ ok: true, state: { state: 'confirmed' } });
+      // Bound as the app user over the sockets too: the redeem is that user's assertion.
+      const redeemed = await http(app.base, 'POST', `/v1/flows/${qr.topic}/session`, { headers: { 'watch-token': qr.watchToken } });
+      expect(redeemed).toMatchObject({ status: 200, body: { tokenType: 'assertion', user: { id: 'acme-bo' } } });
       await expect(connectSocketIo(app.base, { token: `${token}x` })).rejects.toMatchObject({ message: 'unauthorized' });
       await expect(WsClient.connect(app.base, { authorization: 'Bearer not-a-token' })).rejects.toMatchObject({ status: 401 });
     } finally {
