@@ -14,7 +14,7 @@ afterAll(() => redis?.stop());
 
 const backends: Array<[string, () => QueueFactory]> = [
   ['memory', () => new MemoryQueueFactory()],
-  ['bullmq', () => new BullQueueFactory({ url: redis.url, prefix: uniquePrefix('bull').slice(0, -1) })],
+  ['bullmq', () => new BullQueueFactory({ redis: redis.url, prefix: uniquePrefix('bull').slice(0, -1) })],
 ];
 
 /** Resolves when `n` calls of the returned `done` happened. */
