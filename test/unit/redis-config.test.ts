@@ -116,6 +116,15 @@ describe('Redis connection factory', () => {
     expect(o.mode === 'cluster' && o.options.redisOptions).not.toHaveProperty('enableReadyCheck');
   });
 
+  it('reconnects a one-Redis or Sentinel connection that lands on a demoted, read-only node', () => {
+    for (const config of [{ mode: 'single', url: 'redis://a:1', tls: null } as const, sentinel]) {
+      const o = redisConnectionOptions(config, 'command').options as { reconnectOnError: (err: Error) => boolean };
+      expect(o.reconnectOnError(new Error("READONLY You can't write against a read only replica."))).toBe(true);
+      expect(o.reconnectOnError(new Error('ERR wrong number of arguments'))).toBe(false);
+    }
+    expect(redisConnectionOptions(sentinel, 'command').options).toMatchObject({ failoverDetector: true });
+  });
+
   it('builds a Redis for one Redis and for Sentinel, and a Cluster for Cluster', () => {
     const made = [
       createRedisConnection({ mode: 'single', url: 'redis://127.0.0.1:1', tls: null }, 'command'),
