@@ -110,11 +110,12 @@ async function pickPort(bus: boolean): Promise<number> {
 }
 
 /** Start one process on a fresh port (another one if the port was taken meanwhile). */
-async function startProc(args: (port: number) => string[], opts: { bus?: boolean; readyLine?: string } = {}): Promise<Proc> {
+async function startProc(args: (port: number) => string[], opts: { bus?: boolean; readyLine?: string; dir?: string } = {}): Promise<Proc> {
   for (let attempt = 1; ; attempt++) {
     const port = await pickPort(opts.bus ?? false);
     try {
-      const child = await launch(args(port), null, opts.readyLine);
+      // The watchdog of every process also removes the topology's temp dir once the test process is gone.
+      const child = await launch(args(port), opts.dir ?? null, opts.readyLine);
       return { port, child };
     } catch (err) {
       if (err instanceof PortInUseError && attempt < 10) continue;
@@ -202,9 +203,9 @@ export async function startSentinelGroup(opts: { masterName?: string; downAfterM
   };
   try {
     const serverArgs = (port: number, extra: string[] = []) => ['--port', String(port), '--bind', HOST, '--daemonize', 'no', '--dir', dir, '--logfile', '', ...NO_PERSISTENCE, ...extra];
-    const master = await startProc((port) => serverArgs(port));
+    const master = await startProc((port) => serverArgs(port), { dir });
     procs.push(master);
-    const replica = await startProc((port) => serverArgs(port, ['--replicaof', HOST, String(master.port)]));
+    const replica = await startProc((port) => serverArgs(port, ['--replicaof', HOST, String(master.port)]), { dir });
     procs.push(replica);
     const sentinels: Proc[] = [];
     for (let i = 0; i < 3; i++) {
@@ -226,7 +227,7 @@ export async function startSentinelGroup(opts: { masterName?: string; downAfterM
           );
           return [conf, '--sentinel', '--port', String(port), '--logfile', ''];
         },
-        { readyLine: 'Sentinel ID is' },
+        { readyLine: 'Sentinel ID is', dir },
       );
       sentinels.push(s);
       procs.push(s);
@@ -364,7 +365,7 @@ export async function startRedisCluster(opts: { nodeTimeoutMs?: number } = {}): 
             // A replica may take over however long it was cut off from its master (tests kill masters).
             '--cluster-replica-validity-factor', '0',
           ],
-          { bus: true },
+          { bus: true, dir },
         ),
       );
     }
