@@ -7,6 +7,7 @@ import { assertionOptionsFromEnv, type AssertionOptions } from './identity/asser
 import { credentialsOptionsFromEnv, type CredentialsOptions } from './identity/credentials-client.js';
 import { signingSecret } from './webhooks/signature.js';
 import { apiKeysFromEnv, type ApiKeys } from './server-api/api-keys.js';
+import { describeRedis, redisConfigFromEnv, type RedisConfig } from './store/redis-config.js';
 
 /** Validated server configuration, read once from the environment at start. */
 export interface Config {
@@ -14,8 +15,14 @@ export interface Config {
   port: number;
   /** Bind address (HOST, default 0.0.0.0). */
   host: string;
-  /** Redis URL (REDIS_URL); unset = embedded mode (one process, in-memory store and fan-out). */
+  /**
+   * Non-null = Redis mode: REDIS_URL as given, or a secret-free name of the Sentinel / Cluster
+   * deployment (describeRedis); null = embedded mode (one process, in-memory store and fan-out).
+   * Only a flag: connections come from `redis` through createRedisConnection.
+   */
   redisUrl: string | null;
+  /** The Redis deployment (REDIS_URL | REDIS_SENTINELS + REDIS_SENTINEL_MASTER | REDIS_CLUSTER_NODES, credentials, TLS); null = embedded mode. */
+  redis: RedisConfig | null;
   /** Key prefix in Redis (REDIS_PREFIX, default `handoff:`). */
   redisPrefix: string;
   /** HS256 secret for session JWTs (JWT_SECRET; required when NODE_ENV=production). */
@@ -134,7 +141,8 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 /** Read and validate the configuration; throws ConfigError naming the bad variable. */
 export function loadConfig(env: Env = process.env): Config {
   const nodeEnv = env.NODE_ENV ?? 'development';
-  const redisUrl = envUrl(env, 'REDIS_URL', ['redis:', 'rediss:']);
+  const redis = redisConfigFromEnv(env);
+  const redisUrl = redis ? describeRedis(redis) : null;
   let jwtSecret = env.JWT_SECRET ?? '';
   let jwtSecretGenerated = false;
   if (!jwtSecret) {
@@ -173,6 +181,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: envInt(env, 'PORT', 3000, 0, 65535),
     host: env.HOST?.trim() || '0.0.0.0',
     redisUrl,
+    redis,
     redisPrefix: env.REDIS_PREFIX?.trim() || 'handoff:',
     jwtSecret,
     jwtSecretGenerated,

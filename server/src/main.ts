@@ -20,7 +20,7 @@ try {
 }
 
 if (config.role !== 'all' && !config.redisUrl) {
-  console.error(`handoff: invalid configuration: ROLE: ${config.role} needs REDIS_URL (embedded mode runs everything in one process)`);
+  console.error(`handoff: invalid configuration: ROLE: ${config.role} needs Redis: REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES (embedded mode runs everything in one process)`);
   process.exit(78);
 }
 

@@ -25,7 +25,7 @@ export interface WorkerProcess {
  * adapter's channel by way of `@socket.io/redis-emitter` — the same fan-out path API nodes use.
  */
 export async function createWorkerProcess(config: Config, opts: { logger?: Logger } = {}): Promise<WorkerProcess> {
-  if (!config.redisUrl) throw new Error('ROLE=worker needs REDIS_URL');
+  if (!config.redisUrl) throw new Error('ROLE=worker needs Redis: REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES');
   const log = opts.logger ?? createLogger(config);
   const backend = await openBackend(config, log);
   const hub = new TopicHub(log);

@@ -175,6 +175,12 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisHan
 
 /** Everything to tear down if the test process exits with servers still running. */
 const cleanups = new Set<() => void>();
+
+/** Run `fn` (synchronously, best effort) when the test process exits; returns the unregister function. */
+export function onProcessExit(fn: () => void): () => void {
+  cleanups.add(fn);
+  return () => cleanups.delete(fn);
+}
 process.once('exit', () => {
   for (const fn of cleanups) {
     try {
@@ -185,14 +191,16 @@ process.once('exit', () => {
   }
 });
 
-class PortInUseError extends Error {}
+/** redis-server could not bind its port (someone took it after our probe): pick another. */
+export class PortInUseError extends Error {}
 
-function isRunning(c: ChildProcess): boolean {
+/** True until `c` has exited. */
+export function isRunning(c: ChildProcess): boolean {
   return c.exitCode === null && c.signalCode === null;
 }
 
 /** Resolves true once `c` has exited, false after `timeoutMs`. */
-function exited(c: ChildProcess, timeoutMs: number): Promise<boolean> {
+export function exited(c: ChildProcess, timeoutMs: number): Promise<boolean> {
   if (!isRunning(c)) return Promise.resolve(true);
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
@@ -242,8 +250,11 @@ export async function freePort(): Promise<number> {
   }
 }
 
-/** Spawn redis-server and resolve once it logs that it accepts connections. */
-function launch(args: string[], cleanupDir: string | null): Promise<ChildProcess> {
+/**
+ * Spawn redis-server and resolve once it logs `readyLine` (default: that it accepts connections;
+ * a sentinel logs its `Sentinel ID` instead). It is SIGKILLed when the test process is gone.
+ */
+export function launch(args: string[], cleanupDir: string | null, readyLine: string = READY_LINE): Promise<ChildProcess> {
   const portArg = args[args.indexOf('--port') + 1];
   if (Number(portArg) === FORBIDDEN_PORT) throw new Error('refusing to start redis on 6379');
   return new Promise((resolve, reject) => {
@@ -263,7 +274,7 @@ function launch(args: string[], cleanupDir: string | null): Promise<ChildProcess
       for (const line of lines) {
         tail.push(line);
         if (tail.length > 40) tail.shift();
-        if (!ready && line.includes(READY_LINE)) {
+        if (!ready && line.includes(readyLine)) {
           ready = true;
           clearTimeout(timer);
           child.off('exit', onEarlyExit);

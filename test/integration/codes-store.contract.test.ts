@@ -10,9 +10,10 @@ import type { CodeStore, IssueRequest } from '../../server/src/codes/code-store.
 import { MemoryCodeStore } from '../../server/src/codes/memory-code-store.js';
 import { RedisCodeStore } from '../../server/src/codes/redis-code-store.js';
 import { uniquePrefix } from '../harness/redis-server.js';
-import { countByPrefix, deleteByPrefix, memoryStoreFixture, redisStoreFixture, useContractRedis, type StoreFixture } from '../harness/store-contract.js';
+import { countByPrefix, deleteByPrefix, memoryStoreFixture, redisStoreFixture, useContractRedis, CLUSTER_SAFE, CLUSTER_SKIP_REASON, type ContractRedis, type StoreFixture } from '../harness/store-contract.js';
 
 const ctx = useContractRedis();
+const sentinel = useContractRedis('sentinel');
 interface Fixture extends StoreFixture<CodeStore> {
   /**
    * Records the store holds, without reading any (a read purges lazily): memory counts its map
@@ -31,11 +32,11 @@ const memoryFixture = (): Fixture => {
     },
   };
 };
-const redisFixture = (): Fixture => {
+const redisFixture = (c: ContractRedis): Fixture => {
   const prefix = uniquePrefix('codes');
   return {
-    ...redisStoreFixture<CodeStore>(ctx, 'codes', (conn, p) => new RedisCodeStore(conn, { prefix: p }), undefined, prefix),
-    heldRecords: () => countByPrefix(ctx.redis, `${prefix}code:`),
+    ...redisStoreFixture<CodeStore>(c, 'codes', (conn, p) => new RedisCodeStore(conn, { prefix: p }), undefined, prefix),
+    heldRecords: () => countByPrefix(c.redis, `${prefix}code:`),
   };
 };
 
@@ -55,10 +56,8 @@ function subject(code = '123456') {
   return { key, request, attempt };
 }
 
-describe.each([
-  ['memory', memoryFixture],
-  ['redis', redisFixture],
-] as const)('CodeStore contract: %s', (_name, makeFixture) => {
+/** The contract, on one store: memory, or Redis on each topology (the describe blocks below). */
+function contract(_name: string, makeFixture: () => Fixture): void {
   let fx: Fixture;
   let store: CodeStore;
   let t0: number;
@@ -266,6 +265,17 @@ describe.each([
     got.attempts = 99;
     expect((await store.get(key))!.attempts).toBe(0);
   });
+}
+
+describe.each([
+  ['memory', memoryFixture],
+  ['redis', () => redisFixture(ctx)],
+  ['redis sentinel', () => redisFixture(sentinel)],
+] as const)('CodeStore contract: %s', contract);
+
+describe.skipIf(!CLUSTER_SAFE)(`CodeStore contract: redis cluster${CLUSTER_SKIP_REASON}`, () => {
+  const cluster = useContractRedis('cluster');
+  contract('redis cluster', () => redisFixture(cluster));
 });
 
 describe('RedisCodeStore specifics', () => {

@@ -26,13 +26,14 @@ import { RedisFlowStore } from '../../server/src/flows/redis-flow-store.js';
 import { RedisKeys } from '../../server/src/store/keys.js';
 import { LUA_PRELUDE, luaScript } from '../../server/src/store/lua-scripts.js';
 import { uniquePrefix } from '../harness/redis-server.js';
-import { countByPrefix, deleteByPrefix, memoryStoreFixture, redisStoreFixture, useContractRedis, type StoreFixture } from '../harness/store-contract.js';
+import { countByPrefix, deleteByPrefix, memoryStoreFixture, redisStoreFixture, useContractRedis, CLUSTER_SAFE, CLUSTER_SKIP_REASON, type ContractRedis, type StoreFixture } from '../harness/store-contract.js';
 
 const TTL_MS = 60_000;
 const LONG_TOMBSTONE_MS = 60_000;
 const SHORT_TOMBSTONE_MS = 300;
 
 const ctx = useContractRedis();
+const sentinel = useContractRedis('sentinel');
 
 interface Fixture extends StoreFixture<FlowStore> {
   /** "Now" for this store: a frozen fake clock (memory) or the real clock (ctx.redis). */
@@ -68,13 +69,13 @@ const memoryFixture = (): Fixture => {
   };
 };
 
-const redisFixture = (): Fixture => {
+const redisFixture = (c: ContractRedis): Fixture => {
   const prefix = uniquePrefix('flow');
   return {
-    ...redisStoreFixture<FlowStore>(ctx, 'flow', (conn, p) => new RedisFlowStore(conn, { prefix: p }), (store) => store.close(), prefix),
+    ...redisStoreFixture<FlowStore>(c, 'flow', (conn, p) => new RedisFlowStore(conn, { prefix: p }), (store) => store.close(), prefix),
     now: () => Date.now(),
     elapse: () => {},
-    heldFlows: () => countByPrefix(ctx.redis, `${prefix}flow:`),
+    heldFlows: () => countByPrefix(c.redis, `${prefix}flow:`),
   };
 };
 
@@ -102,10 +103,8 @@ function patchFor(kind: FlowKind, to: FlowStateName): FlowPatch | undefined {
   return undefined;
 }
 
-describe.each([
-  ['memory', memoryFixture],
-  ['redis', redisFixture],
-] as const)('FlowStore contract: %s', (_name, makeFixture) => {
+/** The contract, on one store: memory, or Redis on each topology (the describe blocks below). */
+function contract(_name: string, makeFixture: () => Fixture): void {
   let fx: Fixture;
   let store: FlowStore;
 
@@ -470,6 +469,17 @@ describe.each([
   it('ping resolves', async () => {
     await expect(store.ping()).resolves.toBeUndefined();
   });
+}
+
+describe.each([
+  ['memory', memoryFixture],
+  ['redis', () => redisFixture(ctx)],
+  ['redis sentinel', () => redisFixture(sentinel)],
+] as const)('FlowStore contract: %s', contract);
+
+describe.skipIf(!CLUSTER_SAFE)(`FlowStore contract: redis cluster${CLUSTER_SKIP_REASON}`, () => {
+  const cluster = useContractRedis('cluster');
+  contract('redis cluster', () => redisFixture(cluster));
 });
 
 describe('RedisFlowStore specifics', () => {

@@ -1,20 +1,26 @@
-/** One behaviour for both queues: the in-process one (embedded) and BullMQ on a real redis-server. */
+/** One behaviour for both queues: the in-process one (embedded) and BullMQ on a real redis-server, a Sentinel group and a Redis Cluster. */
 import { Backoffs } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MemoryQueueFactory } from '../../server/src/queue/memory-queue.js';
 import { BullQueueFactory } from '../../server/src/queue/bullmq-queue.js';
 import { backoffDelay, type QueueFactory } from '../../server/src/queue/job-queue.js';
 import { startRedis, uniquePrefix, type RedisHandle } from '../harness/redis-server.js';
+import { useContractRedis } from '../harness/store-contract.js';
 
 let redis: RedisHandle;
 beforeAll(async () => {
   redis = await startRedis();
 });
 afterAll(() => redis?.stop());
+const sentinel = useContractRedis('sentinel');
+const cluster = useContractRedis('cluster');
 
 const backends: Array<[string, () => QueueFactory]> = [
   ['memory', () => new MemoryQueueFactory()],
-  ['bullmq', () => new BullQueueFactory({ url: redis.url, prefix: uniquePrefix('bull').slice(0, -1) })],
+  ['bullmq', () => new BullQueueFactory({ redis: redis.url, prefix: uniquePrefix('bull').slice(0, -1) })],
+  ['bullmq on redis sentinel', () => new BullQueueFactory({ redis: sentinel.config, prefix: uniquePrefix('bull').slice(0, -1) })],
+  // BullMQ on Cluster: its prefix in braces, so every key of a queue is in one hash slot.
+  ['bullmq on redis cluster', () => new BullQueueFactory({ redis: cluster.config, prefix: `{${uniquePrefix('bull').slice(0, -1)}}` })],
 ];
 
 /** Resolves when `n` calls of the returned `done` happened. */

@@ -8,12 +8,13 @@ import { MemoryUserStore } from '../../server/src/users/memory-user-store.js';
 import { RedisUserStore } from '../../server/src/users/redis-user-store.js';
 import type { UserRecord, UserStore } from '../../server/src/users/user-store.js';
 import { uniquePrefix } from '../harness/redis-server.js';
-import { deleteByPrefix, memoryStoreFixture, redisStoreFixture, useContractRedis, type StoreFixture } from '../harness/store-contract.js';
+import { deleteByPrefix, memoryStoreFixture, redisStoreFixture, useContractRedis, CLUSTER_SAFE, CLUSTER_SKIP_REASON, type ContractRedis, type StoreFixture } from '../harness/store-contract.js';
 
 const ctx = useContractRedis();
+const sentinel = useContractRedis('sentinel');
 type Fixture = StoreFixture<UserStore>;
 const memoryFixture = (): Fixture => memoryStoreFixture<UserStore>(new MemoryUserStore());
-const redisFixture = (): Fixture => redisStoreFixture<UserStore>(ctx, 'user', (conn, prefix) => new RedisUserStore(conn, { prefix }));
+const redisFixture = (c: ContractRedis): Fixture => redisStoreFixture<UserStore>(c, 'user', (conn, prefix) => new RedisUserStore(conn, { prefix }));
 
 function user(overrides: Partial<UserRecord> = {}): UserRecord {
   const id = randomBytes(12).toString('base64url');
@@ -28,10 +29,8 @@ function user(overrides: Partial<UserRecord> = {}): UserRecord {
   };
 }
 
-describe.each([
-  ['memory', memoryFixture],
-  ['redis', redisFixture],
-] as const)('UserStore contract: %s', (_name, makeFixture) => {
+/** The contract, on one store: memory, or Redis on each topology (the describe blocks below). */
+function contract(_name: string, makeFixture: () => Fixture): void {
   let fx: Fixture;
   let store: UserStore;
 
@@ -94,6 +93,17 @@ describe.each([
     got.displayName = 'Changed';
     expect(await store.byId(u.id)).toEqual(u);
   });
+}
+
+describe.each([
+  ['memory', memoryFixture],
+  ['redis', () => redisFixture(ctx)],
+  ['redis sentinel', () => redisFixture(sentinel)],
+] as const)('UserStore contract: %s', contract);
+
+describe.skipIf(!CLUSTER_SAFE)(`UserStore contract: redis cluster${CLUSTER_SKIP_REASON}`, () => {
+  const cluster = useContractRedis('cluster');
+  contract('redis cluster', () => redisFixture(cluster));
 });
 
 describe('RedisUserStore specifics', () => {

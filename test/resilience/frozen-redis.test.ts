@@ -35,7 +35,7 @@ describe('BullMQ producer calls are bounded', () => {
   it('add() and counts() answer `unavailable` while Redis is frozen or dead; queued jobs run after an AOF restart', async () => {
     const redis = await startRedis({ appendonly: true });
     redises.push(redis);
-    const factory = new BullQueueFactory({ url: redis.url, prefix: uniquePrefix('bounds').slice(0, -1) });
+    const factory = new BullQueueFactory({ redis: redis.url, prefix: uniquePrefix('bounds').slice(0, -1) });
     const queue = factory.create<{ n: number }>('bounded');
     try {
       await queue.add({ n: 1 });

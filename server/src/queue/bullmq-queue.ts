@@ -1,6 +1,6 @@
 import { Queue, Worker, type Job as BullJob, type MinimalJob } from 'bullmq';
-import { Redis } from 'ioredis';
-import { quitOrDrop, redisRetryStrategy } from '../store/redis-connection.js';
+import { createRedisConnection, quitOrDrop, type RedisClient } from '../store/redis-connection.js';
+import { singleRedis, type RedisConfig } from '../store/redis-config.js';
 import { withDeadline } from '../lib/deadline.js';
 import {
   BaseQueueFactory,
@@ -17,8 +17,8 @@ import {
 export const QUEUE_CALL_TIMEOUT_MS = 2_000;
 
 export interface BullQueueOptions {
-  /** Redis URL. */
-  url: string;
+  /** The Redis deployment (Config.redis: one Redis, Sentinel or Cluster), or a plain URL of one Redis. */
+  redis: RedisConfig | string;
   /** BullMQ key prefix (default `handoff:bull`). */
   prefix: string;
   /** How long a worker's lock on a job lasts before another worker may take it over, ms (default 30000). */
@@ -26,7 +26,7 @@ export interface BullQueueOptions {
   /** Longest wait of `add` / `counts` for Redis, ms (default QUEUE_CALL_TIMEOUT_MS); then `unavailable`. */
   callTimeoutMs?: number;
   /** Told about every Redis connection a queue opens (metrics count their errors). */
-  onConnection?: (client: Redis, role: 'producer' | 'worker') => void;
+  onConnection?: (client: RedisClient, role: 'producer' | 'worker') => void;
 }
 
 /**
@@ -41,7 +41,7 @@ export interface BullQueueOptions {
 export class BullJobQueue<T> implements JobQueue<T> {
   private readonly queue: Queue;
   private worker: Worker | null = null;
-  private readonly connections: Redis[] = [];
+  private readonly connections: RedisClient[] = [];
   private closed: Promise<void> | null = null;
 
   constructor(
@@ -120,13 +120,12 @@ export class BullJobQueue<T> implements JobQueue<T> {
     return withDeadline(p, this.opts.callTimeoutMs ?? QUEUE_CALL_TIMEOUT_MS, `The ${this.name} queue`);
   }
 
-  private connection(role: 'producer' | 'worker'): Redis {
-    const c =
-      role === 'producer'
-        ? // Fail fast while Redis is down (no offline queue): a request answers 503 instead of waiting.
-          new Redis(this.opts.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, enableReadyCheck: false, retryStrategy: redisRetryStrategy })
-        : // BullMQ's workers block on Redis and need an unbounded retry; they resume by themselves.
-          new Redis(this.opts.url, { maxRetriesPerRequest: null, enableReadyCheck: false, retryStrategy: redisRetryStrategy });
+  private connection(role: 'producer' | 'worker'): RedisClient {
+    const redis = typeof this.opts.redis === 'string' ? singleRedis(this.opts.redis) : this.opts.redis;
+    // The producer fails fast while Redis is down (no offline queue): a request answers 503 instead
+    // of waiting. BullMQ's workers block on Redis and need an unbounded retry; they resume by
+    // themselves. On Redis Cluster both are ioredis Cluster instances, which BullMQ accepts.
+    const c = createRedisConnection(redis, role === 'producer' ? 'queue' : 'queue-worker');
     c.on('error', () => {});
     this.opts.onConnection?.(c, role);
     this.connections.push(c);

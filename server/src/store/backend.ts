@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { Redis, ReplyError, type Command } from 'ioredis';
+import { ReplyError, type Command, type Redis } from 'ioredis';
 import { StoreUnavailableError } from '../errors.js';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
@@ -18,13 +18,12 @@ import { BullQueueFactory } from '../queue/bullmq-queue.js';
 import type { QueueFactory } from '../queue/job-queue.js';
 import { MemoryQueueFactory } from '../queue/memory-queue.js';
 import { RedisKeys } from './keys.js';
-import { quitOrDrop, redisRetryStrategy } from './redis-connection.js';
+import { createRedisConnection, quitOrDrop, redisConfigOf, type RedisClient } from './redis-connection.js';
 
 /** Which Redis connection: the store's commands, the adapter's publisher/subscriber, or a job queue's. */
 export type RedisConnectionName = 'command' | 'pub' | 'sub' | 'queue' | 'queue-worker';
 
-/** Longest a store command waits for an answer (a frozen Redis, a half-open connection), ms. */
-export const REDIS_COMMAND_TIMEOUT_MS = 2_000;
+export { REDIS_COMMAND_TIMEOUT_MS } from './redis-connection.js';
 
 /**
  * Watches every Redis connection of a process: counts their `error` events and failed commands
@@ -43,10 +42,10 @@ export class RedisWatch extends EventEmitter<{
   'connection-error': [connection: RedisConnectionName, err: Error];
   'command-failed': [connection: RedisConnectionName, command: string, err: Error];
 }> {
-  readonly connections: Array<{ name: RedisConnectionName; client: Redis }> = [];
+  readonly connections: Array<{ name: RedisConnectionName; client: RedisClient }> = [];
   private readonly seen = new WeakSet<Command>();
 
-  watch(client: Redis, name: RedisConnectionName, opts: { translate?: boolean } = {}): Redis {
+  watch<C extends RedisClient>(client: C, name: RedisConnectionName, opts: { translate?: boolean } = {}): C {
     this.connections.push({ name, client });
     client.on('error', (err: Error) => this.emit('connection-error', name, err));
     const send = client.sendCommand.bind(client);
@@ -86,9 +85,10 @@ export interface Backend {
   loginCounters: LoginCounters;
   /**
    * Redis mode: the command connection, a publisher/subscriber pair for the Socket.IO adapter,
-   * and the watch over every connection (the queues' included).
+   * and the watch over every connection (the queues' included). On Redis Cluster they are
+   * ioredis Cluster instances (`client` typed Redis until the stores take a RedisClient).
    */
-  redis?: { client: Redis; pub: Redis; sub: Redis; watch: RedisWatch };
+  redis?: { client: Redis; pub: RedisClient; sub: RedisClient; watch: RedisWatch };
   /** Close the queues (workers let their active jobs finish; idempotent), then the connections. */
   close(): Promise<void>;
 }
@@ -101,7 +101,8 @@ export interface Backend {
  */
 export async function openBackend(config: Config, log: Logger): Promise<Backend> {
   const keys = new RedisKeys(config.redisPrefix);
-  if (!config.redisUrl) {
+  const redisConfig = redisConfigOf(config);
+  if (!redisConfig) {
     const queues = new MemoryQueueFactory();
     const flows = new MemoryFlowStore();
     const codes = new MemoryCodeStore();
@@ -126,15 +127,10 @@ export async function openBackend(config: Config, log: Logger): Promise<Backend>
   }
 
   const watch = new RedisWatch();
-  const client = new Redis(config.redisUrl, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
-    connectTimeout: 2000,
-    retryStrategy: redisRetryStrategy,
-  });
-  watch.watch(client, 'command', { translate: true });
+  // One Redis, a Sentinel-watched master or a Cluster: the roles' options are in redis-connection.ts.
+  const connection = watch.watch(createRedisConnection(redisConfig, 'command'), 'command', { translate: true });
+  // A Cluster takes the same commands (and defineCommand) as a Redis; the stores are typed Redis.
+  const client = connection as Redis;
   let lastError = '';
   client.on('error', (err: Error) => {
     if (err.message !== lastError) log.warn({ err: err.message }, 'redis error');
@@ -150,10 +146,10 @@ export async function openBackend(config: Config, log: Logger): Promise<Backend>
   // it is connected, not dropped; the subscriber re-subscribes by itself (autoResubscribe) after
   // every reconnect. States published while a subscriber was away are recovered by the resync
   // each API node runs when its subscriber is back (server.ts, realtime/resync.ts).
-  const pub = watch.watch(new Redis(config.redisUrl, { retryStrategy: redisRetryStrategy, maxRetriesPerRequest: null }), 'pub');
-  const sub = watch.watch(new Redis(config.redisUrl, { retryStrategy: redisRetryStrategy, maxRetriesPerRequest: null, autoResubscribe: true }), 'sub');
+  const pub = watch.watch(createRedisConnection(redisConfig, 'pub'), 'pub');
+  const sub = watch.watch(createRedisConnection(redisConfig, 'sub'), 'sub');
   const queues = new BullQueueFactory({
-    url: config.redisUrl,
+    redis: redisConfig,
     prefix: keys.bullPrefix(),
     lockDurationMs: config.queueLockMs,
     onConnection: (c, role) => void (role === 'producer' ? watch.watch(c, 'queue', { translate: true }) : watch.watch(c, 'queue-worker')),
@@ -170,7 +166,7 @@ export async function openBackend(config: Config, log: Logger): Promise<Backend>
     redis: { client, pub, sub, watch },
     async close() {
       await queues.close();
-      await Promise.allSettled([client, pub, sub].map((c) => quitOrDrop(c)));
+      await Promise.allSettled([connection, pub, sub].map((c) => quitOrDrop(c)));
     },
   };
 }

@@ -5,7 +5,8 @@
  * Embedded mode keeps users in the server's memory, so there use SEED_USERS or the demo user.
  */
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedisConnection } from '../store/redis-connection.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { Jwt } from './jwt.js';
 import { Passwords } from './passwords.js';
@@ -15,7 +16,7 @@ import { HandoffError } from '../errors.js';
 
 const USAGE = `usage: npm run user:add -- --email <email> [--name <display name>] [--avatar <url>]
 
-Adds an account to the Redis store named by REDIS_URL (and REDIS_PREFIX, BCRYPT_COST: the
+Adds an account to the Redis store named by REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES (and REDIS_PREFIX, BCRYPT_COST: the
 server's variables, see docs/operations.md). Prints the new user as one JSON line.
 
 The password is read
@@ -70,8 +71,8 @@ try {
   if (err instanceof ConfigError) fail(`invalid configuration: ${err.message}`, 78);
   throw err;
 }
-if (!config.redisUrl) {
-  fail('needs REDIS_URL: embedded mode keeps users in the server process (use SEED_USERS there).', 64);
+if (!config.redis) {
+  fail('needs Redis (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES): embedded mode keeps users in the server process (use SEED_USERS there).', 64);
 }
 
 let password: string;
@@ -86,10 +87,10 @@ if (values.password !== undefined) {
 }
 if (!password) fail('the password is empty', 64);
 
-const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+const redis = createRedisConnection(config.redis, 'cli');
 redis.on('error', () => {}); // reported once below, not as an unhandled 'error' event per retry
 const users = new UserService(
-  new RedisUserStore(redis, { prefix: config.redisPrefix }),
+  new RedisUserStore(redis as Redis, { prefix: config.redisPrefix }),
   new Passwords(config.bcryptCost),
   new Jwt(config.jwtSecret, config.jwtIssuer, config.jwtAudience, config.sessionTtlSeconds),
 );
