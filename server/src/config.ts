@@ -6,6 +6,7 @@ import { appTokenOptionsFromEnv, type AppTokenOptions } from './identity/app-tok
 import { assertionOptionsFromEnv, type AssertionOptions } from './identity/assertions.js';
 import { credentialsOptionsFromEnv, type CredentialsOptions } from './identity/credentials-client.js';
 import { webhookKey } from './webhooks/signature.js';
+import { redisPrefixFromEnv } from './store/keys.js';
 
 /** Validated server configuration, read once from the environment at start. */
 export interface Config {
@@ -192,7 +193,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: envInt(env, 'PORT', 3000, 0, 65535),
     host: env.HOST?.trim() || '0.0.0.0',
     redisUrl,
-    redisPrefix: env.REDIS_PREFIX?.trim() || 'handoff:',
+    redisPrefix: redisPrefixFromEnv(env),
     jwtSecret,
     jwtSecretGenerated,
     jwtIssuer: env.JWT_ISSUER?.trim() || 'handoff',

@@ -1,5 +1,6 @@
 import type { FlowKind } from '@handoff/protocol';
 import { randomBytes } from 'node:crypto';
+import { ConfigError, type Env } from '../lib/env.js';
 import { crc16 } from './key-slot.js';
 
 /** Prefix of every key when none is configured (REDIS_PREFIX). */
@@ -198,6 +199,14 @@ export class RedisKeys {
 /** Why `prefix` cannot be a key prefix, or null when it can (REDIS_PREFIX is checked with this at start). */
 export function prefixProblem(prefix: string): string | null {
   return /[{}]/.test(prefix) ? 'must not contain { or } (Handoff puts the Redis Cluster hash tags in the keys itself)' : null;
+}
+
+/** REDIS_PREFIX (default DEFAULT_REDIS_PREFIX), checked: a ConfigError naming the variable when it holds a brace. */
+export function redisPrefixFromEnv(env: Env): string {
+  const prefix = env.REDIS_PREFIX?.trim() || DEFAULT_REDIS_PREFIX;
+  const problem = prefixProblem(prefix);
+  if (problem) throw new ConfigError('REDIS_PREFIX', problem);
+  return prefix;
 }
 
 /** The flow shard of a flow id, 0 … FLOW_SHARDS - 1. */
