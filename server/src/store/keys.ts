@@ -139,19 +139,14 @@ export class RedisKeys {
     return { before: `${this.prefix}user:${userTag(userShard(email))}:`, after: '' };
   }
 
-  /** A user's hash as stored before the shards (read-through and `npm run migrate:keys` only). */
+  /** A user's hash as stored before the shards (read through, never written). */
   legacyUser(id: string): string {
     return `${this.prefix}user:${id}`;
   }
 
-  /** The email index as stored before the shards (read-through and `npm run migrate:keys` only). */
+  /** The email index as stored before the shards (read through, never written). */
   legacyUserByEmail(email: string): string {
     return `${this.prefix}user-email:${email}`;
-  }
-
-  /** The due set as stored before the shards (deleted by `npm run migrate:keys`). */
-  legacyDueSet(): string {
-    return `${this.prefix}flows:due`;
   }
 
   /** The hash of one verification code (`key`: CodeCrypto.recordKey, purpose, channel and hashed recipient). */

@@ -36,8 +36,8 @@ interface UserCommands {
  * the loser deletes its hash), so a crash in between leaves only an unreachable hash.
  *
  * Read-through: accounts written before the shards (`keys.legacyUser`, `keys.legacyUserByEmail`)
- * are found when the sharded keys are missing, and their email counts as taken, until
- * `npm run migrate:keys` moves them (docs/operations.md "Upgrading the key layout").
+ * are found when the sharded keys are missing, and their email counts as taken (docs/operations.md
+ * "Upgrading to the sharded key layout"); new accounts are always written in the sharded layout.
  *
  * The Redis connection is shared and owned by the caller (no ioredis `keyPrefix`; use `keys` / `prefix`);
  * this store never closes it.
