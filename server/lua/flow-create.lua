@@ -5,9 +5,9 @@
   and a replaced login's job is no longer counted as taken), it stays readable until
   expiresAt + tombstoneMs, and a non-final flow is indexed for expiry sweeps.
 
-  Input (keys from server/src/store/keys.ts):
+  Input (keys from server/src/store/keys.ts; all three carry the flow's shard tag: one slot):
     KEYS[1]   flow hash                 keys.flow(kind, id)
-    KEYS[2]   due sorted set            keys.dueSet()   (score expiresAt, member keys.dueMember(kind, id))
+    KEYS[2]   due sorted set            keys.dueSetOf(id)   (score expiresAt, member keys.dueMember(kind, id))
     KEYS[3]   taken marker              keys.flowTaken(kind, id)   (deleted: it belonged to the replaced record)
 
     ARGV[1]   due-set member            keys.dueMember(kind, id)

@@ -13,9 +13,9 @@
 
   FINAL (final states) is prepended by server/src/store/lua-scripts.ts from protocol's FINAL_STATES.
 
-  Input (keys from server/src/store/keys.ts):
+  Input (keys from server/src/store/keys.ts; all three carry the flow's shard tag: one slot):
     KEYS[1]   flow hash                 keys.flow(kind, id)
-    KEYS[2]   due sorted set            keys.dueSet()
+    KEYS[2]   due sorted set            keys.dueSetOf(id)
     KEYS[3]   taken marker              keys.flowTaken(kind, id)   (may not exist)
 
     ARGV[1]   to                        target state

@@ -8,13 +8,16 @@
   hash's remaining lifetime here, flow-transition.lua shortens both to the tombstone time on a
   final state, and flow-create.lua deletes it when it replaces the record.
 
-  Input (keys from server/src/store/keys.ts):
+  The count is kept per flow shard (the sum over the shards is the total), so the counter shares
+  the flow's slot and marker and count change together, also on Redis Cluster.
+
+  Input (keys from server/src/store/keys.ts; all three carry the flow's shard tag: one slot):
     KEYS[1]  flow hash        keys.flow('login', id)
     KEYS[2]  taken marker     keys.flowTaken('login', id)
-    KEYS[3]  taken counter    keys.loginTakenCount()
+    KEYS[3]  taken counter    keys.loginTakenCountOf(id)   (this shard's)
 
-  Output: the taken counter after the call, or -1 when this job was already counted or the
-          flow is gone (then nothing changed).
+  Output: the shard's taken counter after the call, or -1 when this job was already counted or
+          the flow is gone (then nothing changed).
 ]]
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return -1

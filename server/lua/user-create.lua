@@ -4,6 +4,9 @@
   Mirrors MemoryUserStore.create: the email index is claimed with SET NX; only the winner writes
   the user hash (replacing any hash already stored under that id).
 
+  Called only when the id shares the email's shard (both keys in one slot on Redis Cluster); see
+  RedisUserStore.create for other ids.
+
   Input (keys from server/src/store/keys.ts):
     KEYS[1]   email index               keys.userByEmail(email)   -> user id
     KEYS[2]   user hash                 keys.user(id)

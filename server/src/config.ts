@@ -8,6 +8,7 @@ import { credentialsOptionsFromEnv, type CredentialsOptions } from './identity/c
 import { signingSecret } from './webhooks/signature.js';
 import { apiKeysFromEnv, type ApiKeys } from './server-api/api-keys.js';
 import { describeRedis, redisConfigFromEnv, type RedisConfig } from './store/redis-config.js';
+import { redisPrefixFromEnv } from './store/keys.js';
 
 /** Validated server configuration, read once from the environment at start. */
 export interface Config {
@@ -182,7 +183,7 @@ export function loadConfig(env: Env = process.env): Config {
     host: env.HOST?.trim() || '0.0.0.0',
     redisUrl,
     redis,
-    redisPrefix: env.REDIS_PREFIX?.trim() || 'handoff:',
+    redisPrefix: redisPrefixFromEnv(env),
     jwtSecret,
     jwtSecretGenerated,
     jwtIssuer: env.JWT_ISSUER?.trim() || 'handoff',

@@ -19,7 +19,7 @@ export type RedisTopologyName = 'single' | 'sentinel' | 'cluster';
  * braces). False until the cluster-keys branch lands; flip it to true then, and the Cluster
  * variants of the contract suites run (`describe.skipIf(!CLUSTER_SAFE)`).
  */
-export const CLUSTER_SAFE = false;
+export const CLUSTER_SAFE = true;
 
 /** Why the Cluster variants are skipped, for their titles. */
 export const CLUSTER_SKIP_REASON = CLUSTER_SAFE ? '' : ' (skipped: the stores are not Cluster-safe before the cluster-keys branch; flip CLUSTER_SAFE in test/harness/store-contract.ts)';

@@ -23,7 +23,7 @@ import type { FlowPatch, FlowRecord, TransitionRequest } from '../../server/src/
 import type { FlowStore } from '../../server/src/flows/flow-store.js';
 import { MemoryFlowStore } from '../../server/src/flows/memory-flow-store.js';
 import { RedisFlowStore } from '../../server/src/flows/redis-flow-store.js';
-import { RedisKeys } from '../../server/src/store/keys.js';
+import { FLOW_SHARDS, flowShard, RedisKeys } from '../../server/src/store/keys.js';
 import { LUA_PRELUDE, luaScript } from '../../server/src/store/lua-scripts.js';
 import { uniquePrefix } from '../harness/redis-server.js';
 import { countByPrefix, deleteByPrefix, memoryStoreFixture, redisStoreFixture, useContractRedis, CLUSTER_SAFE, CLUSTER_SKIP_REASON, type ContractRedis, type StoreFixture } from '../harness/store-contract.js';
@@ -512,7 +512,9 @@ describe('RedisFlowStore specifics', () => {
   it('uses the documented key layout and TTLs', async () => {
     const r = rec({ userId: 'user-1' });
     await store.create(r, LONG_TOMBSTONE_MS);
-    const key = `${prefix}flow:qr:${r.id}`;
+    const shard = flowShard(r.id);
+    const key = `${prefix}flow:{s${shard}}:qr:${r.id}`;
+    const due = `${prefix}flows:due:{s${shard}}`;
     const hash = await ctx.redis.hgetall(key);
     expect(hash).toMatchObject({
       kind: 'qr',
@@ -524,7 +526,7 @@ describe('RedisFlowStore specifics', () => {
       watchTokenHash: r.watchTokenHash,
       userId: 'user-1',
     });
-    expect(Number(await ctx.redis.zscore(`${prefix}flows:due`, `qr:${r.id}`))).toBe(r.expiresAt);
+    expect(Number(await ctx.redis.zscore(due, `qr:${r.id}`))).toBe(r.expiresAt);
     const pttl = await ctx.redis.pttl(key);
     expect(pttl).toBeGreaterThan(TTL_MS);
     expect(pttl).toBeLessThanOrEqual(TTL_MS + LONG_TOMBSTONE_MS);
@@ -533,7 +535,7 @@ describe('RedisFlowStore specifics', () => {
       kind: 'qr', id: r.id, to: 'cancelled', from: ['pending'], now: Date.now(), tombstoneMs: 5_000,
     });
     expect(res.ok).toBe(true);
-    expect(await ctx.redis.zscore(`${prefix}flows:due`, `qr:${r.id}`)).toBeNull();
+    expect(await ctx.redis.zscore(due, `qr:${r.id}`)).toBeNull();
     const after = await ctx.redis.pttl(key);
     expect(after).toBeGreaterThan(0);
     expect(after).toBeLessThanOrEqual(5_000);
@@ -542,16 +544,28 @@ describe('RedisFlowStore specifics', () => {
   it('defaults the prefix to handoff:', async () => {
     const r = rec();
     await new RedisFlowStore(ctx.redis).create(r, LONG_TOMBSTONE_MS);
-    expect(await ctx.redis.exists(`handoff:flow:qr:${r.id}`)).toBe(1);
+    expect(await ctx.redis.exists(`handoff:flow:{s${flowShard(r.id)}}:qr:${r.id}`)).toBe(1);
+  });
+
+  it('spreads flows over the due shards and merges them oldest first, ties by member', async () => {
+    const now = Date.now();
+    const flows = Array.from({ length: 64 }, (_, i) => rec({ expiresAt: now - 1_000 - (i % 8) * 100 }));
+    for (const r of flows) await store.create(r, LONG_TOMBSTONE_MS);
+    expect(new Set(flows.map((r) => flowShard(r.id))).size).toBeGreaterThan(FLOW_SHARDS / 2);
+    const order = [...flows].sort((a, b) => a.expiresAt - b.expiresAt || (`qr:${a.id}` < `qr:${b.id}` ? -1 : 1));
+    expect(await store.dueForExpiry(now, 64)).toEqual(order.map((r) => ({ kind: 'qr', id: r.id })));
+    expect(await store.dueForExpiry(now, 5)).toEqual(order.slice(0, 5).map((r) => ({ kind: 'qr', id: r.id })));
+    for (const r of flows) await store.transition({ kind: 'qr', id: r.id, to: 'expired', from: ['pending'], now, tombstoneMs: 1_000 });
   });
 
   it('drops due-set members whose flow hash is gone', async () => {
     const now = Date.now();
     const live = rec({ expiresAt: now - 1_000 });
     await store.create(live, LONG_TOMBSTONE_MS);
-    await ctx.redis.zadd(`${prefix}flows:due`, now - 2_000, `qr:${newId()}`);
+    const due = `${prefix}flows:due:{s${flowShard(live.id)}}`;
+    await ctx.redis.zadd(due, now - 2_000, `qr:${newId()}`);
     expect(await store.dueForExpiry(now, 10)).toEqual([{ kind: 'qr', id: live.id }]);
-    expect(await ctx.redis.zcard(`${prefix}flows:due`)).toBe(1);
+    expect(await ctx.redis.zcard(due)).toBe(1);
   });
 
   it('flow-transition.lua takes the from list and the patch as one JSON argument, as its header says', async () => {
@@ -562,7 +576,7 @@ describe('RedisFlowStore specifics', () => {
       luaScript('flow-transition'),
       3,
       keys.flow('qr', r.id),
-      keys.dueSet(),
+      keys.dueSetOf(r.id),
       keys.flowTaken('qr', r.id),
       'scanned',
       String(Date.now()),
@@ -584,7 +598,7 @@ describe('RedisFlowStore specifics', () => {
       luaScript('flow-transition'),
       3,
       keys.flow('qr', r.id),
-      keys.dueSet(),
+      keys.dueSetOf(r.id),
       keys.flowTaken('qr', r.id),
       'cancelled',
       String(Date.now()),

@@ -11,7 +11,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/src/config.js';
 import { RedisLoginCounters } from '../../server/src/login/login-counters.js';
 import { openBackend, type Backend } from '../../server/src/store/backend.js';
-import { DEFAULT_REDIS_PREFIX, RedisKeys } from '../../server/src/store/keys.js';
+import clusterKeySlot from 'cluster-key-slot';
+import { keySlot } from '../../server/src/store/key-slot.js';
+import { DEFAULT_REDIS_PREFIX, FLOW_SHARDS, flowShard, mintUserId, RedisKeys, USER_SHARDS } from '../../server/src/store/keys.js';
 import { RedisDisabledEndpoints } from '../../server/src/webhooks/disabled-endpoints.js';
 import { uniquePrefix } from '../harness/redis-server.js';
 import { useContractRedis } from '../harness/store-contract.js';
@@ -27,31 +29,61 @@ describe('RedisKeys', () => {
     const all = [
       keys.flow('qr', 'id1'),
       keys.flowTaken('login', 'id1'),
-      keys.dueSet(),
+      keys.dueSet(0),
+      keys.dueSet(15),
       keys.loginTickets(),
-      keys.loginTakenCount(),
+      keys.loginTakenCount(0),
+      keys.legacyLoginTakenCount(),
       keys.user('u1'),
       keys.userByEmail('a@example.com'),
       keys.code('login:email:r1'),
       keys.rateLimit('login-ip'),
       keys.webhookDisabled(),
       keys.adapterChannel(),
-      keys.bullPrefix(),
     ];
     for (const key of all) expect(key.startsWith('p:'), key).toBe(true);
+    expect(keys.bullPrefix()).toBe('{p:bull}');
+    all.push(keys.bullPrefix());
     expect(new Set(all).size).toBe(all.length);
   });
 
   it('defaults the prefix to handoff:', () => {
     expect(DEFAULT_REDIS_PREFIX).toBe('handoff:');
-    expect(new RedisKeys().flow('qr', 'x')).toBe('handoff:flow:qr:x');
+    expect(new RedisKeys().flow('qr', 'x')).toBe(`handoff:flow:{s${flowShard('x')}}:qr:x`);
+  });
+
+  it('refuses a prefix with braces (it would move the hash tags)', () => {
+    expect(() => new RedisKeys('a{b}:')).toThrow(/must not contain \{ or \}/);
+    expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:1', REDIS_PREFIX: 'x{' })).toThrow(/REDIS_PREFIX/);
+  });
+
+  it('puts a flow, its taken marker, its due shard and its taken counter in one hash slot', () => {
+    for (let i = 0; i < 200; i++) {
+      const id = `flow-${i}`;
+      const slot = keySlot(keys.flow('login', id));
+      expect([keys.flowTaken('login', id), keys.dueSetOf(id), keys.loginTakenCountOf(id)].map(keySlot)).toEqual([slot, slot, slot]);
+      expect(keySlot(keys.dueSet(flowShard(id)))).toBe(slot);
+    }
+  });
+
+  it('spreads the 16 due shards over 16 slots, and user shards over 256', () => {
+    expect(new Set(Array.from({ length: FLOW_SHARDS }, (_, s) => keySlot(keys.dueSet(s)))).size).toBe(FLOW_SHARDS);
+    expect(new Set(Array.from({ length: 5000 }, (_, i) => keySlot(keys.user(`user-${i}`)))).size).toBe(USER_SHARDS);
+  });
+
+  it('computes Redis Cluster slots as cluster-key-slot (what ioredis routes by) does', () => {
+    for (const key of ['a', 'handoff:flow:{s3}:qr:abc', '{u7}x', 'x{a}y{b}', 'é🚀x', '123456789']) expect(keySlot(key), key).toBe(clusterKeySlot(key));
+    expect(keySlot('123456789')).toBe(0x31c3 & 16383);
   });
 
   it('makes in a script the same keys it makes in TypeScript (templates)', () => {
-    const flow = keys.flowTemplate();
-    expect(flow.before + keys.dueMember('login', 'abc') + flow.after).toBe(keys.flow('login', 'abc'));
-    const user = keys.userTemplate();
-    expect(user.before + 'u1' + user.after).toBe(keys.user('u1'));
+    const id = 'abc';
+    const flow = keys.flowTemplate(flowShard(id));
+    expect(flow.before + keys.dueMember('login', id) + flow.after).toBe(keys.flow('login', id));
+    const email = 'ana@example.com';
+    const minted = mintUserId(email);
+    const user = keys.userTemplate(email);
+    expect(user.before + minted + user.after).toBe(keys.user(minted));
     expect(RedisKeys.forScript(flow, 'conn:')).toEqual(['conn:' + flow.before, flow.after]);
   });
 
@@ -100,21 +132,22 @@ describe('a Redis-mode backend', () => {
 
     const p = escape(prefix);
     const layout = [
-      `flow:(qr|login):[^:]+`,
-      `flow:login:[^:]+:taken`,
-      `flows:due`,
-      `login:(tickets|taken)`,
-      `user:[^:]+`,
-      `user-email:.+`,
-      `code:.+`,
-      `rl:layout:.+`,
-      `webhooks:disabled`,
-      `bull:layout:.+`,
-    ].map((pattern) => new RegExp(`^${p}${pattern}$`));
-    const ours = written.filter((k) => k.startsWith(prefix));
+      `${p}flow:\\{s(\\d|1[0-5])\\}:(qr|login):[^:]+`,
+      `${p}flow:\\{s(\\d|1[0-5])\\}:login:[^:]+:taken`,
+      `${p}flows:due:\\{s(\\d|1[0-5])\\}`,
+      `${p}login:tickets`,
+      `${p}login:taken:\\{s(\\d|1[0-5])\\}`,
+      `${p}user:\\{u\\d{1,3}\\}:[^:]+`,
+      `${p}user-email:\\{u\\d{1,3}\\}:.+`,
+      `${p}code:.+`,
+      `${p}rl:layout:.+`,
+      `${p}webhooks:disabled`,
+      `\\{${p}bull\\}:layout:.+`,
+    ].map((pattern) => new RegExp(`^${pattern}$`));
+    const ours = written.filter((k) => k.startsWith(prefix) || k.startsWith(`{${prefix}`));
     expect(ours.length).toBeGreaterThan(0);
     for (const key of written) {
-      if (!key.startsWith('t:') || key.startsWith(prefix)) {
+      if (!(key.startsWith('t:') || key.startsWith('{t:')) || ours.includes(key)) {
         expect(layout.some((re) => re.test(key)), `${key} is under ${prefix} and in the documented layout`).toBe(true);
       }
     }
@@ -149,6 +182,7 @@ describe('the source tree', () => {
         if (/[pP]refix\s*\+|\+\s*[\w.]*[pP]refix\b/.test(line)) offences.push(`prefix concatenated: ${where}`);
         if (keyLiteral.test(line)) offences.push(`key name: ${where}`);
         if (/\}(socket\.io|bull)\b/.test(line)) offences.push(`channel or queue prefix: ${where}`);
+        if (/['"`]\{[su]\$?\{?/.test(line) || /\{[su]\d+\}/.test(line)) offences.push(`hash tag: ${where}`);
       });
     }
     expect(offences).toEqual([]);

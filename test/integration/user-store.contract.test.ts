@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryUserStore } from '../../server/src/users/memory-user-store.js';
 import { RedisUserStore } from '../../server/src/users/redis-user-store.js';
+import { keySlot } from '../../server/src/store/key-slot.js';
+import { mintUserId, RedisKeys, userShard } from '../../server/src/store/keys.js';
 import type { UserRecord, UserStore } from '../../server/src/users/user-store.js';
 import { uniquePrefix } from '../harness/redis-server.js';
 import { deleteByPrefix, memoryStoreFixture, redisStoreFixture, useContractRedis, CLUSTER_SAFE, CLUSTER_SKIP_REASON, type ContractRedis, type StoreFixture } from '../harness/store-contract.js';
@@ -113,17 +115,44 @@ describe('RedisUserStore specifics', () => {
     await deleteByPrefix(ctx.redis, prefix);
   });
 
-  it('uses the documented key layout', async () => {
+  it('uses the documented key layout: the hash in the shard of the id, the index in the shard of the email', async () => {
     const store = new RedisUserStore(ctx.redis, { prefix });
     const u = user();
     await store.create(u);
-    expect(await ctx.redis.get(`${prefix}user-email:${u.email}`)).toBe(u.id);
-    expect(await ctx.redis.hgetall(`${prefix}user:${u.id}`)).toEqual({
+    expect(await ctx.redis.get(`${prefix}user-email:{u${userShard(u.email)}}:${u.email}`)).toBe(u.id);
+    expect(await ctx.redis.hgetall(`${prefix}user:{u${userShard(u.id)}}:${u.id}`)).toEqual({
       id: u.id,
       email: u.email,
       displayName: u.displayName,
       passwordHash: u.passwordHash,
       createdAt: String(u.createdAt),
     });
+  });
+
+  it('an id minted for the email shares its shard, so both keys are in one hash slot', async () => {
+    const keys = new RedisKeys(prefix);
+    for (let i = 0; i < 20; i++) {
+      const email = `minted-${i}@example.com`;
+      const id = mintUserId(email);
+      expect(id).toMatch(/^[\w-]{32}$/);
+      expect(keySlot(keys.user(id))).toBe(keySlot(keys.userByEmail(email)));
+    }
+    const store = new RedisUserStore(ctx.redis, { prefix });
+    const email = 'minted@example.com';
+    const u = user({ id: mintUserId(email), email });
+    expect(await store.create(u)).toBe('created');
+    expect(await store.byEmail(email)).toEqual(u);
+    expect(await store.create(user({ id: mintUserId(email), email }))).toBe('email_taken');
+  });
+
+  it('reads accounts stored before the shards, and counts their emails as taken', async () => {
+    const store = new RedisUserStore(ctx.redis, { prefix });
+    const old = user();
+    await ctx.redis.set(`${prefix}user-email:${old.email}`, old.id);
+    await ctx.redis.hset(`${prefix}user:${old.id}`, { id: old.id, email: old.email, displayName: old.displayName, passwordHash: old.passwordHash, createdAt: String(old.createdAt) });
+    expect(await store.byId(old.id)).toEqual(old);
+    expect(await store.byEmail(old.email)).toEqual(old);
+    expect(await store.create(user({ email: old.email }))).toBe('email_taken');
+    expect(await store.byEmail(old.email)).toEqual(old);
   });
 });

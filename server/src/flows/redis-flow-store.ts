@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { isFinalState, type FlowKind, type FlowStateName } from '@handoff/protocol';
 import type { FlowPatch, FlowRecord, FlowRef, TransitionRequest, TransitionResult } from './flow-record.js';
 import type { FlowStore } from './flow-store.js';
-import { RedisKeys } from '../store/keys.js';
+import { FLOW_SHARDS, RedisKeys } from '../store/keys.js';
 import { defineScripts } from '../store/lua-scripts.js';
 
 /** Return codes of server/lua/flow-transition.lua (and flow-create.lua's 0). */
@@ -38,8 +38,8 @@ interface FlowCommands {
  * Flows in Redis, one Lua script per atomic operation (server/lua/flow-*.lua), with exactly the
  * behaviour of MemoryFlowStore (both run through test/integration/flow-store.contract.test.ts).
  *
- * Keys (store/keys.ts): the flow hash `keys.flow(kind, id)`; non-final flows by expiresAt in the
- * sorted set `keys.dueSet()`; a login's taken marker `keys.flowTaken(kind, id)` (login-counters.ts),
+ * Keys (store/keys.ts): the flow hash `keys.flow(kind, id)`; non-final flows by expiresAt in their
+ * shard's sorted set `keys.dueSetOf(id)` (FLOW_SHARDS of them, each in the slot of its flows); a login's taken marker `keys.flowTaken(kind, id)` (login-counters.ts),
  * which these scripts expire and delete with the hash. A flow hash carries kind, id, state, version,
  * expiresAt, createdAt, watchTokenHash, optional userId and seq, and requester / context / scannedBy / error as JSON.
  *
@@ -71,7 +71,7 @@ export class RedisFlowStore implements FlowStore {
   async create(record: FlowRecord, tombstoneMs: number): Promise<void> {
     await this.cmd.handoffFlowCreate(
       this.keys.flow(record.kind, record.id),
-      this.keys.dueSet(),
+      this.keys.dueSetOf(record.id),
       this.keys.flowTaken(record.kind, record.id),
       this.keys.dueMember(record.kind, record.id),
       String(record.expiresAt),
@@ -89,7 +89,7 @@ export class RedisFlowStore implements FlowStore {
   async transition(req: TransitionRequest): Promise<TransitionResult> {
     const reply = await this.cmd.handoffFlowTransition(
       this.keys.flow(req.kind, req.id),
-      this.keys.dueSet(),
+      this.keys.dueSetOf(req.id),
       this.keys.flowTaken(req.kind, req.id),
       req.to,
       String(req.now),
@@ -117,18 +117,31 @@ export class RedisFlowStore implements FlowStore {
     }
   }
 
+  /**
+   * One flow-due.lua call per due shard (FLOW_SHARDS, sent at once; on Redis Cluster each goes to
+   * its shard's node), merged by expiresAt — ties by member, as one sorted set would order them.
+   */
   async dueForExpiry(now: number, limit: number): Promise<FlowRef[]> {
     // Same as Array.prototype.slice(0, limit) in the memory store.
     const n = Number.isFinite(limit) ? Math.trunc(limit) : limit > 0 ? Number.MAX_SAFE_INTEGER : 0;
     if (n <= 0) return [];
-    const members = await this.cmd.handoffFlowDue(
-      this.keys.dueSet(),
-      String(now),
-      String(n),
-      ...RedisKeys.forScript(this.keys.flowTemplate(), this.redis.options.keyPrefix),
-      String(MAX_STALE_PER_SWEEP),
+    const shards = await Promise.all(
+      Array.from({ length: FLOW_SHARDS }, (_, shard) =>
+        this.cmd.handoffFlowDue(
+          this.keys.dueSet(shard),
+          String(now),
+          String(n),
+          ...RedisKeys.forScript(this.keys.flowTemplate(shard), this.redis.options.keyPrefix),
+          String(MAX_STALE_PER_SWEEP),
+        ),
+      ),
     );
-    return members.map((m) => this.keys.parseDueMember(m));
+    const due: Array<{ member: string; at: number }> = [];
+    for (const flat of shards) {
+      for (let i = 0; i + 1 < flat.length; i += 2) due.push({ member: flat[i], at: Number(flat[i + 1]) });
+    }
+    due.sort((a, b) => a.at - b.at || (a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
+    return due.slice(0, n).map((d) => this.keys.parseDueMember(d.member));
   }
 
   /** Resolves when Redis answers PING (how fast it rejects when down depends on the connection's retry options). */

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { RedisKeys } from '../store/keys.js';
+import { FLOW_SHARDS, type RedisKeys } from '../store/keys.js';
 import { defineScripts } from '../store/lua-scripts.js';
 
 /**
@@ -111,7 +111,10 @@ interface TakeCommand {
 }
 
 /**
- * The counters in Redis (`keys.loginTickets()`, `keys.loginTakenCount()`), shared by every node.
+ * The counters in Redis, shared by every node: tickets in `keys.loginTickets()`; jobs taken in one
+ * counter per flow shard, `keys.loginTakenCount(shard)`, so that login-take.lua counts a flow in
+ * its own hash slot (Redis Cluster), plus the single counter of before the shards
+ * (`keys.legacyLoginTakenCount()`, read only). `taken` is their sum.
  * A flow counted as taken gets the marker `keys.flowTaken('login', id)`, which lives and dies with
  * the flow's hash (login-take.lua); a flow already gone is not counted (null).
  */
@@ -133,12 +136,16 @@ export class RedisLoginCounters implements LoginCounters {
     const n = await this.cmd.handoffLoginTake(
       this.keys.flow('login', flowId),
       this.keys.flowTaken('login', flowId),
-      this.keys.loginTakenCount(),
+      this.keys.loginTakenCountOf(flowId),
     );
-    return n < 0 ? null : n;
+    // The total read after this flow was counted: never less than the count at that moment.
+    return n < 0 ? null : this.taken();
   }
 
+  /** The sum of the shard counters and the legacy one (single-key GETs sent at once: no cross-slot MGET). */
   async taken(): Promise<number> {
-    return Number((await this.redis.get(this.keys.loginTakenCount())) ?? 0);
+    const keys = [this.keys.legacyLoginTakenCount(), ...Array.from({ length: FLOW_SHARDS }, (_, shard) => this.keys.loginTakenCount(shard))];
+    const values = await Promise.all(keys.map((key) => this.redis.get(key)));
+    return values.reduce((sum, v) => sum + Number(v ?? 0), 0);
   }
 }

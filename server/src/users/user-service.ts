@@ -1,6 +1,6 @@
 import type { PublicUser, Session } from '@handoff/protocol';
 import { HandoffError } from '../errors.js';
-import { randomToken } from '../lib/random-token.js';
+import { mintUserId } from '../store/keys.js';
 import type { Jwt } from './jwt.js';
 import type { Passwords } from './passwords.js';
 import { normaliseEmail, type UserRecord, type UserStore } from './user-store.js';
@@ -25,9 +25,11 @@ export class UserService {
 
   /** Create an account; `email_taken` when the email is already registered. */
   async create(input: { email: string; password: string; displayName: string; avatarUrl?: string | null }): Promise<UserRecord> {
+    const email = normaliseEmail(input.email);
     const user: UserRecord = {
-      id: randomToken(),
-      email: normaliseEmail(input.email),
+      // A random id in the email's Redis shard: the account and its email index share a slot.
+      id: mintUserId(email),
+      email,
       displayName: input.displayName,
       avatarUrl: input.avatarUrl ?? null,
       passwordHash: await this.passwords.hash(input.password),
