@@ -16,8 +16,7 @@ export type RedisTopologyName = 'single' | 'sentinel' | 'cluster';
 
 /**
  * Whether the Redis stores are Cluster-safe (every Lua script on one hash slot, BullMQ's prefix in
- * braces). False until the cluster-keys branch lands; flip it to true then, and the Cluster
- * variants of the contract suites run (`describe.skipIf(!CLUSTER_SAFE)`).
+ * braces): they are (store/keys.ts), so the Cluster variants of the contract suites run.
  */
 export const CLUSTER_SAFE = true;
 
