@@ -15,14 +15,18 @@
  * rounds (JWKS fetch, JIT) are not kept. Reported per kind: p50/p99/max of scan, confirm and
  * scan + confirm, and the ratio app/built-in of p99 (target ≤ 1.1x); the p99 ratio per fifth of
  * the rounds, to show its spread; the JWKS request count; load average before and after; the CPU
- * share of processes outside the bench. Then, in this process, the cost of the token checks
+ * share of processes outside the bench. Then the server's CPU time per flow, kind by kind (blocks of
+ * BENCH_IDENTITY_CPU_FLOWS flows of one kind, three passes, read from /proc: every thread of the
+ * server, so WebCrypto's work on libuv's pool counts too; and redis-server's), which a busy machine
+ * disturbs much less than a p99. Then, in this process, the cost of the token checks
  * themselves (jose jwtVerify, HS256 vs RS256 vs ES256 with a cached key set), to set the figures
  * against.
  *
  * Env: BENCH_IDENTITY_ROUNDS (default 3000; quick 300), BENCH_IDENTITY_WARMUP (300; quick 50),
  * BENCH_IDENTITY_USERS (N, default 100; quick 20), BENCH_IDENTITY_CONCURRENCY (client workers,
  * default 1: one request at a time), BENCH_IDENTITY_REDIS=0 (embedded only),
- * BENCH_IDENTITY_ES256=0 (built-in vs RS256 only).
+ * BENCH_IDENTITY_ES256=0 (built-in vs RS256 only), BENCH_IDENTITY_CPU_FLOWS (default 1000; quick
+ * 200; 0 skips the CPU phase).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -33,7 +37,7 @@ import { startRedis, uniquePrefix, type RedisHandle } from '../test/harness/redi
 import { TEST_JWT_SECRET } from '../test/harness/server-process.js';
 import type { ClientResult, KindSamples, RunMsg } from './clients/identity-client.js';
 import { httpRequest, keepAliveAgent } from './lib/http.js';
-import { cpuSample, foreignCpu, spawnNode, startServer, type ServerChild } from './lib/proc.js';
+import { cpuSample, cpuSecondsOf, foreignCpu, procStat, spawnNode, startServer, type ServerChild } from './lib/proc.js';
 import { log, mapLimit, ms, ratio, summarize, table, type Summary } from './lib/util.js';
 
 export interface IdentityOptions {
@@ -49,6 +53,8 @@ export interface IdentityOptions {
   redis: boolean;
   /** Also an ES256 app-token kind. */
   es256: boolean;
+  /** Flows per block of the server-CPU phase (0: no such phase). */
+  cpuFlows: number;
   /** The p99 ratio app/built-in aimed at. */
   target: number;
 }
@@ -67,6 +73,11 @@ export interface IdentityMode {
   kinds: IdentityKind[];
   /** For each app kind and op: p99 app / p99 built-in, pooled and per fifth of the rounds. */
   ratios: Array<{ kind: string; op: Op; p50: number; p99: number; perFifth: number[] }>;
+  /**
+   * Server CPU (all its threads, from /proc) per flow (create + scan + confirm), ms, per kind: one
+   * value per block of `cpuFlows` flows of that kind alone; and redis-server's, in Redis mode.
+   */
+  cpuPerFlowMs: Record<string, { server: number[]; redis: number[] }>;
   /** Requests the JWKS server answered for this server process (expected: 1). */
   jwksFetches: number;
   errors: number;
@@ -229,6 +240,34 @@ async function runMode(
     const measureS = (performance.now() - t0) / 1000;
     const foreign = foreignCpu(cpu0, cpuSample());
     const loadAfter = load();
+
+    // Server CPU per flow, kind by kind: blocks of `cpuFlows` flows of one kind (a fresh client
+    // process each), three passes in a rotating order. CPU time is what the token check costs the
+    // server whatever the scheduler does with it, so it survives a busy machine better than p99.
+    const cpuPerFlowMs: IdentityMode['cpuPerFlowMs'] = Object.fromEntries(kinds.map((k) => [k.name, { server: [], redis: [] }]));
+    const cpuOf = (pid: number) => {
+      const f = procStat(`/proc/${pid}/stat`);
+      return f ? cpuSecondsOf(f) : NaN;
+    };
+    for (let pass = 0; opts.cpuFlows > 0 && pass < 3; pass++) {
+      for (let i = 0; i < kinds.length; i++) {
+        const kind = kinds[(i + pass) % kinds.length];
+        const c = spawnNode(`identity-cpu-${name}`, 'bench/clients/identity-client.ts', {});
+        try {
+          await c.next('ready', 30_000);
+          const s0 = cpuOf(server.pid);
+          const r0 = redis ? cpuOf(redis.pid) : 0;
+          const block: RunMsg = { type: 'run', url, kinds: [kind], rounds: opts.cpuFlows, warmup: 0, concurrency: 1, timeoutMs: 5 * 60_000 };
+          const r = await c.request<ClientResult>(block, 'result', 6 * 60_000);
+          const done = r.samples[kind.name].scan.length;
+          if (done === 0) throw new Error(`cpu block ${kind.name}: no flow finished (${r.firstErrors.join('; ')})`);
+          cpuPerFlowMs[kind.name].server.push(((cpuOf(server.pid) - s0) * 1000) / done);
+          cpuPerFlowMs[kind.name].redis.push(redis ? ((cpuOf(redis.pid) - r0) * 1000) / done : 0);
+        } finally {
+          await c.stop(2000);
+        }
+      }
+    }
     const jwksFetches = jwks.hits() - hits0;
 
     const kindsOut: IdentityKind[] = kinds.map((k) => ({
@@ -250,11 +289,14 @@ async function runMode(
       }
     }
     const sumRatio = ratios.filter((r) => r.op === 'sum').map((r) => `${r.kind} ${r.p99.toFixed(2)}x`).join(', ');
+    const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+    if (opts.cpuFlows > 0) log(`  server CPU per flow, ms (median of 3 blocks of ${opts.cpuFlows}): ${kinds.map((k) => `${k.name} ${med(cpuPerFlowMs[k.name].server).toFixed(3)}`).join(', ')}`);
     log(`  done in ${measureS.toFixed(0)} s; JWKS fetched ${jwksFetches}x; errors ${result.errors}; p99 ratio (scan+confirm) ${sumRatio}; load ${loadAfter}`);
     return {
       mode: name,
       kinds: kindsOut,
       ratios,
+      cpuPerFlowMs,
       jwksFetches,
       errors: result.errors,
       firstErrors: result.firstErrors,
@@ -329,6 +371,23 @@ export function identityMarkdown(r: IdentityResult, tookS: number): string {
         `load average (1/5/15 min) before ${m.loadBefore}, after ${m.loadAfter}.`,
       '',
     );
+    if (o.cpuFlows > 0) {
+      const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+      const b = med(base.name in m.cpuPerFlowMs ? m.cpuPerFlowMs[base.name].server : []);
+      out.push(
+        `Server CPU per flow (create + scan + confirm; all the server's threads, /proc), blocks of ${o.cpuFlows} flows of one kind, 3 passes: ` +
+          m.kinds
+            .map((k) => {
+              const c = m.cpuPerFlowMs[k.name];
+              const v = med(c.server);
+              return `${k.name} **${ms(v)} ms**${k === base ? '' : ` (${ratio(v, b)}, ${v >= b ? '+' : ''}${((v - b) * 1000).toFixed(0)} µs)`} [${c.server.map((x) => x.toFixed(3)).join(', ')}]` +
+                (m.mode === 'redis' ? `, redis-server ${ms(med(c.redis))} ms` : '');
+            })
+            .join(' · ') +
+          ' (median of the 3 blocks [each block]).',
+        '',
+      );
+    }
   }
   out.push(
     `jwtVerify alone in the bench process (mean µs, keys cached): ` +

@@ -12,7 +12,7 @@
  * BENCH_QUIET_CPU (latency); BENCH_CONNECTIONS, BENCH_MEMORY_REDIS=1,
  * BENCH_MEMORY_ONLY=handoff-sio,bare-sio,..., BENCH_MEMORY_V8_FLAGS (memory); BENCH_IDENTITY_ROUNDS,
  * BENCH_IDENTITY_WARMUP, BENCH_IDENTITY_USERS, BENCH_IDENTITY_CONCURRENCY, BENCH_IDENTITY_REDIS=0,
- * BENCH_IDENTITY_ES256=0 (identity, see bench/identity.ts); BENCH_TIMEOUT_S
+ * BENCH_IDENTITY_ES256=0, BENCH_IDENTITY_CPU_FLOWS (identity, see bench/identity.ts); BENCH_TIMEOUT_S
  * (whole-run watchdog); BENCH_WAIT_QUIET=<s> (first wait for a quiet machine); diagnostics:
  * BENCH_SERVER_NODE_FLAGS (extra node flags for every server), BENCH_LOG_DIR (keep server output).
  * Progress goes to stderr, the result tables to stdout and to bench/results/latest.{md,json}.
@@ -243,6 +243,7 @@ if (run.includes('identity')) {
     concurrency: Math.max(1, num('BENCH_IDENTITY_CONCURRENCY', 1)),
     redis: !off('BENCH_IDENTITY_REDIS'),
     es256: !off('BENCH_IDENTITY_ES256'),
+    cpuFlows: num('BENCH_IDENTITY_CPU_FLOWS', quick ? 200 : 1000),
     target: 1.1,
   });
   loads.identity = { before: loadBefore, after: load() };
