@@ -1,15 +1,18 @@
 /**
- * `npm run bench [-- latency|memory|login ...]` — Handoff next to its baselines, side by side.
+ * `npm run bench [-- latency|memory|login|identity ...]` — Handoff next to its baselines, side by side.
  *
- *   npm run bench                   # all three benchmarks, full size (see docs/benchmarks.md)
+ *   npm run bench                   # all four benchmarks, full size (see docs/benchmarks.md)
  *   npm run bench -- latency        # push latency vs bare Socket.IO + Redis adapter
  *   npm run bench -- memory         # memory per idle connection vs bare Socket.IO / ws
  *   npm run bench -- login          # async login throughput vs raw bcrypt (bench/login.ts, own env knobs)
+ *   npm run bench -- identity       # QR scan/confirm: app tokens (RS256/ES256, cached JWKS) vs built-in JWTs
  *   BENCH_QUICK=1 npm run bench     # smoke run with small numbers (~3 min)
  *
  * Overrides (env): BENCH_FLOWS, BENCH_ROUNDS, BENCH_WAVE, BENCH_GAP_MS, BENCH_SENDERS,
  * BENCH_QUIET_CPU (latency); BENCH_CONNECTIONS, BENCH_MEMORY_REDIS=1,
- * BENCH_MEMORY_ONLY=handoff-sio,bare-sio,..., BENCH_MEMORY_V8_FLAGS (memory); BENCH_TIMEOUT_S
+ * BENCH_MEMORY_ONLY=handoff-sio,bare-sio,..., BENCH_MEMORY_V8_FLAGS (memory); BENCH_IDENTITY_ROUNDS,
+ * BENCH_IDENTITY_WARMUP, BENCH_IDENTITY_USERS, BENCH_IDENTITY_CONCURRENCY, BENCH_IDENTITY_REDIS=0,
+ * BENCH_IDENTITY_ES256=0, BENCH_IDENTITY_CPU_FLOWS (identity, see bench/identity.ts); BENCH_TIMEOUT_S
  * (whole-run watchdog); BENCH_WAIT_QUIET=<s> (first wait for a quiet machine); diagnostics:
  * BENCH_SERVER_NODE_FLAGS (extra node flags for every server), BENCH_LOG_DIR (keep server output).
  * Progress goes to stderr, the result tables to stdout and to bench/results/latest.{md,json}.
@@ -17,6 +20,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
+import { identityMarkdown, runIdentity, type IdentityResult } from './identity.js';
 import { runLatency, type LatencyResult } from './latency.js';
 import { runMemory, type MemoryResult } from './memory.js';
 import { cpuSample, foreignCpu, killAllChildren, ROOT, sleep } from './lib/proc.js';
@@ -31,7 +35,7 @@ const num = (name: string, def: number) => {
   return n;
 };
 
-const ALL = ['latency', 'memory', 'login'] as const;
+const ALL = ['latency', 'memory', 'login', 'identity'] as const;
 const selected = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 for (const s of selected) if (!(ALL as readonly string[]).includes(s)) {
   console.error(`unknown benchmark "${s}"; choose from: ${ALL.join(', ')}`);
@@ -40,7 +44,7 @@ for (const s of selected) if (!(ALL as readonly string[]).includes(s)) {
 const run = selected.length ? selected : [...ALL];
 
 // Watchdog: the bench always ends by itself.
-const timeoutS = num('BENCH_TIMEOUT_S', quick ? 300 : 1800);
+const timeoutS = num('BENCH_TIMEOUT_S', quick ? 420 : 1800);
 const watchdog = setTimeout(() => {
   log(`watchdog: still running after ${timeoutS} s; killing children and exiting`);
   killAllChildren();
@@ -99,6 +103,7 @@ const loads: Record<string, { before: string; after: string }> = {};
 
 let latency: LatencyResult | undefined;
 let memory: MemoryResult[] | undefined;
+let identity: IdentityResult | undefined;
 const out: string[] = [];
 
 if (run.includes('latency')) {
@@ -226,6 +231,32 @@ if (run.includes('login')) {
   out.push('### Async login throughput, event-loop delay and reads during a login flood', '', text || `bench/login.ts failed (exit ${result.status})`, '');
 }
 
+if (run.includes('identity')) {
+  await waitQuiet();
+  const t = Date.now();
+  const loadBefore = load();
+  const off = (name: string) => ['0', 'false', 'no'].includes((process.env[name] ?? '').toLowerCase());
+  identity = await runIdentity({
+    rounds: num('BENCH_IDENTITY_ROUNDS', quick ? 300 : 3000),
+    warmup: num('BENCH_IDENTITY_WARMUP', quick ? 50 : 300),
+    users: Math.max(1, num('BENCH_IDENTITY_USERS', quick ? 20 : 100)),
+    concurrency: Math.max(1, num('BENCH_IDENTITY_CONCURRENCY', 1)),
+    redis: !off('BENCH_IDENTITY_REDIS'),
+    es256: !off('BENCH_IDENTITY_ES256'),
+    cpuFlows: num('BENCH_IDENTITY_CPU_FLOWS', quick ? 200 : 1000),
+    target: 1.1,
+  });
+  loads.identity = { before: loadBefore, after: load() };
+  const o = identity.options;
+  const text = [
+    `### QR scan/confirm over HTTP: app tokens (cached JWKS) vs built-in session JWTs (ACCOUNTS=both; ${o.users} users per kind, ${o.rounds} rounds after ${o.warmup} warm-up, concurrency ${o.concurrency})`,
+    '',
+    identityMarkdown(identity, (Date.now() - t) / 1000),
+  ].join('\n');
+  process.stdout.write(text + '\n');
+  out.push(text);
+}
+
 const totalS = (Date.now() - started) / 1000;
 const footer = `${quick ? 'Quick' : 'Full'} run of \`${run.join(' ')}\` on ${machine}; code ${code}; ${new Date().toISOString()}; total ${totalS.toFixed(0)} s.`;
 process.stdout.write(footer + '\n');
@@ -234,7 +265,7 @@ const dir = `${ROOT}bench/results`;
 mkdirSync(dir, { recursive: true });
 const name = quick ? 'latest-quick' : 'latest';
 writeFileSync(`${dir}/${name}.md`, out.join('\n'));
-writeFileSync(`${dir}/${name}.json`, JSON.stringify({ date: new Date().toISOString(), quick, machine, code, totalS, loads, latency, memory }, null, 2));
+writeFileSync(`${dir}/${name}.json`, JSON.stringify({ date: new Date().toISOString(), quick, machine, code, totalS, loads, latency, memory, identity }, null, 2));
 log(`results written to bench/results/${name}.{md,json}`);
 clearTimeout(watchdog);
 process.exit(0);
