@@ -2,6 +2,7 @@ import type { Session } from '@handoff/protocol';
 import { HandoffError } from '../errors.js';
 import type { FlowRecord } from '../flows/flow-record.js';
 import type { UserService } from '../users/user-service.js';
+import { decodeProtectedHeader } from 'jose';
 import { parsePrincipalKey, type Principal } from './principal.js';
 
 /** Which accounts a deployment accepts (ACCOUNTS): Handoff's own, the app's (its tokens), or both. */
@@ -49,7 +50,10 @@ export class Identity implements Authenticator {
   }
 
   async authenticate(token: unknown): Promise<Principal> {
-    if (this.accounts !== 'app') {
+    // With both kinds, a token signed with a key pair is never a Handoff session (HS256): go straight
+    // to the app's verifier instead of failing the built-in check first.
+    const builtinFirst = this.accounts === 'builtin' || (this.accounts === 'both' && algOf(token) === 'HS256');
+    if (builtinFirst) {
       try {
         const user = await this.users.authenticate(token);
         return { kind: 'builtin', id: user.id, displayName: user.displayName, avatarUrl: user.avatarUrl };
@@ -82,5 +86,16 @@ export class Identity implements Authenticator {
     const { token, expiresAt } = await this.assertions.sign(principal, claims);
     const { id, displayName, avatarUrl } = principal;
     return { token, tokenType: 'assertion', expiresAt, user: { id, displayName, avatarUrl } };
+  }
+}
+
+/** The `alg` a JWT's header names, or null for anything that is no readable JWT. */
+function algOf(token: unknown): string | null {
+  if (typeof token !== 'string' || token.length > 16_384) return null;
+  try {
+    const { alg } = decodeProtectedHeader(token);
+    return typeof alg === 'string' ? alg : null;
+  } catch {
+    return null; // not a JWT: every verifier refuses it as unauthorized
   }
 }

@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { HandoffError } from '../errors.js';
 
@@ -9,7 +10,8 @@ export interface SessionClaims {
 
 /** Issues and verifies HS256 session JWTs with pinned algorithm, issuer, audience and expiry. */
 export class Jwt {
-  private readonly key: Uint8Array;
+  /** Imported once: jose would import raw secret bytes again on every sign and verify. */
+  private readonly key: KeyObject;
 
   constructor(
     secret: string,
@@ -17,7 +19,7 @@ export class Jwt {
     private readonly audience: string,
     private readonly ttlSeconds: number,
   ) {
-    this.key = new TextEncoder().encode(secret);
+    this.key = createSecretKey(Buffer.from(secret, 'utf8'));
   }
 
   /** A signed token for `userId`, with its expiry. */
