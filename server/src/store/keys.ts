@@ -23,6 +23,7 @@ export interface KeyTemplate {
  *   p flow:<kind>:<id>          hash    one flow; PEXPIREAT expiresAt + tombstone
  *   p flow:<kind>:<id>:taken    string  a login's job was counted as taken; expires with the flow
  *   p flows:due                 zset    live flows by expiresAt, member `<kind>:<id>`
+ *   p flow-group:<kind>:<owner> zset    an owner's live flows by expiresAt (approvals per user), member id
  *   p login:tickets             string  login queue tickets drawn
  *   p login:taken               string  login jobs taken off the queue
  *   p user:<id>                 hash    one account
@@ -71,6 +72,14 @@ export class RedisKeys {
   parseDueMember(member: string): { kind: FlowKind; id: string } {
     const sep = member.indexOf(':');
     return { kind: member.slice(0, sep) as FlowKind, id: member.slice(sep + 1) };
+  }
+
+  /**
+   * The live flows of one owner (push-to-approve: a user's pending approvals), scored by expiresAt;
+   * `group` is `<kind>:<principalKey>`. Cleaned and counted by flow-create-capped.lua.
+   */
+  flowGroup(group: string): string {
+    return `${this.prefix}flow-group:${group}`;
   }
 
   /** Counter of tickets drawn by queued logins. */
