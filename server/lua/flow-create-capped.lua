@@ -10,7 +10,7 @@
   with its latest member's purge time.
 
   Mirrors MemoryFlowStore.createCapped. The flow hashes of members are only known here, so their
-  key comes as a template from keys.ts (flowTemplate + '<kind>:'): ARGV[7] .. id .. ARGV[8].
+  key comes as a template from keys.ts (flowOfKindTemplate): ARGV[7] .. id .. ARGV[8].
   Fine on a single Redis; Redis Cluster needs the group and the hashes in one slot.
 
   FINAL (final states) is prepended by server/src/store/lua-scripts.ts from protocol's FINAL_STATES.
@@ -27,8 +27,8 @@
     ARGV[4]   max                       live flows allowed in the group (>= 1)
     ARGV[5]   now                       epoch ms
     ARGV[6]   id                        the new flow's id (its member in the group)
-    ARGV[7]   flow key, before id       keys.flowTemplate().before .. '<kind>:'
-    ARGV[8]   flow key, after id        keys.flowTemplate().after
+    ARGV[7]   flow key, before id       keys.flowOfKindTemplate(kind).before
+    ARGV[8]   flow key, after id        keys.flowOfKindTemplate(kind).after
     ARGV[9..] field, value, ...         every stored field, already serialised by the caller
 
   Output:
@@ -40,13 +40,15 @@ local dueKey = KEYS[2]
 local groupKey = KEYS[4]
 local max = tonumber(ARGV[4])
 local now = tonumber(ARGV[5])
+local before = ARGV[7]
+local after = ARGV[8]
 
 redis.call('ZREMRANGEBYSCORE', groupKey, '-inf', now)
 local live = 0
-for _, id in ipairs(redis.call('ZRANGE', groupKey, 0, -1)) do
-  local state = redis.call('HGET', ARGV[7] .. id .. ARGV[8], 'state')
+for _, member in ipairs(redis.call('ZRANGE', groupKey, 0, -1)) do
+  local state = redis.call('HGET', before .. member .. after, 'state')
   if (not state) or FINAL[state] then
-    redis.call('ZREM', groupKey, id)
+    redis.call('ZREM', groupKey, member)
   else
     live = live + 1
   end

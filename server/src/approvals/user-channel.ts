@@ -4,8 +4,8 @@ import { isIP } from 'node:net';
 /** The topic an app socket subscribes to for its own user's approvals (contract §9). */
 export const USER_CHANNEL = 'user:me';
 
-/** Prefix of the internal per-user topics (`user:<principalKey>`), the rooms the fan-out routes on. */
-const USER_TOPIC_PREFIX = 'user:';
+/** Prefix of the internal per-user topics (`user:<principalKey>`), the rooms the fan-out routes on (a topic, not a Redis key). */
+const USER_TOPIC_PREFIX = `${USER_CHANNEL.slice(0, USER_CHANNEL.indexOf(':'))}:`;
 
 /** The internal topic of one user's channel: `user:<principalKey>`; every node routes pushes on it. */
 export function userTopic(principalKey: string): string {

@@ -84,7 +84,7 @@ export class RedisFlowStore implements FlowStore {
   }
 
   async createCapped(record: FlowRecord, tombstoneMs: number, cap: FlowCap): Promise<boolean> {
-    const [before, after] = RedisKeys.forScript(this.keys.flowTemplate(), this.redis.options.keyPrefix);
+    const [before, after] = RedisKeys.forScript(this.keys.flowOfKindTemplate(record.kind), this.redis.options.keyPrefix);
     const code = await this.cmd.handoffFlowCreateCapped(
       this.keys.flow(record.kind, record.id),
       this.keys.dueSet(),
@@ -96,7 +96,7 @@ export class RedisFlowStore implements FlowStore {
       String(cap.max),
       String(record.createdAt),
       record.id,
-      `${before}${record.kind}:`,
+      before,
       after,
       ...encodeRecord(record),
     );

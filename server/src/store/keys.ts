@@ -53,6 +53,12 @@ export class RedisKeys {
     return { before: `${this.prefix}flow:`, after: '' };
   }
 
+  /** How flow-create-capped.lua makes the hash key of a flow of `kind` from its id (a group member). */
+  flowOfKindTemplate(kind: FlowKind): KeyTemplate {
+    const { before, after } = this.flowTemplate();
+    return { before: before + this.dueMember(kind, ''), after };
+  }
+
   /** Marker set once a flow's job was counted as taken (login-take.lua); lives exactly as long as the flow's hash. */
   flowTaken(kind: FlowKind, id: string): string {
     return `${this.flow(kind, id)}:taken`;
