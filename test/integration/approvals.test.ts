@@ -4,7 +4,9 @@
  * /v1/ws) is pushed the request with three choices and approves with the right number, denies, or
  * is pushed the outcome; caps, limits, the unknown-login answer and bad input.
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startWebhookReceiver, type WebhookReceiver } from '../harness/webhook-receiver.js';
 import { WsClient, connectSocketIo, emitAck, http, recordSocketIo, type ClientSocket } from '../harness/clients.js';
 import { STORE_MODES, startInProcess, testConfig, useRedisServer, type InProcessServer } from '../harness/in-process.js';
 
@@ -292,5 +294,37 @@ describe.each(STORE_MODES)('push-to-approve expiry ($name)', (mode) => {
     await pushes.waitFor((s) => s.id === created.id && s.state === 'expired', 5000);
     phone.close();
     browser.close();
+  });
+});
+
+describe.each(STORE_MODES)('push-to-approve webhooks ($name)', (mode) => {
+  const redis = useRedisServer();
+  const secret = `whsec_${randomBytes(32).toString('base64')}`;
+  let app: InProcessServer;
+  let hooks: WebhookReceiver;
+
+  beforeAll(async () => {
+    hooks = await startWebhookReceiver({ secret });
+    app = await startInProcess(testConfig(mode, redis, 'approvals-hooks', { WEBHOOK_URLS: hooks.url, WEBHOOK_SECRET: secret, WEBHOOK_BACKOFF_MS: '50' }));
+  });
+  afterAll(async () => {
+    await app?.close();
+    await hooks?.close();
+  });
+
+  it('raises approval.requested (no number) for a known login only, then approval.approved', async () => {
+    const email = `hook-${mode.name}@example.com`;
+    await app.server.handoff.users.create({ email, password: PASSWORD, displayName: 'Hook' });
+    const token = (await http(app.base, 'POST', '/v1/sessions', { body: { email, password: PASSWORD } })).body.token;
+    const unknown = (await http(app.base, 'POST', '/v1/approvals', { body: { login: `nobody-hook-${mode.name}@example.com` } })).body;
+    const created = (await http(app.base, 'POST', '/v1/approvals', { body: { login: email }, headers: { 'user-agent': 'HookBrowser/1' } })).body;
+    const requested = await hooks.waitForEvent('approval.requested', created.topic);
+    expect(requested.event?.data).toMatchObject({ topic: created.topic, account: 'builtin', requester: { userAgent: 'HookBrowser/1' } });
+    expect(requested.body).not.toContain('"number"');
+    expect(requested.body).not.toContain('choices');
+    const approved = await http(app.base, 'POST', `/v1/approvals/${created.id}/approve`, { headers: { authorization: `Bearer ${token}` }, body: { number: created.number } });
+    expect(approved.status).toBe(200);
+    await hooks.waitForEvent('approval.approved', created.topic);
+    expect(hooks.of(unknown.topic)).toEqual([]);
   });
 });
