@@ -5,6 +5,7 @@
  * is pushed the outcome; caps, limits, the unknown-login answer and bad input.
  */
 import { randomBytes } from 'node:crypto';
+import { SignJWT, createLocalJWKSet, exportSPKI, generateKeyPair, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWebhookReceiver, type WebhookReceiver } from '../harness/webhook-receiver.js';
 import { WsClient, connectSocketIo, emitAck, http, recordSocketIo, type ClientSocket } from '../harness/clients.js';
@@ -326,5 +327,54 @@ describe.each(STORE_MODES)('push-to-approve webhooks ($name)', (mode) => {
     expect(approved.status).toBe(200);
     await hooks.waitForEvent('approval.approved', created.topic);
     expect(hooks.of(unknown.topic)).toEqual([]);
+  });
+});
+
+describe.each(STORE_MODES)('push-to-approve for an app user ($name)', (mode) => {
+  const redis = useRedisServer();
+  let app: InProcessServer;
+  let appToken: (sub: string) => Promise<string>;
+
+  beforeAll(async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    appToken = (sub) =>
+      new SignJWT({ name: `User ${sub}` }).setProtectedHeader({ alg: 'ES256' }).setIssuer('https://acme.test').setAudience('handoff').setSubject(sub).setExpirationTime('5m').sign(privateKey);
+    app = await startInProcess(
+      testConfig(mode, redis, 'approvals-app', {
+        ACCOUNTS: 'app',
+        APP_JWT_PUBLIC_KEY: await exportSPKI(publicKey),
+        APP_JWT_ISSUER: 'https://acme.test',
+        APP_JWT_AUDIENCE: 'handoff',
+        ASSERTION_AUDIENCE: 'acme-web',
+        API_KEYS: `acme:${API_KEY}`,
+      }),
+    );
+  });
+  afterAll(() => app?.close());
+
+  it('the app backend asks, the phone (app token, /v1/ws) approves, the browser redeems an assertion with amr approval', async () => {
+    const phone = await WsClient.connect(app.base, { authorization: `Bearer ${await appToken('acme-7')}` });
+    try {
+      expect(await phone.request('subscribe', { topic: 'user:me' })).toMatchObject({ ok: true, state: { topic: 'user:me', approvals: [] } });
+      const created = (
+        await http(app.base, 'POST', '/v1/server/approvals', {
+          headers: { 'x-api-key': API_KEY },
+          body: { user: { id: 'acme-7', displayName: 'Seven' }, requester: { ip: '203.0.113.7', userAgent: 'Chrome/140' }, context: { orderId: 'A-7' } },
+        })
+      ).body;
+      const pushed = (await phone.states.waitFor((s) => s.id === created.id)) as any;
+      expect(pushed).toMatchObject({ topic: 'user:me', requester: { ip: '203.0.113.7', userAgent: 'Chrome/140' }, context: { orderId: 'A-7' } });
+      // Another app user sees nothing of it.
+      const other = await http(app.base, 'POST', `/v1/approvals/${created.id}/deny`, { headers: { authorization: `Bearer ${await appToken('acme-8')}` } });
+      expect(other.status).toBe(404);
+      expect(await phone.request('approval.approve', { id: created.id, number: created.number })).toMatchObject({ ok: true, state: { state: 'approved' } });
+      const session = await http(app.base, 'POST', `/v1/flows/${created.topic}/session`, { headers: { 'watch-token': created.watchToken } });
+      expect(session.body).toMatchObject({ tokenType: 'assertion', user: { id: 'acme-7' } });
+      const jwks = createLocalJWKSet(await (await fetch(`${app.base}/.well-known/jwks.json`)).json());
+      const { payload } = await jwtVerify(session.body.token, jwks, { audience: 'acme-web' });
+      expect(payload).toMatchObject({ sub: 'acme-7', amr: ['approval'], flow: created.topic });
+    } finally {
+      phone.close();
+    }
   });
 });
