@@ -5,6 +5,8 @@ import { choicesFor } from '../../server/src/approvals/approval-service.js';
 import { clientView, nearby, userTopic } from '../../server/src/approvals/user-channel.js';
 import type { FlowRecord } from '../../server/src/flows/flow-record.js';
 import { webhookPayload } from '../../server/src/webhooks/events.js';
+import { loadConfig } from '../../server/src/config.js';
+import { TEST_SERVER_ENV } from '../harness/server-process.js';
 
 describe('choices', () => {
   it('are three distinct 2-digit numbers with the right one, each position taken by it over many draws', () => {
@@ -75,5 +77,22 @@ describe('approval webhooks', () => {
     expect(webhookPayload({ ...record, state: 'approved', version: 2 })?.type).toBe('approval.approved');
     expect(webhookPayload({ ...record, state: 'denied', version: 2 })?.type).toBe('approval.denied');
     expect(webhookPayload({ ...record, state: 'expired', version: 2 })).toBeNull();
+  });
+});
+
+describe('approval settings', () => {
+  it('default to 3 per user, 120 s, 20 per IP and 10 per user a minute', () => {
+    expect(loadConfig({ ...TEST_SERVER_ENV }).approvals).toEqual({ perUser: 3, ttlSeconds: 120, ipPerMinute: 20, userPerMinute: 10 });
+  });
+
+  it.each([
+    ['APPROVAL_TTL_SECONDS', '601'],
+    ['APPROVAL_TTL_SECONDS', '0'],
+    ['APPROVALS_PER_USER', '0'],
+    ['APPROVALS_PER_USER', 'three'],
+    ['APPROVAL_IP_PER_MINUTE', '-1'],
+    ['APPROVAL_USER_PER_MINUTE', '1.5'],
+  ])('refuse %s=%s at start, naming the variable', (name, value) => {
+    expect(() => loadConfig({ ...TEST_SERVER_ENV, [name]: value })).toThrow(name);
   });
 });
