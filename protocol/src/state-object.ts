@@ -86,7 +86,7 @@ export type Nearby = 'same-ip' | 'same-network' | null;
 export interface ApprovalRequest extends Omit<FlowState, 'topic'> {
   topic: 'user:me' | Topic;
   kind: 'approval';
-  /** Who asks. `nearby` (subscribe snapshot only): the phone's IP and the requester's agree (same address, /24, /64). */
+  /** Who asks. `nearby` (snapshot and pushes): the receiving phone's IP and the requester's agree (same address, /24, /64), as a hint. */
   requester: Requester & { nearby?: Nearby };
   context?: Record<string, unknown>;
   /** Three distinct 2-digit numbers, the browser's among them, in random order. */

@@ -98,6 +98,8 @@ describe.each(STORE_MODES)('push-to-approve ($name)', (mode) => {
 
     const pushed = (await phone.pushes.waitFor((s) => s.id === created.id)) as any;
     expect(pushed).toMatchObject({ topic: 'user:me', kind: 'approval', id: created.id, state: 'pending', requester: { userAgent: 'Chrome/140 (Linux)' } });
+    // Both on 127.0.0.1 here: the hint says so.
+    expect(pushed.requester.nearby).toBe('same-ip');
     expect(pushed.choices).toHaveLength(3);
     expect(new Set(pushed.choices).size).toBe(3);
     expect(pushed.choices).toContain(created.number);
@@ -363,7 +365,7 @@ describe.each(STORE_MODES)('push-to-approve for an app user ($name)', (mode) => 
         })
       ).body;
       const pushed = (await phone.states.waitFor((s) => s.id === created.id)) as any;
-      expect(pushed).toMatchObject({ topic: 'user:me', requester: { ip: '203.0.113.7', userAgent: 'Chrome/140' }, context: { orderId: 'A-7' } });
+      expect(pushed).toMatchObject({ topic: 'user:me', requester: { ip: '203.0.113.7', userAgent: 'Chrome/140', nearby: null }, context: { orderId: 'A-7' } });
       // Another app user sees nothing of it.
       const other = await http(app.base, 'POST', `/v1/approvals/${created.id}/deny`, { headers: { authorization: `Bearer ${await appToken('acme-8')}` } });
       expect(other.status).toBe(404);

@@ -44,6 +44,9 @@ describe('the user channel', () => {
   it('shows a push on a user topic as user:me, and any other state as it is', () => {
     const pushed = { topic: userTopic('app:acme-42'), kind: 'approval', id: 'x', state: 'pending', version: 1, expiresAt: '' } as unknown as FlowState;
     expect(clientView(pushed).topic).toBe('user:me');
+    const withRequester = { ...pushed, requester: { ip: '198.51.100.4', userAgent: 'x', createdAt: '' } } as unknown as FlowState;
+    expect(clientView(withRequester, '198.51.100.77')).toMatchObject({ requester: { nearby: 'same-network' } });
+    expect(clientView(withRequester)).toMatchObject({ requester: { nearby: null } });
     const qr = { topic: 'qr:abcdefghijklmnop', kind: 'qr', id: 'abcdefghijklmnop', state: 'pending', version: 1, expiresAt: '' } as FlowState;
     expect(clientView(qr)).toBe(qr);
   });

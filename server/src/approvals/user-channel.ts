@@ -19,11 +19,15 @@ export function isUserTopic(topic: string): boolean {
 
 /**
  * What a client is sent for a state delivered to this node: a push on a user's internal topic is
- * shown as `topic: 'user:me'` (the client never sees its principal key); any other state as it is.
+ * shown as `topic: 'user:me'` (the client never sees its principal key), with the proximity hint
+ * for the receiving peer's IP (`peerIp`, default none: no hint); any other state as it is.
  */
-export function clientView(state: FlowState): FlowState | ApprovalRequest {
+export function clientView(state: FlowState, peerIp?: string): FlowState | ApprovalRequest {
   if (!isUserTopic(state.topic)) return state;
-  return { ...(state as unknown as ApprovalRequest), topic: USER_CHANNEL };
+  const request = state as unknown as ApprovalRequest;
+  const shown: ApprovalRequest = { ...request, topic: USER_CHANNEL };
+  if (request.requester) shown.requester = { ...request.requester, nearby: nearby(peerIp, request.requester.ip) };
+  return shown;
 }
 
 /**

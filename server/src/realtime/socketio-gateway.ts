@@ -6,7 +6,7 @@ import { HandoffError, toHandoffError } from '../errors.js';
 import type { Handoff } from '../handoff.js';
 import type { Principal } from '../identity/principal.js';
 import { RealtimeCommands, type QrAction } from './commands.js';
-import { clientView } from '../approvals/user-channel.js';
+import { clientView, isUserTopic } from '../approvals/user-channel.js';
 import { FANOUT_EVENT, SIGNAL_EVENT } from './fanout.js';
 import type { SignalPayload } from './topic-hub.js';
 import { originAllowed } from './origin.js';
@@ -81,7 +81,16 @@ export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): SocketIo
   });
 
   handoff.hub.addSink((state) => {
-    io.local.to(state.topic).emit('state', clientView(state));
+    if (isUserTopic(state.topic)) {
+      // The user channel: each of this node's sockets of that user, with its own proximity hint.
+      const nsp = io.of('/');
+      for (const id of nsp.adapter.rooms.get(state.topic) ?? []) {
+        const socket = nsp.sockets.get(id);
+        socket?.emit('state', clientView(state, socket.handshake.address));
+      }
+      return;
+    }
+    io.local.to(state.topic).emit('state', state);
   });
 
   io.on('connection', (socket: HandoffSocket) => {

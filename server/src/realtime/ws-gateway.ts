@@ -41,7 +41,7 @@ class WsConnection {
   }
 
   pushState(state: FlowState): void {
-    this.send({ type: 'state', ...clientView(state) });
+    this.send({ type: 'state', ...clientView(state, this.ip) });
   }
 }
 
