@@ -9,6 +9,7 @@ export const ERRORS = {
   invalid_credentials: { status: 401, message: 'The email or password is wrong.' },
   invalid_watch_token: { status: 403, message: 'The watch token is missing or does not match this flow.' },
   not_scanner: { status: 403, message: 'Only the user who scanned this QR code may do that.' },
+  wrong_number: { status: 403, message: 'That is not the number the browser shows; the request was denied.' },
   origin_not_allowed: { status: 403, message: 'This Origin is not allowed.' },
   not_found: { status: 404, message: 'No such resource (or it ended long enough ago to be forgotten).' },
   invalid_transition: { status: 409, message: 'The flow is not in a state that allows this.' },

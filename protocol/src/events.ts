@@ -1,5 +1,5 @@
 import type { ErrorBody } from './errors.js';
-import type { FlowState, Requester, Session } from './state-object.js';
+import type { ApprovalRequest, FlowState, Requester, Session, UserChannelSnapshot } from './state-object.js';
 
 /** Ack payloads: success carries data, failure a catalogue error (and the current state on invalid_transition). */
 export type Ack<T extends object = object> = ({ ok: true } & T) | { ok: false; error: ErrorBody; state?: FlowState };
@@ -15,24 +15,34 @@ export interface TopicRequest {
 export interface QrActionRequest {
   id: string;
 }
+/** `approval:approve` `{id, number}` / `approval:deny` `{id}` (the user's phone). */
+export interface ApprovalActionRequest {
+  id: string;
+  number?: number;
+}
 export interface RedeemRequest {
   topic: string;
   watchToken: string;
 }
 
 export type SubscribeAck = Ack<{ state: FlowState }>;
+/** Subscribing to `user:me`: the snapshot is the user's pending approvals. */
+export type UserChannelAck = Ack<{ state: UserChannelSnapshot }>;
+export type ApprovalActionAck = Ack<{ state: FlowState }>;
 export type UnsubscribeAck = Ack;
 export type QrActionAck = Ack<{ state: FlowState; requester?: Requester; context?: Record<string, unknown> }>;
 export type RedeemAck = Ack<{ session: Session }>;
 
 /** Socket.IO events a client emits (contract §3). */
 export interface ClientToServerEvents {
-  subscribe: (req: SubscribeRequest, ack: (res: SubscribeAck) => void) => void;
+  subscribe: (req: SubscribeRequest, ack: (res: SubscribeAck | UserChannelAck) => void) => void;
   unsubscribe: (req: TopicRequest, ack: (res: UnsubscribeAck) => void) => void;
   'qr:scan': (req: QrActionRequest, ack: (res: QrActionAck) => void) => void;
   'qr:confirm': (req: QrActionRequest, ack: (res: QrActionAck) => void) => void;
   'qr:cancel': (req: QrActionRequest, ack: (res: QrActionAck) => void) => void;
   redeem: (req: RedeemRequest, ack: (res: RedeemAck) => void) => void;
+  'approval:approve': (req: ApprovalActionRequest, ack: (res: ApprovalActionAck) => void) => void;
+  'approval:deny': (req: ApprovalActionRequest, ack: (res: ApprovalActionAck) => void) => void;
 }
 
 /** Why the server asks a client to reconnect elsewhere. */
@@ -49,7 +59,7 @@ export const RECONNECT_HINT_EVENT = 'reconnect' as const;
 /** Socket.IO events the server emits. */
 export interface ServerToClientEvents {
   /** A flow's state: on subscribe's ack, then on each transition. */
-  state: (state: FlowState) => void;
+  state: (state: FlowState | ApprovalRequest) => void;
   /** The reconnect hint, sent before a graceful shutdown. */
   [RECONNECT_HINT_EVENT]: (hint: ReconnectHint) => void;
 }
@@ -73,13 +83,15 @@ export type WsClientFrame =
   | ({ type: 'subscribe'; ref?: string } & SubscribeRequest)
   | ({ type: 'unsubscribe'; ref?: string } & TopicRequest)
   | ({ type: 'qr.scan' | 'qr.confirm' | 'qr.cancel'; ref?: string } & QrActionRequest)
-  | ({ type: 'redeem'; ref?: string } & RedeemRequest);
+  | ({ type: 'redeem'; ref?: string } & RedeemRequest)
+  | ({ type: 'approval.approve' | 'approval.deny'; ref?: string } & ApprovalActionRequest);
 
 /** Plain WebSocket server frames. */
 export type WsServerFrame =
   | ({ type: 'reply'; ref: string | null; ok: true } & Record<string, unknown>)
   | { type: 'reply'; ref: string | null; ok: false; error: ErrorBody }
-  | ({ type: 'state' } & FlowState);
+  | ({ type: 'state' } & FlowState)
+  | ({ type: 'state' } & ApprovalRequest);
 
 /** Default maximum WebSocket frame size, bytes (contract §4). */
 export const WS_MAX_FRAME_BYTES = 16 * 1024;

@@ -73,3 +73,34 @@ export interface PublicUser {
   displayName: string;
   avatarUrl?: string | null;
 }
+
+/** How close the phone seems to the requester, from their IPs: a hint shown as such, never a proof. */
+export type Nearby = 'same-ip' | 'same-network' | null;
+
+/**
+ * One approval as the user channel (`user:me`) shows it to the user's phone (contract §9): the
+ * approval's state fields plus who asks, the app's `context` and the three `choices`. It never
+ * carries `number`. On a push, `topic` is `user:me` (the channel); the approval's own topic is
+ * `approval:<id>`.
+ */
+export interface ApprovalRequest extends Omit<FlowState, 'topic'> {
+  topic: 'user:me' | Topic;
+  kind: 'approval';
+  /** Who asks. `nearby` (snapshot and pushes): the receiving phone's IP and the requester's agree (same address, /24, /64), as a hint. */
+  requester: Requester & { nearby?: Nearby };
+  context?: Record<string, unknown>;
+  /** Three distinct 2-digit numbers, the browser's among them, in random order. */
+  choices: number[];
+}
+
+/** The subscribe reply's `state` on the user channel: that user's pending approvals. */
+export interface UserChannelSnapshot {
+  topic: 'user:me';
+  approvals: ApprovalRequest[];
+}
+
+/** What creating an approval answers (POST /v1/approvals, POST /v1/server/approvals). */
+export interface CreatedApproval extends CreatedFlow {
+  /** The 2-digit number the browser shows; the phone must pick it among its choices. */
+  number: number;
+}

@@ -1,22 +1,30 @@
 /** Flow kinds and their state machines (contract §1). */
 
-/** The two kinds of flow a client can wait on. */
-export type FlowKind = 'qr' | 'login';
+/** The kinds of flow a client can wait on. */
+export type FlowKind = 'qr' | 'login' | 'approval';
 
 export const QR_STATES = ['pending', 'scanned', 'confirmed', 'redeemed', 'cancelled', 'expired'] as const;
 export const LOGIN_STATES = ['queued', 'processing', 'succeeded', 'redeemed', 'failed', 'expired'] as const;
+/** Push-to-approve (contract §9): the user's phone approves (with number matching) or denies. */
+export const APPROVAL_STATES = ['pending', 'approved', 'redeemed', 'denied', 'cancelled', 'expired'] as const;
 
 export type QrState = (typeof QR_STATES)[number];
 export type LoginState = (typeof LOGIN_STATES)[number];
-export type FlowStateName = QrState | LoginState;
+export type ApprovalState = (typeof APPROVAL_STATES)[number];
+export type FlowStateName = QrState | LoginState | ApprovalState;
 
 /** The state each kind starts in. */
-export const INITIAL_STATE: { qr: 'pending'; login: 'queued' } = { qr: 'pending', login: 'queued' };
+export const INITIAL_STATE: { qr: 'pending'; login: 'queued'; approval: 'pending' } = {
+  qr: 'pending',
+  login: 'queued',
+  approval: 'pending',
+};
 
 /** Allowed transitions per kind: `to` → the states it may be reached from. Forward only. */
 export const TRANSITIONS: {
   qr: Record<QrState, readonly QrState[]>;
   login: Record<LoginState, readonly LoginState[]>;
+  approval: Record<ApprovalState, readonly ApprovalState[]>;
 } = {
   qr: {
     pending: [],
@@ -34,6 +42,14 @@ export const TRANSITIONS: {
     failed: ['processing'],
     expired: ['queued', 'processing', 'succeeded'],
   },
+  approval: {
+    pending: [],
+    approved: ['pending'],
+    redeemed: ['approved'],
+    denied: ['pending'],
+    cancelled: ['pending'],
+    expired: ['pending', 'approved'],
+  },
 };
 
 /** Final states: once reached, nothing moves the flow again; it lingers as a tombstone. */
@@ -42,6 +58,7 @@ export const FINAL_STATES: ReadonlySet<FlowStateName> = new Set<FlowStateName>([
   'cancelled',
   'expired',
   'failed',
+  'denied',
 ]);
 
 /** True when `state` is final (no transition leaves it). */
@@ -55,19 +72,19 @@ export function allowedFrom(kind: FlowKind, to: FlowStateName): readonly FlowSta
   return table[to] ?? [];
 }
 
-/** A topic names one flow: `qr:<id>` or `login:<id>`. */
+/** A topic names one flow: `qr:<id>`, `login:<id>` or `approval:<id>`. */
 export type Topic = `${FlowKind}:${string}`;
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 
-/** Parse `qr:<id>` / `login:<id>`; null when it is not a well-formed topic. */
+/** Parse `qr:<id>` / `login:<id>` / `approval:<id>`; null when it is not a well-formed topic. */
 export function parseTopic(topic: unknown): { kind: FlowKind; id: string } | null {
   if (typeof topic !== 'string') return null;
   const sep = topic.indexOf(':');
   if (sep < 0) return null;
   const kind = topic.slice(0, sep);
   const id = topic.slice(sep + 1);
-  if ((kind !== 'qr' && kind !== 'login') || !ID_PATTERN.test(id)) return null;
+  if ((kind !== 'qr' && kind !== 'login' && kind !== 'approval') || !ID_PATTERN.test(id)) return null;
   return { kind, id };
 }
 

@@ -1,3 +1,4 @@
+import { approvalConfig, type ApprovalConfig } from './approvals/approval-config.js';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { WS_PING_INTERVAL_MS } from '@handoff/protocol';
@@ -43,6 +44,8 @@ export interface Config {
   qrTtlSeconds: number;
   /** QR flows one client IP may create per minute (QR_IP_PER_MINUTE, default 60; 0 = no limit). */
   qrIpPerMinute: number;
+  /** Push-to-approve: the settings of approvals/approval-config.ts (APPROVAL_* and APPROVALS_PER_USER). */
+  approvals: ApprovalConfig;
   /** How long a finished flow stays readable, seconds (TOMBSTONE_SECONDS, default 60). */
   tombstoneSeconds: number;
   /** bcrypt cost (BCRYPT_COST, default 12, 4–15). */
@@ -193,6 +196,7 @@ export function loadConfig(env: Env = process.env): Config {
     publicUrl: publicUrl ? publicUrl.replace(/\/+$/, '') : null,
     qrTtlSeconds: envInt(env, 'QR_TTL_SECONDS', 120, 1, 3600),
     qrIpPerMinute: envInt(env, 'QR_IP_PER_MINUTE', 60, 0, 1_000_000),
+    approvals: approvalConfig(env),
     tombstoneSeconds: envInt(env, 'TOMBSTONE_SECONDS', 60, 1, 86400),
     bcryptCost: envInt(env, 'BCRYPT_COST', 12, 4, 15),
     bcryptThreads: envInt(env, 'BCRYPT_THREADS', availableParallelism(), 1, 64),

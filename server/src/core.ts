@@ -1,6 +1,7 @@
 import { pino, type Logger } from 'pino';
 import { isFinalState } from '@handoff/protocol';
 import type { Config } from './config.js';
+import { ApprovalService } from './approvals/approval-service.js';
 import { CodeService, startCodeWorker } from './codes/index.js';
 import { FlowService } from './flows/flow-service.js';
 import { CredentialsClient } from './identity/credentials-client.js';
@@ -50,6 +51,8 @@ export interface Core extends Platform {
   positions: LoginPositions;
   /** Webhooks to the app's backend; null without WEBHOOK_URLS. */
   webhooks: Webhooks | null;
+  /** Push-to-approve: approvals, number matching, the user channel's pushes. */
+  approvals: ApprovalService;
 }
 
 /** The app-identity parts built before the capabilities (they load keys): absent with ACCOUNTS=builtin. */
@@ -121,6 +124,7 @@ export function createCore(platform: Platform, parts: IdentityParts = {}): Core 
     logins,
     positions,
     webhooks,
+    approvals: new ApprovalService(flows, fanout, config.approvals),
   };
 }
 

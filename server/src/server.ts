@@ -25,6 +25,7 @@ import { openapi } from './http/openapi.js';
 import { loginRoutes } from './login/login-routes.js';
 import { Metrics } from './observability/metrics.js';
 import { qrRoutes } from './qr/qr-routes.js';
+import { approvalRoutes } from './approvals/approval-routes.js';
 import { AdapterFanout, FANOUT_EVENT, LocalFanout, SIGNAL_EVENT } from './realtime/fanout.js';
 import { realtimePlugin } from './realtime/realtime-plugin.js';
 import { resyncPlugin } from './realtime/resync.js';
@@ -190,6 +191,7 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
   await app.register(openapi, { publicUrl: config.publicUrl }); // before the routes: it documents them
   await app.register(healthRoutes, { handoff });
   await app.register(qrRoutes, { handoff });
+  await app.register(approvalRoutes, { handoff });
   await app.register(flowRoutes, { handoff });
   await app.register(userRoutes, { handoff });
   await app.register(jwksRoutes, { handoff });

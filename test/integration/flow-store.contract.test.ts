@@ -13,6 +13,7 @@ import {
   INITIAL_STATE,
   LOGIN_STATES,
   QR_STATES,
+  APPROVAL_STATES,
   TRANSITIONS,
   allowedFrom,
   isFinalState,
@@ -79,14 +80,14 @@ const redisFixture = (c: ContractRedis): Fixture => {
   };
 };
 
-const STATES: Record<FlowKind, readonly FlowStateName[]> = { qr: QR_STATES, login: LOGIN_STATES };
+const STATES: Record<FlowKind, readonly FlowStateName[]> = { qr: QR_STATES, login: LOGIN_STATES, approval: APPROVAL_STATES };
 
 function newId(): string {
   return randomBytes(16).toString('base64url');
 }
 
 /** Every allowed (kind, from, to) edge of the protocol's state machines. */
-const ALLOWED_EDGES: Array<{ kind: FlowKind; from: FlowStateName; to: FlowStateName }> = (['qr', 'login'] as const).flatMap(
+const ALLOWED_EDGES: Array<{ kind: FlowKind; from: FlowStateName; to: FlowStateName }> = (['qr', 'login', 'approval'] as const).flatMap(
   (kind) =>
     Object.entries(TRANSITIONS[kind]).flatMap(([to, froms]) =>
       (froms as readonly FlowStateName[]).map((from) => ({ kind, from, to: to as FlowStateName })),
@@ -249,7 +250,7 @@ function contract(_name: string, makeFixture: () => Fixture): void {
       });
     });
 
-    it.each(['qr', 'login'] as const)('%s: every disallowed transition → invalid_transition with the current record', async (kind) => {
+    it.each(['qr', 'login', 'approval'] as const)('%s: every disallowed transition → invalid_transition with the current record', async (kind) => {
       const checked: string[] = [];
       for (const state of STATES[kind]) {
         for (const to of STATES[kind]) {
@@ -463,6 +464,53 @@ function contract(_name: string, makeFixture: () => Fixture): void {
       fx.elapse(100 + SHORT_TOMBSTONE_MS);
       await vi.waitFor(async () => expect(await store.get('qr', r.id)).toBeNull(), { timeout: 5_000, interval: 25 });
       expect(await store.dueForExpiry(fx.now() + TTL_MS, 10)).toEqual([]);
+    });
+  });
+
+  describe('createCapped (approvals per user)', () => {
+    const cap = (group: string, max = 2) => ({ group: `approval:${group}`, max });
+
+    it('creates up to max live flows in a group, then refuses without writing', async () => {
+      const group = newId();
+      const a = record({ kind: 'approval', userId: 'u', number: 42, choices: [17, 42, 88] });
+      const b = record({ kind: 'approval' });
+      const c = record({ kind: 'approval' });
+      expect(await store.createCapped(a, LONG_TOMBSTONE_MS, cap(group))).toBe(true);
+      expect(await store.createCapped(b, LONG_TOMBSTONE_MS, cap(group))).toBe(true);
+      expect(await store.createCapped(c, LONG_TOMBSTONE_MS, cap(group))).toBe(false);
+      expect(await store.get('approval', a.id)).toEqual(a);
+      expect(await store.get('approval', c.id)).toBeNull();
+      expect((await store.liveInGroup(`approval:${group}`, fx.now())).sort()).toEqual([a.id, b.id].sort());
+      // Another group is not affected.
+      expect(await store.createCapped(c, LONG_TOMBSTONE_MS, cap(newId()))).toBe(true);
+    });
+
+    it('a flow that reached a final state frees its place', async () => {
+      const group = newId();
+      const a = record({ kind: 'approval' });
+      await store.createCapped(a, LONG_TOMBSTONE_MS, cap(group, 1));
+      expect(await store.createCapped(record({ kind: 'approval' }), LONG_TOMBSTONE_MS, cap(group, 1))).toBe(false);
+      expect((await store.transition(req(a, 'denied'))).ok).toBe(true);
+      expect(await store.liveInGroup(`approval:${group}`, fx.now())).toEqual([]);
+      expect(await store.createCapped(record({ kind: 'approval' }), LONG_TOMBSTONE_MS, cap(group, 1))).toBe(true);
+    });
+
+    it('a flow past its expiresAt frees its place, even before anything expires it', async () => {
+      const group = newId();
+      const a = record({ kind: 'approval', expiresAt: fx.now() + 50 });
+      await store.createCapped(a, LONG_TOMBSTONE_MS, cap(group, 1));
+      const later = record({ kind: 'approval', createdAt: a.expiresAt, expiresAt: a.expiresAt + TTL_MS });
+      expect(await store.liveInGroup(`approval:${group}`, a.expiresAt)).toEqual([]);
+      expect(await store.createCapped(later, LONG_TOMBSTONE_MS, cap(group, 1))).toBe(true);
+    });
+
+    it('of 10 racing creates with room for 3, exactly 3 win', async () => {
+      const group = newId();
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () => store.createCapped(record({ kind: 'approval' }), LONG_TOMBSTONE_MS, cap(group, 3))),
+      );
+      expect(results.filter(Boolean)).toHaveLength(3);
+      expect(await store.liveInGroup(`approval:${group}`, fx.now())).toHaveLength(3);
     });
   });
 

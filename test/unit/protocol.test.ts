@@ -5,6 +5,7 @@ import {
   FINAL_STATES,
   LOGIN_STATES,
   QR_STATES,
+  APPROVAL_STATES,
   TRANSITIONS,
   allowedFrom,
   isFinalState,
@@ -33,20 +34,29 @@ describe('state machines', () => {
       failed: ['processing'],
       expired: ['queued', 'processing', 'succeeded'],
     });
+    expect(TRANSITIONS.approval).toEqual({
+      pending: [],
+      approved: ['pending'],
+      redeemed: ['approved'],
+      denied: ['pending'],
+      cancelled: ['pending'],
+      expired: ['pending', 'approved'],
+    });
   });
 
   it('never leave a final state', () => {
-    for (const kind of ['qr', 'login'] as FlowKind[]) {
-      const states = kind === 'qr' ? QR_STATES : LOGIN_STATES;
+    for (const kind of ['qr', 'login', 'approval'] as FlowKind[]) {
+      const states = kind === 'qr' ? QR_STATES : kind === 'login' ? LOGIN_STATES : APPROVAL_STATES;
       for (const to of states) for (const from of allowedFrom(kind, to)) expect(isFinalState(from), `${kind}: ${from} → ${to}`).toBe(false);
     }
-    expect([...FINAL_STATES].sort()).toEqual(['cancelled', 'expired', 'failed', 'redeemed']);
+    expect([...FINAL_STATES].sort()).toEqual(['cancelled', 'denied', 'expired', 'failed', 'redeemed']);
   });
 
   it('parses topics strictly', () => {
     expect(parseTopic('qr:abcdefghijklmnopqrstuv')).toEqual({ kind: 'qr', id: 'abcdefghijklmnopqrstuv' });
     expect(parseTopic('login:abcdefghijklmnop_-12')).toEqual({ kind: 'login', id: 'abcdefghijklmnop_-12' });
-    for (const bad of ['qr:short', 'sms:abcdefghijklmnopqrstuv', 'qr:abc/def/ghijklmnopqrstu', 'qrabcdefghijklmnopqrstuv', 42, null]) {
+    expect(parseTopic('approval:abcdefghijklmnop_-12')).toEqual({ kind: 'approval', id: 'abcdefghijklmnop_-12' });
+    for (const bad of ['qr:short', 'sms:abcdefghijklmnopqrstuv', 'qr:abc/def/ghijklmnopqrstu', 'qrabcdefghijklmnopqrstuv', 'user:me', 'approval:short', 42, null]) {
       expect(parseTopic(bad), String(bad)).toBeNull();
     }
   });

@@ -24,6 +24,10 @@ export interface FlowRecord {
   account?: { displayName: string; avatarUrl: string | null };
   /** login: why it failed. */
   error?: ErrorBody;
+  /** approval: the 2-digit number the browser shows (never pushed to the phone, never in a state object). */
+  number?: number;
+  /** approval: three distinct 2-digit numbers, `number` among them, in random order (pushed to the phone only). */
+  choices?: number[];
   /** login: ticket number in the login queue (1, 2, 3, …), for the queue position. */
   seq?: number;
 }
@@ -57,4 +61,12 @@ export type TransitionResult =
 export interface FlowRef {
   kind: FlowKind;
   id: string;
+}
+
+/** A cap on the live flows of one owner (FlowStore.createCapped). */
+export interface FlowCap {
+  /** Whose flows are counted: `<kind>:<owner>` (the kind of its flows, then e.g. the principalKey). */
+  group: string;
+  /** Most live flows the group may hold (>= 1). */
+  max: number;
 }

@@ -11,11 +11,12 @@ import type { Logger } from 'pino';
 import { HandoffError } from '../errors.js';
 import type { Fanout } from '../realtime/fanout.js';
 import type { TopicHub } from '../realtime/topic-hub.js';
-import type { FlowPatch, FlowRecord } from './flow-record.js';
+import type { FlowCap, FlowPatch, FlowRecord } from './flow-record.js';
 import type { FlowStore } from './flow-store.js';
 import { toFlowState } from './flow-state.js';
 import { randomToken } from '../lib/random-token.js';
 import { hashWatchToken, watchTokenMatches } from './watch-token.js';
+import { groupShard, mintFlowIdInShard } from '../store/keys.js';
 
 /** Who is reading or acting on a flow. */
 export interface Access {
@@ -95,6 +96,36 @@ export class FlowService {
     ttlMs: number,
     fields: Partial<Pick<FlowRecord, 'requester' | 'context' | 'userId' | 'seq'>> = {},
   ): Promise<{ record: FlowRecord; watchToken: string }> {
+    const { record, watchToken } = this.newRecord(kind, ttlMs, fields);
+    await this.store.create(record, this.opts.tombstoneMs);
+    for (const listener of this.createListeners) listener(record);
+    return { record, watchToken };
+  }
+
+  /**
+   * Create a flow only if `cap.group` holds fewer than `cap.max` live flows (atomic in the store);
+   * null when it is full. Push-to-approve's APPROVALS_PER_USER.
+   */
+  async createCapped(
+    kind: FlowKind,
+    ttlMs: number,
+    fields: Partial<Pick<FlowRecord, 'requester' | 'context' | 'userId' | 'number' | 'choices'>>,
+    cap: FlowCap,
+  ): Promise<{ record: FlowRecord; watchToken: string } | null> {
+    // Minted into the group's shard: the group and its flows share one Redis Cluster slot.
+    const { record, watchToken } = this.newRecord(kind, ttlMs, { ...fields, id: mintFlowIdInShard(groupShard(cap.group)) });
+    if (!(await this.store.createCapped(record, this.opts.tombstoneMs, cap))) return null;
+    for (const listener of this.createListeners) listener(record);
+    return { record, watchToken };
+  }
+
+  /** Ids of a group's live flows (see createCapped), now. */
+  liveInGroup(group: string): Promise<string[]> {
+    return this.store.liveInGroup(group, this.clock());
+  }
+
+  private newRecord(kind: FlowKind, ttlMs: number, fields: Partial<FlowRecord>): { record: FlowRecord; watchToken: string } {
+    // `fields.id`, when given, replaces the random id (createCapped mints one into a shard).
     const now = this.clock();
     const watchToken = randomToken();
     const record: FlowRecord = {
@@ -107,8 +138,6 @@ export class FlowService {
       watchTokenHash: hashWatchToken(watchToken),
       ...fields,
     };
-    await this.store.create(record, this.opts.tombstoneMs);
-    for (const listener of this.createListeners) listener(record);
     return { record, watchToken };
   }
 
@@ -262,7 +291,7 @@ export class FlowService {
   }
 
   /**
-   * Exchange the watch token for the session, once (contract §1, Redeeming): confirmed/succeeded
+   * Exchange the watch token for the session, once (contract §1, Redeeming): confirmed/succeeded/approved
    * → redeemed by compare-and-set, so of two racing redeems exactly one gets the session.
    */
   async redeem<T>(topic: unknown, watchToken: string | undefined, issue: (record: FlowRecord) => Promise<T>): Promise<T> {
@@ -276,7 +305,7 @@ export class FlowService {
       // Mint the session before the compare-and-set: once the flow is `redeemed` nothing may fail
       // before the session is handed out (a store error there would burn it for good). A session
       // minted for a CAS that then loses is never shown to anyone.
-      const ready = record.state === 'confirmed' || record.state === 'succeeded';
+      const ready = record.state === 'confirmed' || record.state === 'succeeded' || record.state === 'approved';
       const session = ready && record.userId ? await issue(record) : null;
       const redeemed = await this.transition(kind, id, 'redeemed');
       return session ?? (await issue(redeemed));

@@ -1,6 +1,6 @@
 import { isFinalState, type FlowKind } from '@handoff/protocol';
 import { ExpiryHeap } from '../lib/expiry-heap.js';
-import type { FlowRecord, FlowRef, TransitionRequest, TransitionResult } from './flow-record.js';
+import type { FlowCap, FlowRecord, FlowRef, TransitionRequest, TransitionResult } from './flow-record.js';
 import type { FlowStore } from './flow-store.js';
 
 interface Entry {
@@ -38,6 +38,8 @@ const PURGE_PER_WRITE = 2;
  */
 export class MemoryFlowStore implements FlowStore {
   private readonly flows = new Map<string, Entry>();
+  /** createCapped's groups: group → keys (`<kind>:<id>`) of its flows, cleaned as they are counted. */
+  private readonly groups = new Map<string, Set<string>>();
   private readonly clock: () => number;
   /** Every flow by purge time. */
   private readonly purges = new ExpiryHeap<Entry>((e, at) => this.flows.get(e.key) === e && e.purgeAt === at);
@@ -61,6 +63,37 @@ export class MemoryFlowStore implements FlowStore {
     if (!isFinalState(record.state)) this.dues.push(record.expiresAt, entry);
     this.purgeExpired(this.clock(), PURGE_PER_WRITE);
     this.arm();
+  }
+
+  async createCapped(record: FlowRecord, tombstoneMs: number, cap: FlowCap): Promise<boolean> {
+    // One synchronous block: count and create are atomic, as in flow-create-capped.lua.
+    const live = this.liveKeys(cap.group, record.createdAt);
+    if (live.length >= cap.max) return false;
+    // create() stores synchronously when called; nothing may yield between the count and the add.
+    const stored = this.create(record, tombstoneMs);
+    const group = this.groups.get(cap.group) ?? new Set<string>();
+    group.add(`${record.kind}:${record.id}`);
+    this.groups.set(cap.group, group);
+    await stored;
+    return true;
+  }
+
+  async liveInGroup(group: string, now: number): Promise<string[]> {
+    return this.liveKeys(group, now).map((e) => e.record.id);
+  }
+
+  /** The group's live entries by expiresAt; drops the others from the group (and an empty group). */
+  private liveKeys(group: string, now: number): Entry[] {
+    const keys = this.groups.get(group);
+    if (!keys) return [];
+    const live: Entry[] = [];
+    for (const key of keys) {
+      const entry = this.entry(key);
+      if (!entry || isFinalState(entry.record.state) || entry.record.expiresAt <= now) keys.delete(key);
+      else live.push(entry);
+    }
+    if (keys.size === 0) this.groups.delete(group);
+    return live.sort((a, b) => a.record.expiresAt - b.record.expiresAt);
   }
 
   async get(kind: FlowKind, id: string): Promise<FlowRecord | null> {
@@ -116,6 +149,7 @@ export class MemoryFlowStore implements FlowStore {
     this.closed = true;
     this.disarm();
     this.flows.clear();
+    this.groups.clear();
     this.purges.clear();
     this.dues.clear();
   }

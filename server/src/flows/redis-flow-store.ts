@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import { isFinalState, type FlowKind, type FlowStateName } from '@handoff/protocol';
-import type { FlowPatch, FlowRecord, FlowRef, TransitionRequest, TransitionResult } from './flow-record.js';
+import type { FlowCap, FlowPatch, FlowRecord, FlowRef, TransitionRequest, TransitionResult } from './flow-record.js';
 import type { FlowStore } from './flow-store.js';
-import { FLOW_SHARDS, RedisKeys } from '../store/keys.js';
+import { FLOW_SHARDS, RedisKeys, flowShard, groupShard } from '../store/keys.js';
 import { defineScripts } from '../store/lua-scripts.js';
 
 /** Return codes of server/lua/flow-transition.lua (and flow-create.lua's 0). */
@@ -25,13 +25,14 @@ export interface RedisFlowStoreOptions {
 const MAX_STALE_PER_SWEEP = 1000;
 
 /** Record fields stored as JSON strings in the flow hash. */
-const JSON_FIELDS = ['requester', 'context', 'scannedBy', 'account', 'error'] as const;
+const JSON_FIELDS = ['requester', 'context', 'scannedBy', 'account', 'error', 'choices'] as const;
 
 type Arg = string | number;
 interface FlowCommands {
   handoffFlowCreate(flowKey: string, dueKey: string, takenKey: string, ...argv: Arg[]): Promise<number>;
   handoffFlowTransition(flowKey: string, dueKey: string, takenKey: string, ...argv: Arg[]): Promise<[number, string[]?]>;
   handoffFlowDue(dueKey: string, ...argv: Arg[]): Promise<string[]>;
+  handoffFlowCreateCapped(flowKey: string, dueKey: string, takenKey: string, groupKey: string, ...argv: Arg[]): Promise<number>;
 }
 
 /**
@@ -65,6 +66,7 @@ export class RedisFlowStore implements FlowStore {
       handoffFlowCreate: ['flow-create', 3],
       handoffFlowTransition: ['flow-transition', 3],
       handoffFlowDue: ['flow-due', 1],
+      handoffFlowCreateCapped: ['flow-create-capped', 4],
     });
   }
 
@@ -79,6 +81,43 @@ export class RedisFlowStore implements FlowStore {
       isFinalState(record.state) ? '1' : '0',
       ...encodeRecord(record),
     );
+  }
+
+  async createCapped(record: FlowRecord, tombstoneMs: number, cap: FlowCap): Promise<boolean> {
+    const shard = groupShard(cap.group);
+    if (flowShard(record.id) !== shard) throw new Error(`a flow of group ${cap.group} must be minted into shard ${shard} (mintFlowIdInShard)`);
+    const [before, after] = RedisKeys.forScript(this.keys.flowOfKindTemplate(record.kind, shard), this.redis.options.keyPrefix);
+    const code = await this.cmd.handoffFlowCreateCapped(
+      this.keys.flow(record.kind, record.id),
+      this.keys.dueSetOf(record.id),
+      this.keys.flowTaken(record.kind, record.id),
+      this.keys.flowGroup(cap.group),
+      this.keys.dueMember(record.kind, record.id),
+      String(record.expiresAt),
+      String(Math.ceil(record.expiresAt + tombstoneMs)),
+      String(cap.max),
+      String(record.createdAt),
+      record.id,
+      before,
+      after,
+      ...encodeRecord(record),
+    );
+    return code === 0;
+  }
+
+  async liveInGroup(group: string, now: number): Promise<string[]> {
+    // A member past its expiry drops out by score; one that ended early (final, or forgotten) by its state.
+    const members = await this.redis.zrangebyscore(this.keys.flowGroup(group), `(${now}`, '+inf');
+    if (members.length === 0) return [];
+    const kind = group.slice(0, group.indexOf(':')) as FlowKind;
+    const pipeline = this.redis.pipeline();
+    for (const id of members) pipeline.hget(this.keys.flow(kind, id), 'state');
+    const states = (await pipeline.exec()) ?? [];
+    return members.filter((_, i) => {
+      const [err, state] = states[i] ?? [null, null];
+      if (err) throw err;
+      return typeof state === 'string' && !isFinalState(state as FlowStateName);
+    });
   }
 
   async get(kind: FlowKind, id: string): Promise<FlowRecord | null> {
@@ -166,6 +205,7 @@ function encodeRecord(r: FlowRecord): string[] {
   ];
   if (r.userId !== undefined) out.push('userId', r.userId);
   if (r.seq !== undefined) out.push('seq', String(r.seq));
+  if (r.number !== undefined) out.push('number', String(r.number));
   for (const field of JSON_FIELDS) {
     if (r[field] !== undefined) out.push(field, JSON.stringify(r[field]));
   }
@@ -212,6 +252,7 @@ function decodeRecord(h: Record<string, string>): FlowRecord | null {
   };
   if (h.userId !== undefined) record.userId = h.userId;
   if (h.seq !== undefined) record.seq = Number(h.seq);
+  if (h.number !== undefined) record.number = Number(h.number);
   for (const field of JSON_FIELDS) {
     if (h[field] !== undefined) record[field] = JSON.parse(h[field]);
   }

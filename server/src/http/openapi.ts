@@ -36,6 +36,7 @@ const TAGS = [
   { name: 'sessions', description: 'Log in; the current user.' },
   { name: 'users', description: 'Self-service registration.' },
   { name: 'verification-codes', description: 'One-time codes by email or SMS.' },
+  { name: 'approvals', description: 'Push-to-approve: the user’s phone is pushed the login request and approves it with number matching.' },
   { name: 'server', description: 'The server API, for the app’s backend (X-Api-Key): QR flows on behalf of its users.' },
   { name: 'operations', description: 'Liveness, readiness and metrics, for operators.' },
   { name: 'identity', description: 'The keys that verify assertions (ACCOUNTS=app|both).' },

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema, type TUnsafe } from 'typebox';
-import { ERRORS, FINAL_STATES, LOGIN_STATES, QR_STATES, type FlowKind, type FlowStateName } from '@handoff/protocol';
+import { ERRORS, FINAL_STATES, LOGIN_STATES, QR_STATES, APPROVAL_STATES, type FlowKind, type FlowStateName } from '@handoff/protocol';
 
 /**
  * Shared TypeBox schemas; they validate requests, type handlers, serialize responses and feed the
@@ -51,11 +51,11 @@ export const RequesterSchema = Type.Object({
 const FlowStateObject = Type.Object(
   {
     topic: Type.String({ examples: ['qr:8cXU0mZ9...'] }),
-    kind: Type.Unsafe<FlowKind>({ type: 'string', enum: ['qr', 'login'] }),
+    kind: Type.Unsafe<FlowKind>({ type: 'string', enum: ['qr', 'login', 'approval'] }),
     id: Type.String(),
     state: Type.Unsafe<FlowStateName>({
       type: 'string',
-      enum: [...new Set([...QR_STATES, ...LOGIN_STATES])],
+      enum: [...new Set([...QR_STATES, ...LOGIN_STATES, ...APPROVAL_STATES])],
       description: `Final states: ${[...FINAL_STATES].join(', ')}`,
     }),
     version: Type.Integer({ minimum: 1 }),

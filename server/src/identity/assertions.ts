@@ -210,7 +210,7 @@ export class AssertionSigner {
    * A signed assertion for `principal`: iss, aud, sub, jti (192 random bits), iat, exp, amr, flow,
    * name, and picture when there is one; header alg and kid.
    */
-  async sign(principal: Principal, claims: { amr: ['qr'] | ['pwd']; flow: string }): Promise<{ token: string; expiresAt: string; jti: string }> {
+  async sign(principal: Principal, claims: { amr: ['qr'] | ['pwd'] | ['approval']; flow: string }): Promise<{ token: string; expiresAt: string; jti: string }> {
     const now = Math.floor(Date.now() / 1000);
     const exp = now + this.opts.ttlSeconds;
     const jti = randomBytes(24).toString('base64url');

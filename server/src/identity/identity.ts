@@ -21,7 +21,7 @@ export interface AppTokens {
 
 /** Signs the assertions a redeem hands out for app users (identity/assertions.ts: AssertionSigner). */
 export interface Assertions {
-  sign(principal: Principal, claims: { amr: ['qr'] | ['pwd']; flow: string }): Promise<{ token: string; expiresAt: string }>;
+  sign(principal: Principal, claims: { amr: ['qr'] | ['pwd'] | ['approval']; flow: string }): Promise<{ token: string; expiresAt: string }>;
 }
 
 /** Publishes the public keys assertions are verified with (AssertionSigner). */
@@ -73,14 +73,14 @@ export class Identity implements Authenticator {
     const { kind, id } = parsePrincipalKey(record.userId ?? '');
     const shown = record.scannedBy ?? record.account;
     const principal: Principal = { kind, id, displayName: shown?.displayName ?? id, avatarUrl: shown?.avatarUrl ?? null };
-    return this.issueFor(principal, { amr: record.kind === 'qr' ? ['qr'] : ['pwd'], flow: `${record.kind}:${record.id}` });
+    return this.issueFor(principal, { amr: record.kind === 'qr' ? ['qr'] : record.kind === 'approval' ? ['approval'] : ['pwd'], flow: `${record.kind}:${record.id}` });
   }
 
   /**
    * The session (built-in account) or assertion (app user) for a principal. `flow` is the topic
    * the assertion names (a synchronous password login has none: `login`).
    */
-  async issueFor(principal: Principal, claims: { amr: ['qr'] | ['pwd']; flow: string }): Promise<Session> {
+  async issueFor(principal: Principal, claims: { amr: ['qr'] | ['pwd'] | ['approval']; flow: string }): Promise<Session> {
     if (principal.kind === 'builtin') return this.users.issueSession(principal.id);
     if (!this.assertions) throw new HandoffError('internal');
     const { token, expiresAt } = await this.assertions.sign(principal, claims);

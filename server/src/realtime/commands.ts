@@ -1,6 +1,7 @@
 import { Compile } from 'typebox/compile';
 import { Type, type Static, type TSchema } from 'typebox';
-import { topicOf, type Ack, type FlowState, type Requester, type Session } from '@handoff/protocol';
+import { topicOf, type Ack, type FlowState, type Requester, type Session, type UserChannelSnapshot } from '@handoff/protocol';
+import { USER_CHANNEL } from '../approvals/user-channel.js';
 import { HandoffError, toHandoffError } from '../errors.js';
 import type { Handoff } from '../handoff.js';
 import { principalKey, type Principal } from '../identity/principal.js';
@@ -12,6 +13,7 @@ const SubscribeSchema = Type.Object({ topic: Topic, watchToken: Type.Optional(To
 const TopicSchema = Type.Object({ topic: Topic });
 const QrActionSchema = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 const RedeemSchema = Type.Object({ topic: Topic, watchToken: Token });
+const ApproveSchema = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }), number: Type.Integer({ minimum: 0, maximum: 99 }) });
 
 function validator<T extends TSchema>(schema: T): (value: unknown) => Static<T> {
   const compiled = Compile(schema);
@@ -25,6 +27,7 @@ const parseSubscribe = validator(SubscribeSchema);
 const parseTopic = validator(TopicSchema);
 const parseQrAction = validator(QrActionSchema);
 const parseRedeem = validator(RedeemSchema);
+const parseApprove = validator(ApproveSchema);
 
 /** Most topics one connection may watch at once. */
 export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 50;
@@ -67,11 +70,19 @@ export class RealtimeCommands {
     user: Principal | undefined,
     subscribed: number,
     join: (topic: string) => void,
-  ): Promise<{ state: FlowState }> {
+    peerIp?: string,
+  ): Promise<{ state: FlowState | UserChannelSnapshot }> {
     if (subscribed >= MAX_SUBSCRIPTIONS_PER_CONNECTION) {
       throw new HandoffError('rate_limited', `At most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection.`);
     }
     const req = parseSubscribe(payload);
+    if (req.topic === USER_CHANNEL) {
+      // The user channel (contract §9): an authenticated app socket, no watch token. Join first,
+      // then read the snapshot, so an approval created in between is in one or the other.
+      if (!user) throw new HandoffError('unauthorized');
+      join(this.handoff.approvals.topicOf(user));
+      return { state: await this.handoff.approvals.snapshot(user, peerIp) };
+    }
     const access = { watchToken: req.watchToken, userId: user && principalKey(user) };
     const { flows } = this.handoff;
     const { kind, id } = flows.parseTopic(req.topic);
@@ -81,9 +92,14 @@ export class RealtimeCommands {
     return { state: await flows.read(topic, access) };
   }
 
-  /** Canonical topic of an unsubscribe request. */
-  unsubscribe(payload: unknown): string {
-    const { kind, id } = this.handoff.flows.parseTopic(parseTopic(payload).topic);
+  /** Canonical topic of an unsubscribe request (`user:me`: the user's internal topic). */
+  unsubscribe(payload: unknown, user?: Principal): string {
+    const requested = parseTopic(payload).topic;
+    if (requested === USER_CHANNEL) {
+      if (!user) throw new HandoffError('unauthorized');
+      return this.handoff.approvals.topicOf(user);
+    }
+    const { kind, id } = this.handoff.flows.parseTopic(requested);
     return topicOf(kind, id);
   }
 
@@ -95,6 +111,18 @@ export class RealtimeCommands {
     // The connection's principal as it is: an app user stays `app` (bound as app:<sub>), never a built-in id.
     if (action === 'scan') return qr.scan(id, user);
     return { state: action === 'confirm' ? await qr.confirm(id, user) : await qr.cancelByApp(id, user) };
+  }
+
+  /** approval:approve `{id, number}` / approval:deny `{id}` for the approval's user. */
+  async approvalAction(action: 'approve' | 'deny', payload: unknown, user: Principal | undefined): Promise<{ state: FlowState }> {
+    if (action === 'approve') {
+      const { id, number } = parseApprove(payload);
+      if (!user) throw new HandoffError('unauthorized');
+      return { state: await this.handoff.approvals.approve(id, user, number) };
+    }
+    const { id } = parseQrAction(payload);
+    if (!user) throw new HandoffError('unauthorized');
+    return { state: await this.handoff.approvals.deny(id, user) };
   }
 
   /** Redeem the session of a flow with its watch token. */

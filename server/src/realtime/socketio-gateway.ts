@@ -6,6 +6,7 @@ import { HandoffError, toHandoffError } from '../errors.js';
 import type { Handoff } from '../handoff.js';
 import type { Principal } from '../identity/principal.js';
 import { RealtimeCommands, type QrAction } from './commands.js';
+import { clientView, isUserTopic } from '../approvals/user-channel.js';
 import { FANOUT_EVENT, SIGNAL_EVENT } from './fanout.js';
 import type { SignalPayload } from './topic-hub.js';
 import { originAllowed } from './origin.js';
@@ -80,6 +81,15 @@ export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): SocketIo
   });
 
   handoff.hub.addSink((state) => {
+    if (isUserTopic(state.topic)) {
+      // The user channel: each of this node's sockets of that user, with its own proximity hint.
+      const nsp = io.of('/');
+      for (const id of nsp.adapter.rooms.get(state.topic) ?? []) {
+        const socket = nsp.sockets.get(id);
+        socket?.emit('state', clientView(state, socket.handshake.address));
+      }
+      return;
+    }
     io.local.to(state.topic).emit('state', state);
   });
 
@@ -97,14 +107,14 @@ export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): SocketIo
           if (socket.rooms.has(topic)) return;
           socket.join(topic);
           metrics.subscriptions.inc({ transport: 'socket.io' });
-        });
+        }, socket.handshake.address);
       });
       reply(ack, res);
     });
 
     socket.on('unsubscribe', async (payload, ack) => {
       const res = await toAckTracked('unsubscribe', async () => {
-        const topic = commands.unsubscribe(payload);
+        const topic = commands.unsubscribe(payload, socket.data.user);
         if (socket.rooms.has(topic)) {
           socket.leave(topic);
           metrics.subscriptions.dec({ transport: 'socket.io' });
@@ -117,6 +127,12 @@ export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): SocketIo
     for (const action of ['scan', 'confirm', 'cancel'] as const satisfies readonly QrAction[]) {
       socket.on(`qr:${action}`, async (payload, ack) => {
         reply(ack, await toAckTracked(`qr:${action}`, () => commands.qrAction(action, payload, socket.data.user)));
+      });
+    }
+
+    for (const action of ['approve', 'deny'] as const) {
+      socket.on(`approval:${action}`, async (payload, ack) => {
+        reply(ack, await toAckTracked(`approval:${action}`, () => commands.approvalAction(action, payload, socket.data.user)));
       });
     }
 

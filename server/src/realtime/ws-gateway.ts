@@ -7,6 +7,7 @@ import type { Handoff } from '../handoff.js';
 import { bearerToken } from '../users/jwt.js';
 import type { Principal } from '../identity/principal.js';
 import { RealtimeCommands, type QrAction } from './commands.js';
+import { clientView } from '../approvals/user-channel.js';
 import { refuseUpgrade, routeUpgrades } from './upgrade-router.js';
 import { Inflight, until } from './inflight.js';
 
@@ -24,7 +25,11 @@ class WsConnection {
   readonly subscriptions = new Map<string, () => void>();
   missedPings = 0;
 
-  constructor(readonly socket: WebSocket) {}
+  constructor(
+    readonly socket: WebSocket,
+    /** The peer's address (the proximity hint of the user channel's snapshot). */
+    readonly ip?: string,
+  ) {}
 
   send(frame: WsServerFrame): void {
     if (this.socket.readyState !== WebSocket.OPEN) return;
@@ -36,7 +41,7 @@ class WsConnection {
   }
 
   pushState(state: FlowState): void {
-    this.send({ type: 'state', ...state });
+    this.send({ type: 'state', ...clientView(state, this.ip) });
   }
 }
 
@@ -81,11 +86,11 @@ export function createWsGateway(httpServer: HttpServer, handoff: Handoff): WsGat
       }
     }
     if (handoff.shuttingDown) return refuseUpgrade(socket, 503, 'Service Unavailable');
-    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, user));
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, user, req.socket.remoteAddress));
   }
 
-  function onConnection(ws: WebSocket, user: Principal | undefined): void {
-    const conn = new WsConnection(ws);
+  function onConnection(ws: WebSocket, user: Principal | undefined, ip?: string): void {
+    const conn = new WsConnection(ws, ip);
     conn.user = user;
     connections.add(conn);
     metrics.connections.inc({ transport: 'websocket' });
@@ -130,9 +135,9 @@ export function createWsGateway(httpServer: HttpServer, handoff: Handoff): WsGat
           if (conn.subscriptions.has(topic)) return;
           conn.subscriptions.set(topic, handoff.hub.listen(topic, (state) => conn.pushState(state)));
           metrics.subscriptions.inc({ transport: 'websocket' });
-        });
+        }, conn.ip);
       case 'unsubscribe': {
-        const topic = commands.unsubscribe(frame);
+        const topic = commands.unsubscribe(frame, conn.user);
         const off = conn.subscriptions.get(topic);
         if (off) {
           off();
@@ -147,6 +152,9 @@ export function createWsGateway(httpServer: HttpServer, handoff: Handoff): WsGat
         return commands.qrAction(frame.type.slice(3) as QrAction, frame, conn.user);
       case 'redeem':
         return commands.redeem(frame);
+      case 'approval.approve':
+      case 'approval.deny':
+        return commands.approvalAction(frame.type === 'approval.approve' ? 'approve' : 'deny', frame, conn.user);
       default:
         throw new HandoffError('bad_request', `Unknown frame type ${JSON.stringify(frame.type.slice(0, 40))}.`);
     }

@@ -11,6 +11,7 @@ import { FlowStateSchema, Security, errorResponses } from '../http/schemas.js';
 import type { Principal } from '../identity/principal.js';
 import { ContextSchema, CreatedQrSchema, ScanResultSchema } from '../qr/qr-routes.js';
 import type { ApiKeys } from './api-keys.js';
+import { serverApprovalRoutes } from '../approvals/approval-routes.js';
 
 /** Largest `context`, in bytes of its JSON (contract §7: 1 KiB). */
 export const MAX_CONTEXT_BYTES = 1024;
@@ -27,7 +28,7 @@ export interface ServerApiOptions {
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 const TopicParams = Type.Object({ topic: Type.String({ maxLength: 100, description: '`qr:<id>` or `login:<id>`' }) });
 
-const CreateBody = Type.Object(
+export const CreateBody = Type.Object(
   {
     requester: Type.Optional(
       Type.Object(
@@ -43,7 +44,7 @@ const CreateBody = Type.Object(
   { additionalProperties: false },
 );
 
-const UserBody = Type.Object(
+export const UserBody = Type.Object(
   {
     user: Type.Object(
       {
@@ -71,14 +72,14 @@ function requestCounter(registry: Registry): Counter<'key' | 'route' | 'status'>
 }
 
 /** `requester` of a create request, checked, with the time of the request; default: the caller's own. */
-function requesterFrom(request: FastifyRequest, given: { ip: string; userAgent: string } | undefined): Requester {
+export function requesterFrom(request: FastifyRequest, given: { ip: string; userAgent: string } | undefined): Requester {
   if (!given) return requesterOf(request);
   if (isIP(given.ip) === 0) throw new HandoffError('bad_request', 'requester.ip: must be an IPv4 or IPv6 address');
   return { ip: given.ip, userAgent: given.userAgent, createdAt: new Date().toISOString() };
 }
 
 /** `context` of a create request, checked: at most MAX_CONTEXT_BYTES of JSON. */
-function contextFrom(given: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+export function contextFrom(given: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
   if (given === undefined) return undefined;
   if (Buffer.byteLength(JSON.stringify(given), 'utf8') > MAX_CONTEXT_BYTES) {
     throw new HandoffError('bad_request', `context: must be at most ${MAX_CONTEXT_BYTES} bytes of JSON`);
@@ -87,7 +88,7 @@ function contextFrom(given: Record<string, unknown> | undefined): Record<string,
 }
 
 /** The app user a scan/confirm/cancel acts for. */
-function principalFrom(user: { id: string; displayName?: string; avatarUrl?: string }): Principal {
+export function principalFrom(user: { id: string; displayName?: string; avatarUrl?: string }): Principal {
   if (user.avatarUrl !== undefined && !isHttpUrl(user.avatarUrl)) {
     throw new HandoffError('bad_request', 'user.avatarUrl: must be an http(s) URL');
   }
@@ -159,6 +160,8 @@ export const serverApiRoutes: FastifyPluginAsyncTypebox<ServerApiOptions> = asyn
       return reply.code(201).send(created);
     },
   );
+
+  await serverApprovalRoutes(app, handoff);
 
   app.post(
     '/v1/server/qr/:id/scan',

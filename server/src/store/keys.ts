@@ -1,3 +1,4 @@
+import { randomToken } from '../lib/random-token.js';
 import type { FlowKind } from '@handoff/protocol';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, type Env } from '../lib/env.js';
@@ -41,6 +42,7 @@ export const USER_SHARDS = 256;
  *   p flow:{s<s>}:<kind>:<id>          hash    one flow; PEXPIREAT expiresAt + tombstone
  *   p flow:{s<s>}:<kind>:<id>:taken    string  a login's job was counted as taken; expires with the flow
  *   p flows:due:{s<s>}                 zset    live flows of shard s by expiresAt, member `<kind>:<id>`
+ *   p flow-group:{s<s>}:<kind>:<owner> zset  an owner's live flows by expiresAt (approvals per user), member id
  *   p login:tickets                    string  login queue tickets drawn
  *   p login:taken:{s<s>}               string  login jobs taken off the queue, of shard s's flows
  *   p login:taken                      string  the same, counted before the shards (read, never written)
@@ -78,6 +80,12 @@ export class RedisKeys {
     return { before: `${this.prefix}flow:${flowTag(shard)}:`, after: '' };
   }
 
+  /** How flow-create-capped.lua makes the hash key of a flow of `kind` and `shard` from its id (a group member). */
+  flowOfKindTemplate(kind: FlowKind, shard: number): KeyTemplate {
+    const { before, after } = this.flowTemplate(shard);
+    return { before: before + this.dueMember(kind, ''), after };
+  }
+
   /** Marker set once a flow's job was counted as taken (login-take.lua); lives exactly as long as the flow's hash. */
   flowTaken(kind: FlowKind, id: string): string {
     return `${this.flow(kind, id)}:taken`;
@@ -102,6 +110,14 @@ export class RedisKeys {
   parseDueMember(member: string): { kind: FlowKind; id: string } {
     const sep = member.indexOf(':');
     return { kind: member.slice(0, sep) as FlowKind, id: member.slice(sep + 1) };
+  }
+
+  /**
+   * The live flows of one owner (push-to-approve: a user's pending approvals), scored by expiresAt;
+   * `group` is `<kind>:<principalKey>`. Cleaned and counted by flow-create-capped.lua.
+   */
+  flowGroup(group: string): string {
+    return `${this.prefix}flow-group:${flowTag(groupShard(group))}:${group}`;
   }
 
   /** Counter of tickets drawn by queued logins. */
@@ -202,6 +218,23 @@ export function redisPrefixFromEnv(env: Env): string {
   const problem = prefixProblem(prefix);
   if (problem) throw new ConfigError('REDIS_PREFIX', problem);
   return prefix;
+}
+
+/**
+ * The flow shard of a group (push-to-approve: a user's approvals). Every flow of the group is
+ * minted into it (mintFlowIdInShard), so the group's set, its flows and their due set share one
+ * hash slot and flow-create-capped.lua stays in one slot on Redis Cluster.
+ */
+export function groupShard(group: string): number {
+  return flowShard(group);
+}
+
+/** A new flow id (randomToken) whose flow shard is `shard`: about FLOW_SHARDS draws. */
+export function mintFlowIdInShard(shard: number): string {
+  for (;;) {
+    const id = randomToken();
+    if (flowShard(id) === shard) return id;
+  }
 }
 
 /** The flow shard of a flow id, 0 … FLOW_SHARDS - 1. */

@@ -1,10 +1,18 @@
 import { createHash } from 'node:crypto';
 import { parsePrincipalKey } from '../identity/principal.js';
-import { topicOf, type ErrorBody, type FlowKind, type FlowStateName, type Topic } from '@handoff/protocol';
+import { topicOf, type ErrorBody, type FlowKind, type Requester, type FlowStateName, type Topic } from '@handoff/protocol';
 import type { FlowRecord } from '../flows/flow-record.js';
 
 /** The events Handoff sends to backends. */
-export const WEBHOOK_EVENT_TYPES = ['login.succeeded', 'login.failed', 'qr.confirmed', 'qr.cancelled'] as const;
+export const WEBHOOK_EVENT_TYPES = [
+  'login.succeeded',
+  'login.failed',
+  'qr.confirmed',
+  'qr.cancelled',
+  'approval.requested',
+  'approval.approved',
+  'approval.denied',
+] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 /** `data` of every event: the flow, never a watch token, session token or password. */
@@ -20,6 +28,12 @@ export interface WebhookEventData {
   account?: 'builtin' | 'app';
   /** login.failed: why. */
   error?: ErrorBody;
+  /** approval.requested: who asks (IP, user agent, time), for the mobile push; never the number. */
+  requester?: Requester;
+  /** approval.requested: what the app's backend attached (server API), if anything. */
+  context?: Record<string, unknown>;
+  /** approval.requested: when the request expires (ISO 8601). */
+  expiresAt?: string;
 }
 
 /** The JSON body of a delivery (Standard Webhooks payload structure). */
@@ -33,6 +47,8 @@ export interface WebhookPayload {
 const EVENT_OF: Record<FlowKind, Partial<Record<FlowStateName, WebhookEventType>>> = {
   login: { succeeded: 'login.succeeded', failed: 'login.failed' },
   qr: { confirmed: 'qr.confirmed', cancelled: 'qr.cancelled' },
+  // `approval.requested` is raised at creation (webhookPayload on the new record, state `pending`).
+  approval: { pending: 'approval.requested', approved: 'approval.approved', denied: 'approval.denied' },
 };
 
 /** The event a flow reaching `state` raises, or null when that transition raises none. */
@@ -44,6 +60,8 @@ export function webhookEventType(kind: FlowKind, state: FlowStateName): WebhookE
 export function webhookPayload(record: FlowRecord, at: Date = new Date()): WebhookPayload | null {
   const type = webhookEventType(record.kind, record.state);
   if (!type) return null;
+  // An approval for an unknown login (POST /v1/approvals) is owned by nobody: nobody to notify.
+  if (type === 'approval.requested' && !record.userId) return null;
   const data: WebhookEventData = {
     topic: topicOf(record.kind, record.id),
     id: record.id,
@@ -58,6 +76,11 @@ export function webhookPayload(record: FlowRecord, at: Date = new Date()): Webho
   }
   if (record.kind === 'login' && record.state === 'failed' && record.error) {
     data.error = { code: record.error.code, message: record.error.message };
+  }
+  if (type === 'approval.requested') {
+    if (record.requester) data.requester = record.requester;
+    if (record.context !== undefined) data.context = record.context;
+    data.expiresAt = new Date(record.expiresAt).toISOString();
   }
   return { type, timestamp: at.toISOString(), data };
 }

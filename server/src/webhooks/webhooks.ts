@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Counter } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import type { FlowRecord } from '../flows/flow-record.js';
 import type { FlowService } from '../flows/flow-service.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Backend } from '../store/backend.js';
@@ -71,14 +72,17 @@ export class Webhooks {
    * Raise events from the transitions `flows` commits: one job per (event, endpoint) on the
    * `webhooks` queue. Every process that commits transitions (API nodes and workers) runs it.
    */
-  produce(flows: Pick<FlowService, 'onCommit'>): void {
+  produce(flows: Pick<FlowService, 'onCommit'> & Partial<Pick<FlowService, 'onCreate'>>): void {
     if (this.producing) return;
     this.producing = true;
-    flows.onCommit((record) => {
+    const raise = (record: FlowRecord) => {
       const payload = webhookPayload(record);
       if (!payload) return;
       void this.enqueue(payload.type, webhookMessageId(payload.data.topic, payload.data.version), JSON.stringify(payload));
-    });
+    };
+    flows.onCommit(raise);
+    // approval.requested is raised by the creation itself (version 1), not by a transition.
+    flows.onCreate?.(raise);
     this.log.info({ endpoints: this.urls.map(endpointForLog) }, 'webhooks: raising events');
   }
 
