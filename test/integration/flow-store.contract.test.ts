@@ -5,6 +5,7 @@
  * Time is passed explicitly (`now`), never slept. The only real waiting is for Redis to purge a
  * tombstone (real PEXPIRE), polled with vi.waitFor; the memory store's clock is advanced instead.
  */
+import { groupShard, mintFlowIdInShard } from '../../server/src/store/keys.js';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -469,12 +470,15 @@ function contract(_name: string, makeFixture: () => Fixture): void {
 
   describe('createCapped (approvals per user)', () => {
     const cap = (group: string, max = 2) => ({ group: `approval:${group}`, max });
+    /** An approval record of `group`, its id minted into the group's shard (as FlowService does). */
+    const member = (group: string, overrides: Partial<FlowRecord> = {}) =>
+      record({ kind: 'approval', id: mintFlowIdInShard(groupShard(`approval:${group}`)), ...overrides });
 
     it('creates up to max live flows in a group, then refuses without writing', async () => {
       const group = newId();
-      const a = record({ kind: 'approval', userId: 'u', number: 42, choices: [17, 42, 88] });
-      const b = record({ kind: 'approval' });
-      const c = record({ kind: 'approval' });
+      const a = member(group, { userId: 'u', number: 42, choices: [17, 42, 88] });
+      const b = member(group);
+      const c = member(group);
       expect(await store.createCapped(a, LONG_TOMBSTONE_MS, cap(group))).toBe(true);
       expect(await store.createCapped(b, LONG_TOMBSTONE_MS, cap(group))).toBe(true);
       expect(await store.createCapped(c, LONG_TOMBSTONE_MS, cap(group))).toBe(false);
@@ -482,24 +486,25 @@ function contract(_name: string, makeFixture: () => Fixture): void {
       expect(await store.get('approval', c.id)).toBeNull();
       expect((await store.liveInGroup(`approval:${group}`, fx.now())).sort()).toEqual([a.id, b.id].sort());
       // Another group is not affected.
-      expect(await store.createCapped(c, LONG_TOMBSTONE_MS, cap(newId()))).toBe(true);
+      const other = newId();
+      expect(await store.createCapped(member(other), LONG_TOMBSTONE_MS, cap(other))).toBe(true);
     });
 
     it('a flow that reached a final state frees its place', async () => {
       const group = newId();
-      const a = record({ kind: 'approval' });
+      const a = member(group);
       await store.createCapped(a, LONG_TOMBSTONE_MS, cap(group, 1));
-      expect(await store.createCapped(record({ kind: 'approval' }), LONG_TOMBSTONE_MS, cap(group, 1))).toBe(false);
+      expect(await store.createCapped(member(group), LONG_TOMBSTONE_MS, cap(group, 1))).toBe(false);
       expect((await store.transition(req(a, 'denied'))).ok).toBe(true);
       expect(await store.liveInGroup(`approval:${group}`, fx.now())).toEqual([]);
-      expect(await store.createCapped(record({ kind: 'approval' }), LONG_TOMBSTONE_MS, cap(group, 1))).toBe(true);
+      expect(await store.createCapped(member(group), LONG_TOMBSTONE_MS, cap(group, 1))).toBe(true);
     });
 
     it('a flow past its expiresAt frees its place, even before anything expires it', async () => {
       const group = newId();
-      const a = record({ kind: 'approval', expiresAt: fx.now() + 50 });
+      const a = member(group, { expiresAt: fx.now() + 50 });
       await store.createCapped(a, LONG_TOMBSTONE_MS, cap(group, 1));
-      const later = record({ kind: 'approval', createdAt: a.expiresAt, expiresAt: a.expiresAt + TTL_MS });
+      const later = member(group, { createdAt: a.expiresAt, expiresAt: a.expiresAt + TTL_MS });
       expect(await store.liveInGroup(`approval:${group}`, a.expiresAt)).toEqual([]);
       expect(await store.createCapped(later, LONG_TOMBSTONE_MS, cap(group, 1))).toBe(true);
     });
@@ -507,7 +512,7 @@ function contract(_name: string, makeFixture: () => Fixture): void {
     it('of 10 racing creates with room for 3, exactly 3 win', async () => {
       const group = newId();
       const results = await Promise.all(
-        Array.from({ length: 10 }, () => store.createCapped(record({ kind: 'approval' }), LONG_TOMBSTONE_MS, cap(group, 3))),
+        Array.from({ length: 10 }, () => store.createCapped(member(group), LONG_TOMBSTONE_MS, cap(group, 3))),
       );
       expect(results.filter(Boolean)).toHaveLength(3);
       expect(await store.liveInGroup(`approval:${group}`, fx.now())).toHaveLength(3);

@@ -5,6 +5,7 @@
  * the slots of its keys are checked with cluster-key-slot, the function ioredis's Cluster client
  * routes by. The Lua scripts are named by their SHA, so the test also shows each one was called.
  */
+import { groupShard, mintFlowIdInShard } from '../../server/src/store/keys.js';
 import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import clusterKeySlot from 'cluster-key-slot';
@@ -73,6 +74,13 @@ describe('every command a Redis-mode backend sends touches one hash slot', () =>
       await backend.flows.transition({ kind, id, to: 'expired', from: ['pending', 'queued'], now, tombstoneMs: 1_000 });
     }
     await backend.loginCounters.taken();
+    // Push-to-approve: a user's approvals are capped per user, each minted into the user's group shard.
+    for (let i = 0; i < 4; i++) {
+      const group = `approval:slot-user-${i % 2}`;
+      const id = mintFlowIdInShard(groupShard(group));
+      await backend.flows.createCapped({ kind: 'approval', id, state: 'pending', version: 1, createdAt: now, expiresAt: now + 60_000, watchTokenHash: 'ab'.repeat(32) }, 60_000, { group, max: 3 });
+      await backend.flows.liveInGroup(group, now);
+    }
 
     for (let i = 0; i < 10; i++) {
       const email = `slot-${i}@example.com`;
