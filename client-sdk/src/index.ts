@@ -1,10 +1,12 @@
 /**
- * @handoff/client-sdk — the Handoff client: QR login (browser and phone), async and sync
- * password login, over Socket.IO with an HTTP long-poll fallback. See README.md.
+ * @handoff/client-sdk — the Handoff client: QR login and push-to-approve (browser and phone),
+ * async and sync password login, over Socket.IO with an HTTP long-poll fallback. See README.md.
  */
-export { Handoff, type AsyncLoginOptions, type HandoffEvents, type LoginCredentials, type ScanResult } from './handoff.js';
+export { Handoff, type ApprovalLoginOptions, type AsyncLoginOptions, type HandoffEvents, type LoginCredentials, type ScanResult } from './handoff.js';
 export { QrLogin } from './qr-login.js';
 export { AsyncLogin } from './async-login.js';
+export { ApprovalLogin } from './approval-login.js';
+export { Approvals, type ApprovalsEvents } from './approvals.js';
 export { FlowHandle, type FlowEvents } from './flow.js';
 export { HandoffError, isHandoffError, type HandoffErrorDetails } from './errors.js';
 export {
@@ -35,6 +37,7 @@ export type { WaitOptions } from './utils.js';
 export { ERRORS, FINAL_STATES, LOGIN_STATES, QR_STATES, isFinalState } from '@handoff/protocol';
 export type {
   AppUser,
+  ApprovalRequest,
   ErrorBody,
   ErrorCode,
   FlowKind,

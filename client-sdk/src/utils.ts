@@ -2,7 +2,9 @@ import {
   LOGIN_STATES,
   QR_STATES,
   isErrorCode,
+  type ApprovalRequest,
   type ErrorBody,
+  type FlowKind,
   type FlowState,
   type Requester,
   type Session,
@@ -84,20 +86,23 @@ function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
-const STATE_NAMES: ReadonlySet<string> = new Set<string>([...QR_STATES, ...LOGIN_STATES]);
+/** The states of an `approval` flow (contract §9). */
+const APPROVAL_STATE_NAMES = ['pending', 'approved', 'redeemed', 'denied', 'cancelled', 'expired'] as const;
+const STATE_NAMES: ReadonlySet<string> = new Set<string>([...QR_STATES, ...LOGIN_STATES, ...APPROVAL_STATE_NAMES]);
+const KINDS: ReadonlySet<unknown> = new Set<unknown>(['qr', 'login', 'approval']);
 
 /** Narrow a state object received from the server; null when it is not one. */
 export function parseFlowState(x: unknown): FlowState | null {
   if (!isObject(x)) return null;
   const { topic, kind, id, state, version, expiresAt } = x;
-  if (kind !== 'qr' && kind !== 'login') return null;
+  if (!KINDS.has(kind)) return null;
   if (typeof topic !== 'string' || typeof id !== 'string' || topic !== `${kind}:${id}`) return null;
   if (typeof state !== 'string' || !STATE_NAMES.has(state)) return null;
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) return null;
   if (typeof expiresAt !== 'string') return null;
   if (x.position !== undefined && typeof x.position !== 'number') return null;
   // Only the contract's fields: extra keys (e.g. `watchToken`, `requester` of a creation or scan answer) are left out.
-  const out: FlowState = { topic: topic as FlowState['topic'], kind, id, state: state as FlowState['state'], version, expiresAt };
+  const out: FlowState = { topic: topic as FlowState['topic'], kind: kind as FlowKind, id, state: state as FlowState['state'], version, expiresAt };
   if (isObject(x.scannedBy)) out.scannedBy = x.scannedBy as unknown as NonNullable<FlowState['scannedBy']>;
   if (typeof x.position === 'number') out.position = x.position;
   const error = parseErrorBody(x.error);
@@ -132,6 +137,23 @@ export function parseSession(x: unknown): Session | null {
 export function parseRequester(x: unknown): Requester | null {
   if (!isObject(x) || typeof x.ip !== 'string' || typeof x.userAgent !== 'string' || typeof x.createdAt !== 'string') return null;
   return { ip: x.ip, userAgent: x.userAgent, createdAt: x.createdAt };
+}
+
+/**
+ * Narrow an approval as the user channel pushes it (contract §9): an `approval` state object plus
+ * `requester`, `choices` (three 2-digit numbers) and, when the app's backend gave one, `context`.
+ * Null when it is not one.
+ */
+export function parseApprovalRequest(x: unknown): ApprovalRequest | null {
+  const state = parseFlowState(x);
+  if (!state || (state.kind as string) !== 'approval' || !isObject(x)) return null;
+  const requester = parseRequester(x.requester);
+  const choices = x.choices;
+  if (!requester || !Array.isArray(choices) || choices.length !== 3) return null;
+  if (!choices.every((c): c is number => typeof c === 'number' && Number.isInteger(c) && c >= 0 && c <= 99)) return null;
+  const out: ApprovalRequest = { ...state, requester, choices: [...choices] };
+  if (isObject(x.context)) out.context = x.context;
+  return out;
 }
 
 /** Throw `bad_response` unless `value` is non-null. */

@@ -20,19 +20,53 @@ export interface RedeemRequest {
   watchToken: string;
 }
 
+/** The user channel's topic (contract §9): an app socket authenticated as user U subscribes to it, no watch token. */
+export const USER_TOPIC = 'user:me' as const;
+
+/**
+ * An `approval` flow as the user channel shows it to the user's phone (contract §9): the state
+ * object plus who is asking, the server API's `context`, and `choices`: three 2-digit numbers, one
+ * of them the number the browser shows, in random order. It never carries that `number` itself.
+ */
+export interface ApprovalRequest extends FlowState {
+  /** The browser that asked: its IP, user agent, and when it asked (ISO 8601). */
+  requester: Requester;
+  /** The small JSON object the app's backend attached (POST /v1/server/approvals), if any. */
+  context?: Record<string, unknown>;
+  /** Three 2-digit numbers; the user picks the one the browser shows. */
+  choices: number[];
+}
+
+/** `approval:approve` (Socket.IO) / `approval.approve` (ws) / `POST /v1/approvals/{id}/approve`: the number the user picked. */
+export interface ApprovalApproveRequest {
+  id: string;
+  number: number;
+}
+/** `approval:deny` (Socket.IO) / `approval.deny` (ws) / `POST /v1/approvals/{id}/deny`. */
+export interface ApprovalDenyRequest {
+  id: string;
+}
+
 export type SubscribeAck = Ack<{ state: FlowState }>;
 export type UnsubscribeAck = Ack;
 export type QrActionAck = Ack<{ state: FlowState; requester?: Requester; context?: Record<string, unknown> }>;
 export type RedeemAck = Ack<{ session: Session }>;
+/** The ack of `subscribe {topic: 'user:me'}`: the snapshot, i.e. the user's pending approvals. */
+export type UserChannelAck = Ack<{ approvals: ApprovalRequest[] }>;
+/** The ack of `approval:approve` / `approval:deny`: the flow's new state (a wrong number: `wrong_number`, and the flow is denied). */
+export type ApprovalActionAck = Ack<{ state: FlowState }>;
 
 /** Socket.IO events a client emits (contract §3). */
 export interface ClientToServerEvents {
-  subscribe: (req: SubscribeRequest, ack: (res: SubscribeAck) => void) => void;
+  /** A flow topic (ack with its state) or `user:me` (ack with the user's pending approvals). */
+  subscribe: (req: SubscribeRequest, ack: (res: SubscribeAck | UserChannelAck) => void) => void;
   unsubscribe: (req: TopicRequest, ack: (res: UnsubscribeAck) => void) => void;
   'qr:scan': (req: QrActionRequest, ack: (res: QrActionAck) => void) => void;
   'qr:confirm': (req: QrActionRequest, ack: (res: QrActionAck) => void) => void;
   'qr:cancel': (req: QrActionRequest, ack: (res: QrActionAck) => void) => void;
   redeem: (req: RedeemRequest, ack: (res: RedeemAck) => void) => void;
+  'approval:approve': (req: ApprovalApproveRequest, ack: (res: ApprovalActionAck) => void) => void;
+  'approval:deny': (req: ApprovalDenyRequest, ack: (res: ApprovalActionAck) => void) => void;
 }
 
 /** Why the server asks a client to reconnect elsewhere. */
@@ -48,8 +82,11 @@ export const RECONNECT_HINT_EVENT = 'reconnect' as const;
 
 /** Socket.IO events the server emits. */
 export interface ServerToClientEvents {
-  /** A flow's state: on subscribe's ack, then on each transition. */
-  state: (state: FlowState) => void;
+  /**
+   * A flow's state: on subscribe's ack, then on each transition. On the user channel each of the
+   * user's approvals, as it is created and as it changes, as an `ApprovalRequest`.
+   */
+  state: (state: FlowState | ApprovalRequest) => void;
   /** The reconnect hint, sent before a graceful shutdown. */
   [RECONNECT_HINT_EVENT]: (hint: ReconnectHint) => void;
 }
@@ -73,13 +110,15 @@ export type WsClientFrame =
   | ({ type: 'subscribe'; ref?: string } & SubscribeRequest)
   | ({ type: 'unsubscribe'; ref?: string } & TopicRequest)
   | ({ type: 'qr.scan' | 'qr.confirm' | 'qr.cancel'; ref?: string } & QrActionRequest)
-  | ({ type: 'redeem'; ref?: string } & RedeemRequest);
+  | ({ type: 'redeem'; ref?: string } & RedeemRequest)
+  | ({ type: 'approval.approve'; ref?: string } & ApprovalApproveRequest)
+  | ({ type: 'approval.deny'; ref?: string } & ApprovalDenyRequest);
 
 /** Plain WebSocket server frames. */
 export type WsServerFrame =
   | ({ type: 'reply'; ref: string | null; ok: true } & Record<string, unknown>)
   | { type: 'reply'; ref: string | null; ok: false; error: ErrorBody }
-  | ({ type: 'state' } & FlowState);
+  | ({ type: 'state' } & (FlowState | ApprovalRequest));
 
 /** Default maximum WebSocket frame size, bytes (contract §4). */
 export const WS_MAX_FRAME_BYTES = 16 * 1024;
