@@ -1,4 +1,4 @@
-import { USER_TOPIC, isFinalState, type ApprovalRequest, type FlowState, type Topic } from '@handoff/protocol';
+import { USER_TOPIC, type ApprovalRequest, type FlowState, type Topic } from '@handoff/protocol';
 import { SUBSCRIPTION_CODES, type SubscriptionCode } from './codes.js';
 import type { Connection } from './connection.js';
 import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
@@ -6,7 +6,7 @@ import { HandoffError, isTemporary, toHandoffError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import type { Scope } from './scope.js';
 import { isNewer, type SubscriptionEvent, type SubscriptionState } from './subscription.js';
-import { expectShape, parseApprovalRequest, parseFlowState, retryDelay, type WaitOptions } from './utils.js';
+import { expectShape, isEnded, parseApprovalRequest, parseFlowState, retryDelay, type WaitOptions } from './utils.js';
 
 /** Events of `handoff.approvals` (phone side). */
 export interface ApprovalsEvents {
@@ -202,7 +202,7 @@ export class Approvals {
     const endedAt = this.ended.get(req.id);
     if (endedAt !== undefined && req.version <= endedAt) return;
     if (!isNewer(this.known.get(req.id) ?? null, req)) return;
-    if (isFinalState(req.state)) {
+    if (isEnded(req.state)) {
       this.known.delete(req.id);
       this.remember(req.id, req.version);
     } else {

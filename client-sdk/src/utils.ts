@@ -2,6 +2,7 @@ import {
   LOGIN_STATES,
   QR_STATES,
   isErrorCode,
+  isFinalState,
   type ApprovalRequest,
   type ErrorBody,
   type FlowKind,
@@ -90,6 +91,14 @@ function isObject(x: unknown): x is Record<string, unknown> {
 const APPROVAL_STATE_NAMES = ['pending', 'approved', 'redeemed', 'denied', 'cancelled', 'expired'] as const;
 const STATE_NAMES: ReadonlySet<string> = new Set<string>([...QR_STATES, ...LOGIN_STATES, ...APPROVAL_STATE_NAMES]);
 const KINDS: ReadonlySet<unknown> = new Set<unknown>(['qr', 'login', 'approval']);
+
+/**
+ * True when `state` is final: the protocol's final states, and an approval's `denied` (named here
+ * too, so that an SDK built against an older protocol package still ends a denied approval).
+ */
+export function isEnded(state: string): boolean {
+  return state === 'denied' || isFinalState(state as FlowState['state']);
+}
 
 /** Narrow a state object received from the server; null when it is not one. */
 export function parseFlowState(x: unknown): FlowState | null {
