@@ -6,10 +6,12 @@ import type { ErrorCode } from '@handoff/protocol';
 
 /** Error codes raised by the SDK itself (the server's catalogue codes are in `ERRORS` of the protocol). */
 export const SDK_ERRORS = {
-  /** The flow was cancelled: by the phone that scanned it, or by the browser (`QrLogin.cancel()`). */
+  /** The flow was cancelled: by the phone that scanned it, or by the browser (`QrLogin.cancel()`, `ApprovalLogin.cancel()`). */
   cancelled: 'The flow was cancelled.',
   /** The flow's time ran out before it was confirmed / succeeded and redeemed. */
   expired: 'The flow expired.',
+  /** The approval was denied on the phone (Deny, or a wrong number picked). */
+  denied: 'The sign-in request was denied on the phone.',
   /** The async login failed (wrong password, …); `error.state.error` carries the server's reason. */
   failed: 'The login failed.',
   /** A wait or a request gave up: its `timeout` passed. */

@@ -6,7 +6,8 @@ import type { Endpoints } from './endpoints.js';
 import { HandoffError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import type { Scope } from './scope.js';
-import { backoff, parseErrorBody, parseFlowState } from './utils.js';
+import { backoff, parseApprovalRequest, parseErrorBody, parseFlowState } from './utils.js';
+import type { ApprovalRequest } from './utils.js';
 
 /**
  * The client's transport state:
@@ -34,6 +35,8 @@ export interface TransportEvent {
 export interface ConnectionEvents {
   transport: TransportEvent;
   push: FlowState;
+  /** A push of the user channel (`user:me`): one of the user's approvals, with requester and choices. */
+  approval: ApprovalRequest;
 }
 
 /** The few socket calls the SDK makes, untyped at this seam (payloads are narrowed where they arrive). */
@@ -235,7 +238,10 @@ export class Connection {
     listen(attempt, socket, 'disconnect', (reason: unknown) => this.onDisconnect(attempt, String(reason)));
     listen(attempt, socket, 'state', (raw: unknown) => {
       const state = parseFlowState(raw);
-      if (state) this.events.emit('push', state);
+      if (!state) return;
+      this.events.emit('push', state);
+      const approval = parseApprovalRequest(raw);
+      if (approval) this.events.emit('approval', approval);
     });
     socket.connect();
   }

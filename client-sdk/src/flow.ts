@@ -6,13 +6,14 @@ import type { HttpClient } from './http.js';
 import type { ResolvedOptions } from './options.js';
 import type { Scope } from './scope.js';
 import { FlowSubscription, type SubscriptionEvent, type SubscriptionState } from './subscription.js';
-import { expectShape, parseSession, raceWait, retryDelay, type WaitOptions } from './utils.js';
+import { expectShape, parseFlowState, parseSession, raceWait, retryDelay, type WaitOptions } from './utils.js';
 
-/** Events of a flow handle (`QrLogin`, `AsyncLogin`). */
+/** Events of a flow handle (`QrLogin`, `AsyncLogin`, `ApprovalLogin`). */
 export interface FlowEvents {
   /**
    * The flow's state. A new listener first gets the current state (on a microtask), then every
-   * newer one: `pending → scanned → confirmed → redeemed`, or `queued → processing → …`.
+   * newer one: `pending → scanned → confirmed → redeemed`, `queued → processing → …`, or
+   * `pending → approved → redeemed`.
    */
   state: FlowState;
   /** The subscription's state changed (`unsubscribed | subscribing | subscribed`), with `{code, reason}`. */
@@ -31,8 +32,8 @@ type Outcome = { ok: true; session: Session } | { ok: false; error: HandoffError
 
 /**
  * A flow its creator waits on. Watches the flow from creation (socket or long-poll), emits its
- * states, and on `session()` redeems it once it is confirmed / succeeded. Shared by `QrLogin`
- * and `AsyncLogin`.
+ * states, and on `session()` redeems it once it is confirmed / succeeded / approved. Shared by
+ * `QrLogin`, `AsyncLogin` and `ApprovalLogin`.
  */
 export abstract class FlowHandle {
   private readonly emitter = new Emitter<FlowEvents>();
@@ -109,9 +110,10 @@ export abstract class FlowHandle {
   }
 
   /**
-   * The session of this flow: resolves once the flow is confirmed (qr) / succeeded (login) AND
-   * redeemed by this handle (over the socket when connected, else `POST /v1/flows/{topic}/session`).
-   * Rejects with a HandoffError: `cancelled`, `expired`, `failed` (the flow ended so),
+   * The session of this flow: resolves once the flow is confirmed (qr) / succeeded (login) /
+   * approved (approval) AND redeemed by this handle (over the socket when connected, else
+   * `POST /v1/flows/{topic}/session`).
+   * Rejects with a HandoffError: `cancelled`, `expired`, `failed`, `denied` (the flow ended so),
    * `already_redeemed` (someone else redeemed it), a subscription error (`not_found`,
    * `invalid_watch_token`), `closed`; per call, `timeout` and `aborted` from `opts` (the flow
    * goes on). Every call shares the one outcome; the flow is redeemed at most once.
@@ -140,6 +142,25 @@ export abstract class FlowHandle {
   close(): void {
     if (!this.outcome) this.settle({ ok: false, error: new HandoffError('closed', 'The flow handle was closed.') });
     this.scope.dispose();
+  }
+
+  /**
+   * @internal Cancel from the browser: `DELETE <path>` with the watch token; offers and resolves
+   * with the `cancelled` state. Rejects with `invalid_transition` (and `error.state`) when too late.
+   */
+  protected async cancelAt(path: string, opts: WaitOptions): Promise<FlowState> {
+    const { http, options } = this.ctx;
+    const res = await http.request(
+      'DELETE',
+      path,
+      { watchToken: this.#watchToken, signal: opts.signal, timeout: opts.timeout ?? options.requestTimeout },
+      // The client's scope, not the flow's: the `cancelled` push may end the flow's lifetime before
+      // this answer arrives, and must not abort the request that caused it.
+      this.ctx.scope,
+    );
+    const state = expectShape(parseFlowState(res.body), 'flow state');
+    this.offer(state);
+    return state;
   }
 
   /** @internal Offer a state the SDK got from an HTTP answer of its own (e.g. a cancel). */
@@ -186,7 +207,7 @@ export abstract class FlowHandle {
       this.settle({ ok: false, error: terminal });
       return;
     }
-    if ((state.state === 'confirmed' || state.state === 'succeeded') && this.waiters) void this.redeem();
+    if (REDEEMABLE.has(state.state) && this.waiters) void this.redeem();
   }
 
   private async redeem(): Promise<void> {
@@ -256,9 +277,14 @@ export abstract class FlowHandle {
   }
 }
 
+/** The states in which the creator may redeem: qr `confirmed`, login `succeeded`, approval `approved`. */
+const REDEEMABLE: ReadonlySet<string> = new Set<string>(['confirmed', 'succeeded', 'approved']);
+
 /** The error a final (or lost) state means for `session()`; null while the flow may still succeed. */
 function terminalError(state: FlowState): HandoffError | null {
-  switch (state.state) {
+  switch (state.state as string) {
+    case 'denied':
+      return new HandoffError('denied', 'The sign-in request was denied on the phone.', { state });
     case 'cancelled':
       return new HandoffError('cancelled', 'The flow was cancelled.', { state });
     case 'expired':

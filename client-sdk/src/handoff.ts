@@ -1,4 +1,6 @@
 import { MAX_LONG_POLL_SECONDS, type FlowState, type Requester, type Session } from '@handoff/protocol';
+import { ApprovalLogin, parseCreatedApproval } from './approval-login.js';
+import { Approvals } from './approvals.js';
 import { AsyncLogin, parseQueuedLogin } from './async-login.js';
 import { Connection, type TransportEvent, type TransportName, type TransportState } from './connection.js';
 import type { Listener, Unsubscribe } from './emitter.js';
@@ -39,6 +41,12 @@ export interface HandoffEvents {
 
 type QrAction = 'scan' | 'confirm' | 'cancel';
 
+/** Options of `approvalLogin`. */
+export interface ApprovalLoginOptions extends WaitOptions {
+  /** Who wants to sign in: the email (or the app's own login) of the user whose phone is asked. */
+  login: string;
+}
+
 /**
  * The Handoff client. One per page (browser) or per app session (phone); it opens its realtime
  * link lazily, while a flow is being watched (or between `connect()` and `disconnect()`), and
@@ -58,6 +66,7 @@ export class Handoff {
   private readonly http: HttpClient;
   private readonly connection: Connection;
   private pin: (() => void) | null = null;
+  private _approvals: Approvals | null = null;
 
   constructor(options: HandoffOptions) {
     this.options = resolveOptions(options);
@@ -152,6 +161,34 @@ export class Handoff {
     throw new HandoffError('bad_response', `POST /v1/sessions answered ${res.status}.`, { status: res.status });
   }
 
+  /**
+   * Browser side, push-to-approve: ask the phone of user `login` (`POST /v1/approvals`) and start
+   * watching. Show the handle's `number`; the phone is pushed the request with three choices and
+   * the user picks that number. `session()` resolves once approved (and redeemed), or rejects with
+   * `denied` / `cancelled` / `expired`. An unknown login is answered as a known one (its request
+   * just expires). Rejects here with `bad_request`, `rate_limited`, `unavailable`, `network`, …
+   */
+  async approvalLogin(opts: ApprovalLoginOptions): Promise<ApprovalLogin> {
+    if (typeof opts?.login !== 'string' || opts.login.trim() === '') throw new TypeError('Handoff: approvalLogin needs { login }');
+    const res = await this.request('POST', '/v1/approvals', { body: { login: opts.login } }, opts);
+    return new ApprovalLogin(this.context(), parseCreatedApproval(res.body));
+  }
+
+  /**
+   * Phone side, push-to-approve (needs `token`): the sign-in requests for this user.
+   * `approvals.on('request', (req) => …)` is pushed each pending request with its `choices` and
+   * `requester`; `approvals.approve(id, number)` / `approvals.deny(id)` answer it.
+   */
+  get approvals(): Approvals {
+    this._approvals ??= new Approvals({
+      connection: this.connection,
+      options: this.options,
+      scope: this.scope,
+      act: (event, payload, path, body, opts) => this.appAction(event, payload, path, body, opts),
+    });
+    return this._approvals;
+  }
+
   /** Sync password (or code) login: `POST /v1/sessions` → the session. */
   async login(credentials: LoginCredentials, opts: WaitOptions = {}): Promise<Session> {
     const res = await this.request('POST', '/v1/sessions', { body: credentials }, opts);
@@ -214,38 +251,56 @@ export class Handoff {
     return this.http.request(method, path, { ...req, signal: opts.signal, timeout: opts.timeout ?? this.options.requestTimeout }, this.scope);
   }
 
+  /** scan / confirm / cancel of a QR flow; answers `{state, requester?, context?}`. */
+  private qrAction(action: QrAction, id: string, opts: WaitOptions): Promise<{ state: unknown; requester?: unknown; context?: unknown }> {
+    return this.appAction(`qr:${action}`, { id }, `/v1/qr/${encodeURIComponent(id)}/${action}`, undefined, opts);
+  }
+
   /**
-   * scan / confirm / cancel: over a socket ack when connected, else HTTP; answers `{state, requester?}`.
-   * With a token function, an `unauthorized` answer asks it once more, and a fresh token is tried
-   * over HTTP (the socket keeps the identity it connected with).
+   * An app action (JWT required): Socket.IO `event` with `payload` and an ack when connected, else
+   * `POST path` with `body`; answers `{state, requester?, context?}`. With a token function, an
+   * `unauthorized` answer asks it once more, and a fresh token is tried over HTTP (the socket
+   * keeps the identity it connected with).
    */
-  private async qrAction(action: QrAction, id: string, opts: WaitOptions): Promise<{ state: unknown; requester?: unknown; context?: unknown }> {
+  private async appAction(
+    event: string,
+    payload: Record<string, unknown>,
+    path: string,
+    body: Record<string, unknown> | undefined,
+    opts: WaitOptions,
+  ): Promise<{ state: unknown; requester?: unknown; context?: unknown }> {
     if (this.closed) throw new HandoffError('closed');
     const tokens = this.options.tokens;
     const token = await tokens.get();
     if (this.closed) throw new HandoffError('closed');
+    const action = event.slice(event.indexOf(':') + 1);
     if (!token) throw new HandoffError('unauthorized', `${action} needs the app's JWT: new Handoff({ url, token }).`);
     let refused: string | undefined; // the token HTTP answered `unauthorized` to
     try {
       if (this.connection.state === 'connected') {
-        const res = await this.connection.request(`qr:${action}`, { id }, opts.timeout ?? this.options.requestTimeout, opts.signal);
+        const res = await this.connection.request(event, payload, opts.timeout ?? this.options.requestTimeout, opts.signal);
         return { state: res.state, requester: res.requester, context: res.context };
       }
       refused = token;
-      return await this.qrActionOverHttp(action, id, token, opts);
+      return await this.appActionOverHttp(path, body, token, opts);
     } catch (err) {
       if (!isHandoffError(err, 'unauthorized') || !tokens.refreshable) throw err;
       const fresh = await tokens.get();
       if (this.closed) throw new HandoffError('closed');
       if (!fresh || fresh === refused) throw err;
-      return this.qrActionOverHttp(action, id, fresh, opts);
+      return this.appActionOverHttp(path, body, fresh, opts);
     }
   }
 
-  private async qrActionOverHttp(action: QrAction, id: string, token: string, opts: WaitOptions): Promise<{ state: unknown; requester?: unknown; context?: unknown }> {
-    const res = await this.request('POST', `/v1/qr/${encodeURIComponent(id)}/${action}`, { bearer: token }, opts);
-    // HTTP answers the state object itself (scan: plus `requester`).
-    const body = typeof res.body === 'object' && res.body !== null ? (res.body as Record<string, unknown>) : {};
-    return { state: res.body, requester: body.requester, context: body.context };
+  private async appActionOverHttp(
+    path: string,
+    body: Record<string, unknown> | undefined,
+    token: string,
+    opts: WaitOptions,
+  ): Promise<{ state: unknown; requester?: unknown; context?: unknown }> {
+    const res = await this.request('POST', path, { body, bearer: token }, opts);
+    // HTTP answers the state object itself (scan: plus `requester` and `context`).
+    const answer = typeof res.body === 'object' && res.body !== null ? (res.body as Record<string, unknown>) : {};
+    return { state: res.body, requester: answer.requester, context: answer.context };
   }
 }

@@ -1,10 +1,12 @@
 /**
- * @handoff/client-sdk — the Handoff client: QR login (browser and phone), async and sync
- * password login, over Socket.IO with an HTTP long-poll fallback. See README.md.
+ * @handoff/client-sdk — the Handoff client: QR login and push-to-approve (browser and phone),
+ * async and sync password login, over Socket.IO with an HTTP long-poll fallback. See README.md.
  */
-export { Handoff, type AsyncLoginOptions, type HandoffEvents, type LoginCredentials, type ScanResult } from './handoff.js';
+export { Handoff, type ApprovalLoginOptions, type AsyncLoginOptions, type HandoffEvents, type LoginCredentials, type ScanResult } from './handoff.js';
 export { QrLogin } from './qr-login.js';
 export { AsyncLogin } from './async-login.js';
+export { ApprovalLogin } from './approval-login.js';
+export { Approvals, type ApprovalsEvents } from './approvals.js';
 export { FlowHandle, type FlowEvents } from './flow.js';
 export { HandoffError, isHandoffError, type HandoffErrorDetails } from './errors.js';
 export {
@@ -29,7 +31,7 @@ export type { TransportEvent, TransportName, TransportState } from './connection
 export type { SubscriptionEvent, SubscriptionState } from './subscription.js';
 export type { FetchLike } from './http.js';
 export type { Listener, Unsubscribe } from './emitter.js';
-export type { WaitOptions } from './utils.js';
+export type { ApprovalRequest, WaitOptions } from './utils.js';
 
 // The protocol's values and types the public API speaks in (bundled into the SDK's builds).
 export { ERRORS, FINAL_STATES, LOGIN_STATES, QR_STATES, isFinalState } from '@handoff/protocol';

@@ -57,18 +57,7 @@ export class QrLogin extends FlowHandle {
    * `cancelled` state; `session()` then rejects with `cancelled`. Rejects with
    * `invalid_transition` (and `error.state`) when the flow is past cancelling.
    */
-  async cancel(opts: WaitOptions = {}): Promise<FlowState> {
-    const { http, options } = this.context;
-    const res = await http.request(
-      'DELETE',
-      `/v1/qr/${encodeURIComponent(this.id)}`,
-      { watchToken: this.secret, signal: opts.signal, timeout: opts.timeout ?? options.requestTimeout },
-      // The client's scope, not the flow's: the `cancelled` push may end the flow's lifetime before
-      // this answer arrives, and must not abort the request that caused it.
-      this.context.scope,
-    );
-    const state = expectShape(parseFlowState(res.body), 'flow state');
-    this.offer(state);
-    return state;
+  cancel(opts: WaitOptions = {}): Promise<FlowState> {
+    return this.cancelAt(`/v1/qr/${encodeURIComponent(this.id)}`, opts);
   }
 }

@@ -1,4 +1,4 @@
-import { isFinalState, type FlowState, type Topic } from '@handoff/protocol';
+import type { FlowState, Topic } from '@handoff/protocol';
 import { SUBSCRIPTION_CODES, type SubscriptionCode } from './codes.js';
 import type { Connection } from './connection.js';
 import { Emitter } from './emitter.js';
@@ -6,7 +6,7 @@ import { HandoffError, isTemporary, toHandoffError } from './errors.js';
 import type { HttpClient } from './http.js';
 import type { ResolvedOptions } from './options.js';
 import type { Scope } from './scope.js';
-import { parseFlowState, retryDelay } from './utils.js';
+import { isEnded, parseFlowState, retryDelay } from './utils.js';
 
 /**
  * A flow subscription's state:
@@ -127,7 +127,7 @@ export class FlowSubscription {
     if (state.topic !== this.topic || !isNewer(this.current, state)) return;
     this.current = state;
     this.events.emit('flow', state);
-    if (isFinalState(state.state)) this.end(SUBSCRIPTION_CODES.final, `the flow is ${state.state}`);
+    if (isEnded(state.state)) this.end(SUBSCRIPTION_CODES.final, `the flow is ${state.state}`);
   }
 
   /** Follow the client's transport state: subscribe over the socket, long-poll, or wait. */

@@ -2,7 +2,9 @@ import {
   LOGIN_STATES,
   QR_STATES,
   isErrorCode,
+  isFinalState,
   type ErrorBody,
+  type FlowKind,
   type FlowState,
   type Requester,
   type Session,
@@ -84,20 +86,31 @@ function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
-const STATE_NAMES: ReadonlySet<string> = new Set<string>([...QR_STATES, ...LOGIN_STATES]);
+/** The states of an `approval` flow (contract §9). */
+const APPROVAL_STATE_NAMES = ['pending', 'approved', 'redeemed', 'denied', 'cancelled', 'expired'] as const;
+const STATE_NAMES: ReadonlySet<string> = new Set<string>([...QR_STATES, ...LOGIN_STATES, ...APPROVAL_STATE_NAMES]);
+const KINDS: ReadonlySet<unknown> = new Set<unknown>(['qr', 'login', 'approval']);
+
+/**
+ * True when `state` is final: the protocol's final states, and an approval's `denied` (named here
+ * too, so that an SDK built against an older protocol package still ends a denied approval).
+ */
+export function isEnded(state: string): boolean {
+  return state === 'denied' || isFinalState(state as FlowState['state']);
+}
 
 /** Narrow a state object received from the server; null when it is not one. */
 export function parseFlowState(x: unknown): FlowState | null {
   if (!isObject(x)) return null;
   const { topic, kind, id, state, version, expiresAt } = x;
-  if (kind !== 'qr' && kind !== 'login') return null;
+  if (!KINDS.has(kind)) return null;
   if (typeof topic !== 'string' || typeof id !== 'string' || topic !== `${kind}:${id}`) return null;
   if (typeof state !== 'string' || !STATE_NAMES.has(state)) return null;
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) return null;
   if (typeof expiresAt !== 'string') return null;
   if (x.position !== undefined && typeof x.position !== 'number') return null;
   // Only the contract's fields: extra keys (e.g. `watchToken`, `requester` of a creation or scan answer) are left out.
-  const out: FlowState = { topic: topic as FlowState['topic'], kind, id, state: state as FlowState['state'], version, expiresAt };
+  const out: FlowState = { topic: topic as FlowState['topic'], kind: kind as FlowKind, id, state: state as FlowState['state'], version, expiresAt };
   if (isObject(x.scannedBy)) out.scannedBy = x.scannedBy as unknown as NonNullable<FlowState['scannedBy']>;
   if (typeof x.position === 'number') out.position = x.position;
   const error = parseErrorBody(x.error);
@@ -132,6 +145,41 @@ export function parseSession(x: unknown): Session | null {
 export function parseRequester(x: unknown): Requester | null {
   if (!isObject(x) || typeof x.ip !== 'string' || typeof x.userAgent !== 'string' || typeof x.createdAt !== 'string') return null;
   return { ip: x.ip, userAgent: x.userAgent, createdAt: x.createdAt };
+}
+
+/**
+ * One of the user's approvals as the phone sees it (contract §9): the approval's state object (its
+ * own topic, `approval:<id>`), who asks (`nearby`: a proximity hint, never a proof), the app
+ * backend's `context` if any, and `choices`: three 2-digit numbers, the browser's among them.
+ */
+export interface ApprovalRequest extends FlowState {
+  requester: Requester & { nearby?: 'same-ip' | 'same-network' | null };
+  context?: Record<string, unknown>;
+  choices: number[];
+}
+
+/**
+ * Narrow an approval as the user channel pushes it (contract §9): an `approval` state object plus
+ * `requester`, `choices` (three 2-digit numbers) and, when the app's backend gave one, `context`.
+ * The channel shows it under its topic `user:me`: the request keeps its own, `approval:<id>`.
+ * Null when it is not one.
+ */
+export function parseApprovalRequest(x: unknown): ApprovalRequest | null {
+  const onChannel = isObject(x) && x.topic === 'user:me' && typeof x.id === 'string';
+  const state = parseFlowState(onChannel ? { ...(x as Record<string, unknown>), topic: `approval:${x.id as string}` } : x);
+  if (!state || (state.kind as string) !== 'approval' || !isObject(x)) return null;
+  const requester = parseRequester(x.requester);
+  const choices = x.choices;
+  if (!requester || !Array.isArray(choices) || choices.length !== 3) return null;
+  if (!choices.every((c): c is number => typeof c === 'number' && Number.isInteger(c) && c >= 0 && c <= 99)) return null;
+  const nearby = isObject(x.requester) ? x.requester.nearby : undefined;
+  const out: ApprovalRequest = {
+    ...state,
+    requester: nearby === 'same-ip' || nearby === 'same-network' || nearby === null ? { ...requester, nearby } : requester,
+    choices: [...choices],
+  };
+  if (isObject(x.context)) out.context = x.context;
+  return out;
 }
 
 /** Throw `bad_response` unless `value` is non-null. */

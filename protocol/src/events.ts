@@ -25,9 +25,23 @@ export interface RedeemRequest {
   watchToken: string;
 }
 
+/** The user channel's topic (contract §9): an app socket authenticated as user U subscribes to it, no watch token. */
+export const USER_TOPIC = 'user:me' as const;
+
+/** `approval:approve` (Socket.IO) / `approval.approve` (ws) / `POST /v1/approvals/{id}/approve`: the number the user picked. */
+export interface ApprovalApproveRequest {
+  id: string;
+  number: number;
+}
+/** `approval:deny` (Socket.IO) / `approval.deny` (ws) / `POST /v1/approvals/{id}/deny`. */
+export interface ApprovalDenyRequest {
+  id: string;
+}
+
 export type SubscribeAck = Ack<{ state: FlowState }>;
 /** Subscribing to `user:me`: the snapshot is the user's pending approvals. */
 export type UserChannelAck = Ack<{ state: UserChannelSnapshot }>;
+/** The ack of `approval:approve` / `approval:deny`: the flow's new state (a wrong number: `wrong_number`, and the flow is denied). */
 export type ApprovalActionAck = Ack<{ state: FlowState }>;
 export type UnsubscribeAck = Ack;
 export type QrActionAck = Ack<{ state: FlowState; requester?: Requester; context?: Record<string, unknown> }>;
@@ -35,14 +49,15 @@ export type RedeemAck = Ack<{ session: Session }>;
 
 /** Socket.IO events a client emits (contract §3). */
 export interface ClientToServerEvents {
+  /** A flow topic (ack with its state) or `user:me` (ack with the user's pending approvals). */
   subscribe: (req: SubscribeRequest, ack: (res: SubscribeAck | UserChannelAck) => void) => void;
   unsubscribe: (req: TopicRequest, ack: (res: UnsubscribeAck) => void) => void;
   'qr:scan': (req: QrActionRequest, ack: (res: QrActionAck) => void) => void;
   'qr:confirm': (req: QrActionRequest, ack: (res: QrActionAck) => void) => void;
   'qr:cancel': (req: QrActionRequest, ack: (res: QrActionAck) => void) => void;
   redeem: (req: RedeemRequest, ack: (res: RedeemAck) => void) => void;
-  'approval:approve': (req: ApprovalActionRequest, ack: (res: ApprovalActionAck) => void) => void;
-  'approval:deny': (req: ApprovalActionRequest, ack: (res: ApprovalActionAck) => void) => void;
+  'approval:approve': (req: ApprovalApproveRequest, ack: (res: ApprovalActionAck) => void) => void;
+  'approval:deny': (req: ApprovalDenyRequest, ack: (res: ApprovalActionAck) => void) => void;
 }
 
 /** Why the server asks a client to reconnect elsewhere. */
@@ -58,7 +73,10 @@ export const RECONNECT_HINT_EVENT = 'reconnect' as const;
 
 /** Socket.IO events the server emits. */
 export interface ServerToClientEvents {
-  /** A flow's state: on subscribe's ack, then on each transition. */
+  /**
+   * A flow's state: on subscribe's ack, then on each transition. On the user channel each of the
+   * user's approvals, as it is created and as it changes, as an `ApprovalRequest`.
+   */
   state: (state: FlowState | ApprovalRequest) => void;
   /** The reconnect hint, sent before a graceful shutdown. */
   [RECONNECT_HINT_EVENT]: (hint: ReconnectHint) => void;
@@ -84,14 +102,14 @@ export type WsClientFrame =
   | ({ type: 'unsubscribe'; ref?: string } & TopicRequest)
   | ({ type: 'qr.scan' | 'qr.confirm' | 'qr.cancel'; ref?: string } & QrActionRequest)
   | ({ type: 'redeem'; ref?: string } & RedeemRequest)
-  | ({ type: 'approval.approve' | 'approval.deny'; ref?: string } & ApprovalActionRequest);
+  | ({ type: 'approval.approve'; ref?: string } & ApprovalApproveRequest)
+  | ({ type: 'approval.deny'; ref?: string } & ApprovalDenyRequest);
 
 /** Plain WebSocket server frames. */
 export type WsServerFrame =
   | ({ type: 'reply'; ref: string | null; ok: true } & Record<string, unknown>)
   | { type: 'reply'; ref: string | null; ok: false; error: ErrorBody }
-  | ({ type: 'state' } & FlowState)
-  | ({ type: 'state' } & ApprovalRequest);
+  | ({ type: 'state' } & (FlowState | ApprovalRequest));
 
 /** Default maximum WebSocket frame size, bytes (contract §4). */
 export const WS_MAX_FRAME_BYTES = 16 * 1024;

@@ -54,7 +54,15 @@
     doneTitle: $('done-title'),
     doneDetail: $('done-detail'),
     scanAnother: $('scan-another'),
+    incoming: $('incoming'),
+    incomingEmpty: $('incoming-empty'),
+    incomingList: $('incoming-list'),
+    incomingStatus: $('incoming-status'),
   };
+
+  /** The pushed sign-in requests on screen, by id: `{req, item, busy}`. */
+  const requests = new Map();
+  let agesTimer = null;
 
   /** `{token, expiresAt, user}` or null. */
   let session = loadSession();
@@ -97,6 +105,7 @@
     session = s;
     if (app) app.close();
     app = s ? new Handoff({ url: location.origin, token: s.token }) : null;
+    listenForRequests();
     if (s) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(s));
     else sessionStorage.removeItem(STORAGE_KEY);
     setWho();
@@ -330,10 +339,143 @@
     });
   }
 
+  // ---- incoming sign-in requests (push-to-approve) ------------------------------------------
+
+  /** Follow the user channel on the signed-in client: each pending request is listed with its three numbers. */
+  function listenForRequests() {
+    for (const id of [...requests.keys()]) dropRequest(id);
+    el.incomingStatus.textContent = '';
+    el.incoming.hidden = !app;
+    if (agesTimer !== null) clearInterval(agesTimer);
+    agesTimer = null;
+    if (!app) return;
+    const client = app;
+    client.approvals.on('request', (req) => {
+      if (client === app) addRequest(req);
+    });
+    client.approvals.on('state', (req) => {
+      if (client !== app || req.state === 'pending') return;
+      const entry = requests.get(req.id);
+      if (!entry) return;
+      dropRequest(req.id);
+      if (!entry.answered) el.incomingStatus.textContent = OTHER_END[req.state] || '';
+    });
+    client.approvals.on('gone', (g) => {
+      if (client === app) dropRequest(g.id);
+    });
+    agesTimer = setInterval(renderAges, 1000);
+    renderEmpty();
+  }
+
+  const OTHER_END = {
+    approved: 'A request was approved on another device.',
+    denied: 'A request was denied on another device.',
+    cancelled: 'A request was withdrawn in the browser.',
+    expired: 'A request expired.',
+    redeemed: 'A request was approved on another device.',
+  };
+
+  function addRequest(req) {
+    if (requests.has(req.id)) return;
+    const item = document.createElement('li');
+    item.className = 'request';
+    item.dataset.id = req.id;
+    const where = document.createElement('p');
+    where.className = 'request-where';
+    const question = document.createElement('p');
+    question.className = 'request-question';
+    question.id = `q-${req.id}`;
+    question.textContent = 'Which number do you see?';
+    const choices = document.createElement('div');
+    choices.className = 'choices';
+    choices.setAttribute('role', 'group');
+    choices.setAttribute('aria-labelledby', question.id);
+    const entry = { req, item, where, answered: false, buttons: [] };
+    for (const n of req.choices) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'btn btn-secondary';
+      b.textContent = String(n).padStart(2, '0');
+      b.addEventListener('click', () => answer(entry, n));
+      choices.append(b);
+      entry.buttons.push(b);
+    }
+    const deny = document.createElement('button');
+    deny.type = 'button';
+    deny.className = 'btn btn-quiet btn-block';
+    deny.textContent = 'Deny';
+    deny.addEventListener('click', () => answer(entry, null));
+    entry.buttons.push(deny);
+    const error = document.createElement('p');
+    error.className = 'field-error';
+    entry.error = error;
+    item.append(where, question, choices, deny, error);
+    requests.set(req.id, entry);
+    el.incomingList.append(item);
+    renderAge(entry);
+    renderEmpty();
+    el.incomingStatus.textContent = 'New sign-in request.';
+  }
+
+  /** Approve with the number picked (a wrong one denies the request), or deny (`n === null`). */
+  async function answer(entry, n) {
+    if (entry.answered) return;
+    entry.answered = true;
+    for (const b of entry.buttons) b.disabled = true;
+    entry.error.textContent = '';
+    try {
+      if (n === null) {
+        await app.approvals.deny(entry.req.id);
+        el.incomingStatus.textContent = 'Denied: nobody was signed in.';
+      } else {
+        await app.approvals.approve(entry.req.id, n);
+        el.incomingStatus.textContent = 'Approved: the browser is signing in.';
+      }
+      dropRequest(entry.req.id);
+    } catch (err) {
+      if (Handoff.isHandoffError(err, 'unauthorized')) return signOut('Your session ended. Sign in again.');
+      dropRequest(entry.req.id);
+      if (Handoff.isHandoffError(err, 'wrong_number')) {
+        el.incomingStatus.textContent = 'Wrong number: the request was denied. If you did not ask to sign in, someone else did.';
+      } else if (Handoff.isHandoffError(err, 'invalid_transition')) {
+        const state = err.state && err.state.state;
+        el.incomingStatus.textContent = OTHER_END[state] || 'This request was already answered.';
+      } else {
+        el.incomingStatus.textContent = describeError(err);
+      }
+    }
+  }
+
+  function dropRequest(id) {
+    const entry = requests.get(id);
+    if (!entry) return;
+    entry.answered = true;
+    entry.item.remove();
+    requests.delete(id);
+    renderEmpty();
+  }
+
+  function renderEmpty() {
+    el.incomingEmpty.hidden = requests.size > 0;
+  }
+
+  function renderAges() {
+    for (const entry of requests.values()) renderAge(entry);
+  }
+
+  /** "Sign in request from Chrome 131 (Linux), IP 203.0.113.7, 12 s ago". */
+  function renderAge(entry) {
+    const r = entry.req.requester;
+    const secs = Math.max(0, Math.round((Date.now() - Date.parse(r.createdAt)) / 1000));
+    const ago = Number.isNaN(secs) ? '' : secs < 90 ? `, ${secs} s ago` : `, ${Math.round(secs / 60)} min ago`;
+    const place = entry.req.context && typeof entry.req.context.location === 'string' ? ` ${entry.req.context.location}` : '';
+    entry.where.textContent = `Sign in request from ${describeUserAgent(r.userAgent, ' on ')},${place} IP ${r.ip}${ago}`;
+  }
+
   // ---- helpers ---------------------------------------------------------------------------
 
   /** "Chrome 131 (Linux)" from a user agent string; the whole string is under "Browser details". */
-  function describeUserAgent(ua) {
+  function describeUserAgent(ua, osJoin) {
     if (!ua) return 'an unknown browser';
     const browsers = [
       [/Edg\/(\d+)/, 'Edge'],
@@ -363,7 +505,8 @@
     }
     const os = (systems.find(([re]) => re.test(ua)) || [])[1];
     if (!browser) return ua.length > 40 ? `${ua.slice(0, 40)}…` : ua;
-    return os ? `${browser} (${os})` : browser;
+    if (!os) return browser;
+    return osJoin ? `${browser}${osJoin}${os}` : `${browser} (${os})`;
   }
 
   function describeError(err) {
@@ -414,6 +557,7 @@
   window.addEventListener('hashchange', onLink);
   window.addEventListener('pagehide', () => {
     stopWatching();
+    if (agesTimer !== null) clearInterval(agesTimer);
     if (app) app.close();
   });
   // Back from the back/forward cache with a closed client: start over.

@@ -1,5 +1,6 @@
 // The demo login page: a live QR code (through the Handoff SDK's browser bundle, global `Handoff`),
-// its countdown, the live transport, and a password form. No framework, no inline script.
+// its countdown, the live transport, "Sign in with your phone" (push-to-approve: type the email,
+// show the 2-digit number, wait for the phone), and a password form. No framework, no inline script.
 'use strict';
 
 (function () {
@@ -50,7 +51,21 @@
     meTransport: $('me-transport'),
     meExpires: $('me-expires'),
     signOut: $('sign-out'),
+    apTitle: $('ap-title'),
+    apForm: $('approval-form'),
+    apEmail: $('ap-email'),
+    apSubmit: $('ap-submit'),
+    apWait: $('ap-wait'),
+    apNumber: $('ap-number'),
+    apStatusTitle: $('ap-status-title'),
+    apStatusDetail: $('ap-status-detail'),
+    apAgain: $('ap-again'),
+    apCancel: $('ap-cancel'),
   };
+
+  /** The push-to-approve request on screen, with its own generation number. */
+  let approval = null;
+  let apGeneration = 0;
 
   /** The QR flow on screen, and a generation number so late events of an old flow are ignored. */
   let qr = null;
@@ -232,11 +247,13 @@
   async function signedIn(session, how) {
     const gen = ++generation; // the QR flow on screen (if any) is over
     stopCountdown();
+    if (how !== 'approval') withdrawApproval();
+    else if (handoff.transport) lastLive = handoff.transport;
     if (qr) {
       const flow = qr;
       qr = null;
-      // Signed in with a password while a code was up: withdraw the code, so no phone can use it.
-      if (how === 'password' && !isFinal(flow.state.state)) flow.cancel().catch(() => {}).finally(() => flow.close());
+      // Signed in another way while a code was up: withdraw the code, so no phone can use it.
+      if (how !== 'qr' && !isFinal(flow.state.state)) flow.cancel().catch(() => {}).finally(() => flow.close());
       else flow.close();
     }
     let user = session.user;
@@ -250,14 +267,15 @@
     if (gen !== generation) return;
     const name = user.displayName || user.email;
     el.signedInTitle.textContent = `Signed in as ${name} (${user.email})`;
-    el.signedInHow.textContent =
-      how === 'qr'
-        ? 'You confirmed on your phone, and this page knew at once: no reload, no polling loop.'
-        : 'Welcome back. (Try the QR code next time: it is quicker.)';
+    const viaPhone = how === 'qr' || how === 'approval';
+    el.signedInHow.textContent = viaPhone
+      ? 'You confirmed on your phone, and this page knew at once: no reload, no polling loop.'
+      : 'Welcome back. (Try the QR code next time: it is quicker.)';
     setAvatar(el.meAvatar, name);
-    el.meMethod.textContent = how === 'qr' ? 'Phone (QR code)' : 'Password';
-    el.meTransport.textContent =
-      how === 'qr' ? (lastLive === 'long-poll' ? 'HTTP long-poll fallback' : lastLive === 'websocket' ? 'WebSocket' : lastLive || '—') : 'HTTP (one request)';
+    el.meMethod.textContent = how === 'qr' ? 'Phone (QR code)' : how === 'approval' ? 'Phone (approved with a number)' : 'Password';
+    el.meTransport.textContent = viaPhone
+      ? lastLive === 'long-poll' ? 'HTTP long-poll fallback' : lastLive === 'websocket' ? 'WebSocket' : lastLive || '—'
+      : 'HTTP (one request)';
     el.meExpires.textContent = formatTime(session.expiresAt);
     el.loginView.hidden = true;
     el.signedInView.hidden = false;
@@ -266,12 +284,115 @@
   }
 
   function signOut() {
+    resetApproval();
     el.signedInView.hidden = true;
     el.loginView.hidden = false;
     el.password.value = '';
     el.pwError.textContent = '';
     el.qrTitle.focus();
     newCode();
+  }
+
+  // ---- sign in with your phone (push-to-approve) -------------------------------------------
+
+  function setApStatus(title, detail) {
+    el.apStatusTitle.textContent = title || '';
+    el.apStatusDetail.textContent = detail || '';
+  }
+
+  /** Back to the email form, with no request on screen. */
+  function resetApproval() {
+    apGeneration++;
+    if (approval) approval.close();
+    approval = null;
+    el.apForm.hidden = false;
+    el.apWait.hidden = true;
+    el.apAgain.hidden = true;
+    el.apCancel.hidden = true;
+    el.apSubmit.disabled = false;
+    setApStatus('');
+  }
+
+  /** Signed in some other way while a request was up: withdraw it, so no phone can approve it. */
+  function withdrawApproval() {
+    const flow = approval;
+    apGeneration++;
+    approval = null;
+    if (!flow) return;
+    if (flow.state.state === 'pending') flow.cancel().catch(() => {}).finally(() => flow.close());
+    else flow.close();
+  }
+
+  async function onApprovalSubmit(event) {
+    event.preventDefault();
+    const login = el.apEmail.value.trim();
+    if (!login) {
+      setApStatus('Enter your email.');
+      el.apEmail.setAttribute('aria-invalid', 'true');
+      el.apEmail.focus();
+      return;
+    }
+    el.apEmail.removeAttribute('aria-invalid');
+    const gen = ++apGeneration;
+    el.apSubmit.disabled = true;
+    setApStatus('Asking your phone…');
+    let flow;
+    try {
+      flow = await handoff.approvalLogin({ login });
+    } catch (err) {
+      if (gen !== apGeneration) return;
+      el.apSubmit.disabled = false;
+      setApStatus('Could not send the request', describeError(err));
+      return;
+    }
+    if (gen !== apGeneration) return void flow.close();
+    approval = flow;
+    el.apForm.hidden = true;
+    el.apNumber.textContent = String(flow.number).padStart(2, '0');
+    el.apWait.hidden = false;
+    el.apCancel.hidden = false;
+    setApStatus('Check your phone', `Open the Handoff app signed in as ${login} and tap ${el.apNumber.textContent}.`);
+    flow.on('state', (s) => {
+      if (gen === apGeneration) renderApproval(s);
+    });
+    flow.session().then(
+      (session) => {
+        if (gen === apGeneration) signedIn(session, 'approval');
+      },
+      (err) => {
+        if (gen !== apGeneration) return;
+        if (['denied', 'cancelled', 'expired', 'closed'].some((code) => Handoff.isHandoffError(err, code))) return; // shown from the state
+        endApproval('Something went wrong', describeError(err));
+      },
+    );
+    showTransport();
+  }
+
+  function renderApproval(s) {
+    switch (s.state) {
+      case 'approved':
+      case 'redeemed':
+        el.apCancel.hidden = true;
+        setApStatus('Approved on your phone — signing you in…');
+        break;
+      case 'denied':
+        endApproval('Denied on your phone', 'The request was refused (Deny, or a wrong number). Nobody was signed in.');
+        break;
+      case 'cancelled':
+        endApproval('You cancelled the request', 'Nobody was signed in.');
+        break;
+      case 'expired':
+        endApproval('The request expired', 'Nobody answered it on the phone in time.');
+        break;
+    }
+  }
+
+  function endApproval(title, detail) {
+    el.apWait.hidden = true;
+    el.apCancel.hidden = true;
+    el.apAgain.hidden = false;
+    setApStatus(title, detail);
+    focusIfIdle(el.apAgain);
   }
 
   // ---- password form ---------------------------------------------------------------------
@@ -364,6 +485,24 @@
       if (!Handoff.isHandoffError(err, 'invalid_transition')) setStatus('Could not cancel', describeError(err));
     } finally {
       el.cancelCode.disabled = false;
+    }
+  });
+  el.apForm.addEventListener('submit', onApprovalSubmit);
+  el.apAgain.addEventListener('click', () => {
+    resetApproval();
+    el.apEmail.focus();
+  });
+  el.apCancel.addEventListener('click', async () => {
+    const flow = approval;
+    if (!flow) return;
+    el.apCancel.disabled = true;
+    try {
+      await flow.cancel();
+    } catch (err) {
+      // Too late (approved or denied meanwhile): the state that won is shown by the flow itself.
+      if (flow === approval && flow.state.state === 'pending') setApStatus('Could not cancel', describeError(err));
+    } finally {
+      el.apCancel.disabled = false;
     }
   });
   el.copy.addEventListener('click', copyLink);

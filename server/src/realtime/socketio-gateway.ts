@@ -131,7 +131,7 @@ export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): SocketIo
     }
 
     for (const action of ['approve', 'deny'] as const) {
-      socket.on(`approval:${action}`, async (payload, ack) => {
+      socket.on(`approval:${action}`, async (payload: unknown, ack: unknown) => {
         reply(ack, await toAckTracked(`approval:${action}`, () => commands.approvalAction(action, payload, socket.data.user)));
       });
     }
