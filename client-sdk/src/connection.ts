@@ -237,11 +237,11 @@ export class Connection {
     listen(attempt, socket, RECONNECT_HINT_EVENT, () => this.endpoints.rotate(url));
     listen(attempt, socket, 'disconnect', (reason: unknown) => this.onDisconnect(attempt, String(reason)));
     listen(attempt, socket, 'state', (raw: unknown) => {
-      const state = parseFlowState(raw);
-      if (!state) return;
-      this.events.emit('push', state);
+      // A push of the user channel (topic `user:me`) is one of the user's approvals; any other, a flow's state.
       const approval = parseApprovalRequest(raw);
       if (approval) this.events.emit('approval', approval);
+      const state = approval ?? parseFlowState(raw);
+      if (state) this.events.emit('push', state);
     });
     socket.connect();
   }

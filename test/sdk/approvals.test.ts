@@ -244,6 +244,11 @@ describe('approvals (phone side)', () => {
     handoff.approvals.on('request', (req) => seen.push(req));
     await expect.poll(() => seen.length).toBe(1);
     expect(seen[0]).toMatchObject({ topic: `approval:${ID}`, id: ID, choices: [17, 42, 93] });
+    // A later push on the channel, shown under user:me as the server sends it, is taken too.
+    const states: string[] = [];
+    handoff.approvals.on('state', (r) => states.push(`${r.topic}:${r.state}@${r.version}`));
+    io.last.push({ ...request('approved', 2), topic: 'user:me' });
+    await expect.poll(() => states).toContain(`approval:${ID}:approved@2`);
     handoff.close();
   });
 });
