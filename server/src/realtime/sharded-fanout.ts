@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { FlowState } from '@handoff/protocol';
 import type { Logger } from 'pino';
 import { HandoffError } from '../errors.js';
@@ -17,12 +18,15 @@ export const UNSUBSCRIBE_LINGER_MS = 1_000;
 
 /**
  * FANOUT=sharded: each committed state is SPUBLISHed on its topic's own channel
- * (`keys.topicChannel(topic)`, payload `[state, committedAt]`), which only nodes with a local
+ * (`keys.topicChannel(topic)`, payload `[state, committedAt, origin]`), which only nodes with a local
  * subscriber of that topic SSUBSCRIBE to: a node's receive work follows its own subscribers, not
  * the fleet. Signals (rare) are PUBLISHed on one broadcast channel every API node subscribes.
  * API nodes and worker processes publish alike.
  */
 export class ShardedFanout extends Fanout {
+  /** This process's id on the channels: a node drops its own messages (it delivered them locally already). */
+  readonly origin = randomBytes(9).toString('base64url');
+
   constructor(
     hub: TopicHub,
     private readonly pub: Publisher,
@@ -34,7 +38,7 @@ export class ShardedFanout extends Fanout {
 
   protected doPublish(state: FlowState, committedAt: number): void {
     // The publisher has an offline queue and never gives up a command: a failure here is a closed connection.
-    this.pub.spublish(this.keys.topicChannel(state.topic), JSON.stringify([state, committedAt])).catch((err: Error) => {
+    this.pub.spublish(this.keys.topicChannel(state.topic), JSON.stringify([state, committedAt, this.origin])).catch((err: Error) => {
       this.warnLog.warn({ err: err.message, topic: state.topic }, 'fan-out publish failed');
     });
   }
@@ -63,7 +67,7 @@ export interface ShardedReceiver extends TopicSubscriptions {
  */
 export function attachShardedReceiver(opts: {
   hub: TopicHub;
-  fanout: Fanout;
+  fanout: ShardedFanout;
   sub: RedisClient;
   keys: Pick<RedisKeys, 'topicChannel' | 'signalChannel'>;
   log: Pick<Logger, 'debug' | 'warn'>;
@@ -93,6 +97,7 @@ export function attachShardedReceiver(opts: {
       return log.warn('fan-out: a message that is not JSON was dropped');
     }
     if (!Array.isArray(parsed) || typeof parsed[0] !== 'object' || parsed[0] === null) return;
+    if (parsed[2] === fanout.origin) return; // published here: delivered locally at publish time
     opts.onMessage?.();
     fanout.receive(parsed[0] as FlowState, parsed[1]);
   };
