@@ -64,8 +64,10 @@ describe.each(TOPOLOGIES)('sharded fan-out ($name)', (topology) => {
   /** Sharded subscribers of a topic's channel across the deployment. */
   async function channelSubscribers(topic: string): Promise<number> {
     const channel = keys.topicChannel(topic);
-    const reply = (await admin.call('PUBSUB', 'SHARDNUMSUB', channel)) as [string, number];
-    return Number(reply[1]);
+    // Each master counts its own subscribers: ask them all (a Cluster client sends PUBSUB to any node).
+    const nodes = admin instanceof Cluster ? admin.nodes('master') : [admin];
+    const replies = await Promise.all(nodes.map((n) => n.call('PUBSUB', 'SHARDNUMSUB', channel) as Promise<[string, number]>));
+    return replies.reduce((sum, [, n]) => sum + Number(n), 0);
   }
 
   beforeAll(async () => {
