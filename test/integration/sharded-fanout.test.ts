@@ -188,3 +188,34 @@ describe.each(TOPOLOGIES)('sharded fan-out ($name)', (topology) => {
     }
   });
 });
+
+describe('FANOUT=broadcast (rollback)', () => {
+  let redis: RedisHandle;
+  let a: InProcessServer;
+  let c: InProcessServer;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    const config = () => loadConfig({ ...TEST_SERVER_ENV, REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('broadcast'), FANOUT: 'broadcast', ROLE: 'api' });
+    const env = config();
+    a = await startInProcess(env);
+    c = await startInProcess(env);
+  });
+  afterAll(async () => {
+    await Promise.all([a, c].map((n) => n?.close()));
+    await redis?.stop();
+  });
+
+  it('still carries a transition to a subscriber on another node, over the Socket.IO adapter', async () => {
+    const qr = await createQr(a.base);
+    const ws = await WsClient.connect(a.base);
+    try {
+      expect(await ws.request('subscribe', { topic: qr.topic, watchToken: qr.watchToken })).toMatchObject({ ok: true });
+      await c.server.handoff.qr.cancelByServer(qr.id);
+      await ws.states.waitFor((s) => s.topic === qr.topic && s.state === 'cancelled');
+      expect(await received(a)).toBe(0); // the sharded path is not in use
+    } finally {
+      ws.socket.close();
+    }
+  });
+});
