@@ -66,6 +66,12 @@ export interface Config {
   seedDemoUser: boolean;
   /** SIGTERM drain bound, seconds (SHUTDOWN_TIMEOUT_SECONDS, default 10). */
   shutdownTimeoutSeconds: number;
+  /**
+   * How committed states reach the other nodes in Redis mode (FANOUT, default sharded): `sharded`,
+   * one sharded pub/sub channel per topic that only nodes with its subscribers listen to;
+   * `broadcast`, every state to every node over the Socket.IO Redis adapter (rollback).
+   */
+  fanout?: 'sharded' | 'broadcast';
   /** Which parts run in this process (ROLE: api | worker | all, default all). */
   role: 'api' | 'worker' | 'all';
   /** A job whose worker died is taken over after this long, ms (QUEUE_LOCK_MS, default 30000). */
@@ -211,6 +217,7 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: envBool(env, 'TRUST_PROXY', false),
     demoPages: envBool(env, 'DEMO_PAGES', nodeEnv !== 'production'),
     role: oneOf(env, 'ROLE', ['api', 'worker', 'all'] as const, 'all'),
+    fanout: oneOf(env, 'FANOUT', ['sharded', 'broadcast'] as const, 'sharded'),
     accounts,
     qrPayloadUrl: qrPayloadTemplate(env),
     credentials,

@@ -26,7 +26,8 @@ import { loginRoutes } from './login/login-routes.js';
 import { Metrics } from './observability/metrics.js';
 import { qrRoutes } from './qr/qr-routes.js';
 import { approvalRoutes } from './approvals/approval-routes.js';
-import { AdapterFanout, FANOUT_EVENT, LocalFanout, SIGNAL_EVENT } from './realtime/fanout.js';
+import { AdapterFanout, FANOUT_EVENT, SIGNAL_EVENT } from './realtime/fanout.js';
+import { createFanout } from './realtime/fanout-factory.js';
 import { realtimePlugin } from './realtime/realtime-plugin.js';
 import { resyncPlugin } from './realtime/resync.js';
 import { createIoServer, socketIoTopics, type HandoffIo } from './realtime/socketio-gateway.js';
@@ -101,12 +102,13 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
 
   const hub = new TopicHub(log);
   const metrics = new Metrics();
+  const broadcast = backend.redis && config.fanout === 'broadcast';
   const io = createIoServer(
     app.server,
     config,
-    backend.redis ? createAdapter(backend.redis.pub, backend.redis.sub, { key: backend.keys.adapterChannel() }) : undefined,
+    broadcast ? createAdapter(backend.redis!.pub, backend.redis!.sub, { key: backend.keys.adapterChannel() }) : undefined,
   );
-  const fanout = backend.redis ? new AdapterFanout(hub, io, log) : new LocalFanout(hub, log);
+  const fanout = createFanout(config, backend, hub, log, metrics, broadcast ? io : undefined);
   if (fanout instanceof AdapterFanout) {
     io.on(FANOUT_EVENT, (state, committedAt) => fanout.receive(state, committedAt));
     io.on(SIGNAL_EVENT, (name, payload) => hub.signal(name, payload));

@@ -6,6 +6,7 @@ import { openIdentity } from './identity/index.js';
 import { ShutdownSteps } from './lib/shutdown.js';
 import { Metrics } from './observability/metrics.js';
 import { AdapterFanout } from './realtime/fanout.js';
+import { ShardedFanout } from './realtime/sharded-fanout.js';
 import { TopicHub } from './realtime/topic-hub.js';
 import { openBackend } from './store/backend.js';
 
@@ -22,14 +23,18 @@ export interface WorkerProcess {
 /**
  * A worker process builds the same capabilities as an API node (createCore) on the same backend,
  * but has no HTTP and no Socket.IO server: its transitions reach every node through the Redis
- * adapter's channel by way of `@socket.io/redis-emitter` — the same fan-out path API nodes use.
+ * fan-out (FANOUT=sharded: SPUBLISH on each topic's channel; broadcast: the adapter's channel by
+ * way of `@socket.io/redis-emitter`) — the same path API nodes use.
  */
 export async function createWorkerProcess(config: Config, opts: { logger?: Logger } = {}): Promise<WorkerProcess> {
   if (!config.redisUrl) throw new Error('ROLE=worker needs Redis: REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES');
   const log = opts.logger ?? createLogger(config);
   const backend = await openBackend(config, log);
   const hub = new TopicHub(log);
-  const fanout = new AdapterFanout(hub, new Emitter(backend.redis!.pub, { key: backend.keys.adapterChannel() }), log);
+  const fanout =
+    config.fanout === 'broadcast'
+      ? new AdapterFanout(hub, new Emitter(backend.redis!.pub, { key: backend.keys.adapterChannel() }), log)
+      : new ShardedFanout(hub, backend.redis!.pub, backend.keys, log);
   const core = createCore({ config, log, backend, hub, fanout, metrics: new Metrics() }, await openIdentity(config, backend, log));
   startWorkers(core);
   const steps = new ShutdownSteps(log);

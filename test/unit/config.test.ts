@@ -15,6 +15,7 @@ describe('configuration from the environment', () => {
       jwtSecretGenerated: true,
       seedDemoUser: true,
       allowedOrigins: [],
+      fanout: 'sharded',
     });
     expect(c.jwtSecret.length).toBeGreaterThanOrEqual(32);
   });
@@ -32,6 +33,7 @@ describe('configuration from the environment', () => {
     ['ALLOWED_ORIGINS', 'https://ok.example,https://bad.example/path'],
     ['JWT_SECRET', 'too-short'],
     ['SEED_DEMO_USER', 'maybe'],
+    ['FANOUT', 'adapter'],
   ])('refuses %s=%s, naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^${name}:`));

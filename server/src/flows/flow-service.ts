@@ -211,6 +211,8 @@ export class FlowService {
     signal?.addEventListener('abort', onAbort, { once: true });
     if (signal?.aborted) wake(); // e.g. the server began draining before this request arrived
     try {
+      // The topic's channel subscribed (FANOUT=sharded) before the first read: no push falls between.
+      await this.hub.ready(`${kind}:${id}`);
       const first = await this.read(topic, access);
       if (first.version > after || isFinalState(first.state) || waitMs <= 0) return first;
       await woken;

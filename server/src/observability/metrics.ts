@@ -55,6 +55,11 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly fanoutReceived = new Counter({
+    name: 'handoff_fanout_messages_received_total',
+    help: 'Fan-out messages (committed states of other processes) this node received from Redis (FANOUT=sharded)',
+    registers: [this.registry],
+  });
   readonly httpRequests = new Counter({
     name: 'handoff_http_requests_total',
     help: 'HTTP requests by route and status',

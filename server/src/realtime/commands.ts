@@ -58,7 +58,8 @@ export class RealtimeCommands {
   }
 
   /**
-   * Subscribe: check access (load the record, no state built), `join` the topic, then take the
+   * Subscribe: check access (load the record, no state built), `join` the topic, wait until this
+   * node receives the topic's transitions (hub.ready: its channel subscribed), then take the
    * snapshot (a full read). A push that lands between the two is either in the snapshot or newer
    * than it, so the subscriber never misses a transition; and nothing is joined before access is
    * proven.
@@ -89,6 +90,9 @@ export class RealtimeCommands {
     flows.authorize(await flows.load(kind, id), access);
     const topic = topicOf(kind, id);
     join(topic);
+    // With per-topic channels (FANOUT=sharded) the join counts only once Redis acknowledged the
+    // topic's SSUBSCRIBE: a transition published before that would reach nobody here.
+    await this.handoff.hub.ready(topic);
     return { state: await flows.read(topic, access) };
   }
 

@@ -108,11 +108,18 @@ export const resyncPlugin = fp<{ handoff: Handoff; topics: () => Iterable<string
     };
     sub.on('close', onClose);
     sub.on('ready', onReady);
+    // Redis Cluster: a sharded subscriber (one per master) lost is replaced, and re-subscribes its
+    // channels, without the cluster connection closing; resync once they are all back.
+    const onShardLost = () => (lost = true);
+    sub.on('-subscriber', onShardLost);
+    sub.on('subscribersReady', onReady);
     app.addHook('preClose', () =>
       steps.run('stop resync', () => {
         resync.stop();
         sub.off('close', onClose);
         sub.off('ready', onReady);
+        sub.off('-subscriber', onShardLost);
+        sub.off('subscribersReady', onReady);
       }),
     );
   },

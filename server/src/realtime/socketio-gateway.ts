@@ -92,6 +92,15 @@ export function attachSocketIoGateway(io: HandoffIo, handoff: Handoff): SocketIo
     }
     io.local.to(state.topic).emit('state', state);
   });
+  // A topic room's first socket makes this node watch the topic, its last one ends it (the sharded
+  // fan-out subscribes the topic's channel meanwhile). A socket's own room is no topic.
+  const rooms = io.of('/').adapter;
+  rooms.on('create-room', (room: unknown) => {
+    if (typeof room === 'string' && !rooms.sids.has(room)) handoff.hub.retain(room);
+  });
+  rooms.on('delete-room', (room: unknown) => {
+    if (typeof room === 'string' && !rooms.sids.has(room)) handoff.hub.release(room);
+  });
 
   io.on('connection', (socket: HandoffSocket) => {
     metrics.connections.inc({ transport: 'socket.io' });

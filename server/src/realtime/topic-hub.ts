@@ -9,6 +9,19 @@ export type SignalPayload = Record<string, string | number | boolean>;
 export type SignalListener = (payload: SignalPayload) => void;
 
 /**
+ * Told when this node starts and stops watching a topic (its first local subscriber came, its
+ * last one left): the sharded fan-out subscribes to the topic's channel only while it is watched.
+ */
+export interface TopicSubscriptions {
+  /** The topic has its first local subscriber: start receiving its states. */
+  watch(topic: string): void;
+  /** The topic's last local subscriber left: stop receiving its states (may be deferred). */
+  unwatch(topic: string): void;
+  /** Resolves once states of a watched topic published from now on reach this node; rejects when Redis cannot confirm it. */
+  ready(topic: string): Promise<void>;
+}
+
+/**
  * This node's local delivery point: every state that reaches the node (from its own transitions or
  * from another node through Redis) is handed to `deliver`, which gives it to every transport sink
  * (Socket.IO rooms) and to per-topic listeners (plain WebSocket clients, long-poll waiters).
@@ -17,6 +30,9 @@ export class TopicHub {
   private readonly topics = new Map<string, Set<StateListener>>();
   private readonly sinks = new Set<StateListener>();
   private readonly signals = new Map<string, Set<SignalListener>>();
+  /** Local subscribers per watched topic: per-topic listeners plus retained ones (Socket.IO rooms). */
+  private readonly interest = new Map<string, number>();
+  private subscriptions: TopicSubscriptions | null = null;
 
   constructor(
     /** Where a listener's failure is reported (debug): it is its transport's problem, never the others'. */
@@ -28,12 +44,54 @@ export class TopicHub {
     let set = this.topics.get(topic);
     if (!set) this.topics.set(topic, (set = new Set()));
     set.add(listener);
+    this.retain(topic);
+    let off = false;
     return () => {
+      if (off) return;
+      off = true;
       const current = this.topics.get(topic);
-      if (!current) return;
-      current.delete(listener);
-      if (current.size === 0) this.topics.delete(topic);
+      if (current) {
+        current.delete(listener);
+        if (current.size === 0) this.topics.delete(topic);
+      }
+      this.release(topic);
     };
+  }
+
+  /** Route the start and end of this node's interest in each topic to `subscriptions` (the sharded fan-out). */
+  setSubscriptions(subscriptions: TopicSubscriptions): void {
+    this.subscriptions = subscriptions;
+    for (const topic of this.interest.keys()) subscriptions.watch(topic);
+  }
+
+  /** One more local subscriber of `topic` that is not a listener (a Socket.IO room's first socket). */
+  retain(topic: string): void {
+    const n = this.interest.get(topic) ?? 0;
+    this.interest.set(topic, n + 1);
+    if (n === 0) this.subscriptions?.watch(topic);
+  }
+
+  /** One local subscriber of `topic` fewer (the pair of `retain`). */
+  release(topic: string): void {
+    const n = this.interest.get(topic);
+    if (n === undefined) return;
+    if (n > 1) return void this.interest.set(topic, n - 1);
+    this.interest.delete(topic);
+    this.subscriptions?.unwatch(topic);
+  }
+
+  /**
+   * Resolves once a state of `topic` published from now on is delivered here (with the sharded
+   * fan-out: the topic's channel is subscribed). Await it after joining and before reading a
+   * snapshot, so no transition falls between the two. Immediate without a subscription manager.
+   */
+  ready(topic: string): Promise<void> {
+    return this.subscriptions?.ready(topic) ?? Promise.resolve();
+  }
+
+  /** Topics with at least one local subscriber (any transport). */
+  watchedTopics(): string[] {
+    return [...this.interest.keys()];
   }
 
   /** Add a sink that sees every state (a transport that routes by topic itself); returns the off-function. */

@@ -191,6 +191,20 @@ export class RedisKeys {
   }
 
   /**
+   * The sharded pub/sub channel of one topic (FANOUT=sharded): every publisher SPUBLISHes the
+   * topic's committed states here, and only nodes with a local subscriber of the topic SSUBSCRIBE.
+   * The whole name is the hash tag, so Redis Cluster routes it to one shard.
+   */
+  topicChannel(topic: string): string {
+    return `{${this.prefix}fan:${topic}}`;
+  }
+
+  /** The broadcast channel of signals (FANOUT=sharded): every API node subscribes; they are rare. */
+  signalChannel(): string {
+    return `${this.prefix}fan-signals`;
+  }
+
+  /**
    * BullMQ's `prefix` option (it appends `:<queue>:…`), in braces: BullMQ's scripts touch many keys
    * of a queue at once, so on Redis Cluster they must share one hash tag (BullMQ's docs).
    */

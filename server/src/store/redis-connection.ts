@@ -108,6 +108,8 @@ export function redisConnectionOptions(config: RedisConfig, role: RedisRole = 'c
           ...(enableOfflineQueue !== undefined && { enableOfflineQueue }),
           ...(enableReadyCheck !== undefined && { enableReadyCheck }),
           clusterRetryStrategy: retryStrategy ?? redisRetryStrategy,
+          // The subscriber SSUBSCRIBEs each topic's channel on the master owning its slot (FANOUT=sharded).
+          ...(role === 'sub' && { shardedSubscribers: true }),
           // Node addresses come from CLUSTER SLOTS; with TLS keep the names as given (certificates
           // of managed clusters name the configuration endpoint, not the node IPs).
           ...(tls && { dnsLookup: (address: string, callback: (err: Error | null, address: string) => void) => callback(null, address) }),
