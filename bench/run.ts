@@ -1,18 +1,20 @@
 /**
- * `npm run bench [-- latency|memory|login|identity ...]` — Handoff next to its baselines, side by side.
+ * `npm run bench [-- latency|memory|login|identity|approval ...]` — Handoff next to its baselines, side by side.
  *
- *   npm run bench                   # all four benchmarks, full size (see docs/benchmarks.md)
+ *   npm run bench                   # all five benchmarks, full size (see docs/benchmarks.md)
  *   npm run bench -- latency        # push latency vs bare Socket.IO + Redis adapter
  *   npm run bench -- memory         # memory per idle connection vs bare Socket.IO / ws
  *   npm run bench -- login          # async login throughput vs raw bcrypt (bench/login.ts, own env knobs)
  *   npm run bench -- identity       # QR scan/confirm: app tokens (RS256/ES256, cached JWKS) vs built-in JWTs
+ *   npm run bench -- approval       # approval request A → phone on B vs QR `scanned` push A → browser on B
  *   BENCH_QUICK=1 npm run bench     # smoke run with small numbers (~3 min)
  *
  * Overrides (env): BENCH_FLOWS, BENCH_ROUNDS, BENCH_WAVE, BENCH_GAP_MS, BENCH_SENDERS,
  * BENCH_QUIET_CPU (latency); BENCH_CONNECTIONS, BENCH_MEMORY_REDIS=1,
  * BENCH_MEMORY_ONLY=handoff-sio,bare-sio,..., BENCH_MEMORY_V8_FLAGS (memory); BENCH_IDENTITY_ROUNDS,
  * BENCH_IDENTITY_WARMUP, BENCH_IDENTITY_USERS, BENCH_IDENTITY_CONCURRENCY, BENCH_IDENTITY_REDIS=0,
- * BENCH_IDENTITY_ES256=0, BENCH_IDENTITY_CPU_FLOWS (identity, see bench/identity.ts); BENCH_TIMEOUT_S
+ * BENCH_IDENTITY_ES256=0, BENCH_IDENTITY_CPU_FLOWS (identity, see bench/identity.ts); BENCH_APPROVAL_ROUNDS,
+ * BENCH_APPROVAL_WARMUP (approval, see bench/approval.ts); BENCH_TIMEOUT_S
  * (whole-run watchdog); BENCH_WAIT_QUIET=<s> (first wait for a quiet machine); diagnostics:
  * BENCH_SERVER_NODE_FLAGS (extra node flags for every server), BENCH_LOG_DIR (keep server output).
  * Progress goes to stderr, the result tables to stdout and to bench/results/latest.{md,json}.
@@ -20,6 +22,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
+import { approvalMarkdown, runApproval, type ApprovalResult } from './approval.js';
 import { identityMarkdown, runIdentity, type IdentityResult } from './identity.js';
 import { runLatency, type LatencyResult } from './latency.js';
 import { runMemory, type MemoryResult } from './memory.js';
@@ -35,7 +38,7 @@ const num = (name: string, def: number) => {
   return n;
 };
 
-const ALL = ['latency', 'memory', 'login', 'identity'] as const;
+const ALL = ['latency', 'memory', 'login', 'identity', 'approval'] as const;
 const selected = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 for (const s of selected) if (!(ALL as readonly string[]).includes(s)) {
   console.error(`unknown benchmark "${s}"; choose from: ${ALL.join(', ')}`);
@@ -104,6 +107,7 @@ const loads: Record<string, { before: string; after: string }> = {};
 let latency: LatencyResult | undefined;
 let memory: MemoryResult[] | undefined;
 let identity: IdentityResult | undefined;
+let approval: ApprovalResult | undefined;
 const out: string[] = [];
 
 if (run.includes('latency')) {
@@ -257,6 +261,24 @@ if (run.includes('identity')) {
   out.push(text);
 }
 
+if (run.includes('approval')) {
+  await waitQuiet();
+  const t = Date.now();
+  approval = await runApproval({
+    rounds: num('BENCH_APPROVAL_ROUNDS', quick ? 300 : 2000),
+    warmup: num('BENCH_APPROVAL_WARMUP', quick ? 50 : 200),
+    target: 1.2,
+  });
+  loads.approval = { before: approval.loadBefore, after: approval.loadAfter };
+  const text = [
+    `### Approval request pushed across nodes vs the QR \`scanned\` push (two nodes, one redis-server; ${approval.options.rounds} rounds after ${approval.options.warmup} warm-up, the two kinds alternating)`,
+    '',
+    approvalMarkdown(approval, (Date.now() - t) / 1000),
+  ].join('\n');
+  process.stdout.write(text + '\n');
+  out.push(text);
+}
+
 const totalS = (Date.now() - started) / 1000;
 const footer = `${quick ? 'Quick' : 'Full'} run of \`${run.join(' ')}\` on ${machine}; code ${code}; ${new Date().toISOString()}; total ${totalS.toFixed(0)} s.`;
 process.stdout.write(footer + '\n');
@@ -265,7 +287,7 @@ const dir = `${ROOT}bench/results`;
 mkdirSync(dir, { recursive: true });
 const name = quick ? 'latest-quick' : 'latest';
 writeFileSync(`${dir}/${name}.md`, out.join('\n'));
-writeFileSync(`${dir}/${name}.json`, JSON.stringify({ date: new Date().toISOString(), quick, machine, code, totalS, loads, latency, memory, identity }, null, 2));
+writeFileSync(`${dir}/${name}.json`, JSON.stringify({ date: new Date().toISOString(), quick, machine, code, totalS, loads, latency, memory, identity, approval }, null, 2));
 log(`results written to bench/results/${name}.{md,json}`);
 clearTimeout(watchdog);
 process.exit(0);

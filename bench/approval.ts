@@ -1,0 +1,166 @@
+/**
+ * Benchmark (issue #16): a push-to-approve request created on node A and pushed to the phone on
+ * node B, next to the QR `scanned` push (scan on A → browser on B) in the same run.
+ *
+ * One private redis-server, two real Handoff API nodes (bench/servers/handoff.ts →
+ * server/src/main.ts, NODE_ENV=production) on it with one REDIS_PREFIX; the built-in user Ana
+ * (SEED_USERS) logs in on B over HTTP (session JWT). Limits that would interfere are lifted:
+ * APPROVALS_PER_USER=100 (the most allowed; each request is denied right after its push anyway),
+ * APPROVAL_IP_PER_MINUTE, APPROVAL_USER_PER_MINUTE and QR_IP_PER_MINUTE = 0 (no limit).
+ *
+ * The measuring client is a process of its own (bench/clients/approval-client.ts): both ends of a
+ * measurement in it, one clock. Per round one approval and one QR scan, the order alternating every
+ * round. approval: just before `POST A/v1/approvals {login}` → the phone's `state` push (kind
+ * 'approval', that id) on B. qr: just before `POST A/v1/qr/:id/scan` → the browser's `scanned`
+ * push on B. Reported: p50/p99/max per kind, ratio approval/QR at p50 and p99 (target ≤ 1.2x), the
+ * p99 ratio per fifth of the rounds, the HTTP answer times, load average before and after, and the
+ * CPU share of processes outside the bench.
+ *
+ * Env (read in bench/run.ts): BENCH_APPROVAL_ROUNDS (default 2000; quick 300),
+ * BENCH_APPROVAL_WARMUP (default 200; quick 50).
+ */
+import { loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { ANA, login, SEED_USERS } from '../test/harness/cluster.js';
+import { startRedis, uniquePrefix, type RedisHandle } from '../test/harness/redis-server.js';
+import { TEST_JWT_SECRET } from '../test/harness/server-process.js';
+import type { ApprovalClientResult, ApprovalRunMsg } from './clients/approval-client.js';
+import { cpuSample, foreignCpu, spawnNode, startServer, type ServerChild } from './lib/proc.js';
+import { log, ms, ratio, summarize, table, type Summary } from './lib/util.js';
+
+export interface ApprovalOptions {
+  /** Measured rounds (each: one approval and one QR scan). */
+  rounds: number;
+  /** Rounds run first and not kept. */
+  warmup: number;
+  /** Ratio approval/QR aimed at (p50 and p99). */
+  target: number;
+}
+
+export interface ApprovalResult {
+  options: ApprovalOptions;
+  approval: Summary;
+  qr: Summary;
+  approvalHttp: Summary;
+  qrHttp: Summary;
+  ratioP50: number;
+  ratioP99: number;
+  /** p99 approval / p99 QR per fifth of the rounds. */
+  perFifthP99: number[];
+  errors: number;
+  firstErrors: string[];
+  clientLoopP99Ms: number;
+  foreignCpu: number;
+  loadBefore: string;
+  loadAfter: string;
+  measureS: number;
+}
+
+const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+
+/** Start the two nodes and the client, run the rounds, summarise. */
+export async function runApproval(opts: ApprovalOptions): Promise<ApprovalResult> {
+  let redis: RedisHandle | null = null;
+  const servers: ServerChild[] = [];
+  let client: ReturnType<typeof spawnNode> | null = null;
+  try {
+    redis = await startRedis();
+    const env = {
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: uniquePrefix('bench-appr'),
+      SEED_USERS,
+      SEED_DEMO_USER: 'false',
+      BCRYPT_COST: '4',
+      LOG_LEVEL: 'warn',
+      JWT_SECRET: TEST_JWT_SECRET,
+      NODE_ENV: 'production',
+      QR_TTL_SECONDS: '600',
+      QR_IP_PER_MINUTE: '0',
+      APPROVALS_PER_USER: '100',
+      APPROVAL_IP_PER_MINUTE: '0',
+      APPROVAL_USER_PER_MINUTE: '0',
+      APPROVAL_TTL_SECONDS: '600',
+    };
+    // Sequentially: both nodes seed the same users.
+    const a = await startServer('handoff-approval-A', 'bench/servers/handoff.ts', env);
+    servers.push(a);
+    const b = await startServer('handoff-approval-B', 'bench/servers/handoff.ts', env);
+    servers.push(b);
+    const token = await login(b.url, ANA);
+
+    client = spawnNode('approval-client', 'bench/clients/approval-client.ts', {});
+    await client.next('ready', 30_000);
+    const loadBefore = load();
+    const cpu0 = cpuSample();
+    const t0 = performance.now();
+    log(`approval: A ${a.url}, B ${b.url}; ${opts.warmup} warm-up + ${opts.rounds} rounds (approval and QR alternating); load ${loadBefore}`);
+    const timeoutMs = 20 * 60_000;
+    const msg: ApprovalRunMsg = { type: 'run', a: a.url, b: b.url, token, login: ANA.email, rounds: opts.rounds, warmup: opts.warmup, timeoutMs };
+    const r = await client.request<ApprovalClientResult>(msg, 'result', timeoutMs + 30_000);
+    const measureS = (performance.now() - t0) / 1000;
+    const foreign = foreignCpu(cpu0, cpuSample());
+    const loadAfter = load();
+
+    const approval = summarize(r.approval);
+    const qr = summarize(r.qr);
+    const fifths = (x: number[]) => Array.from({ length: 5 }, (_, i) => x.slice(Math.floor((i * x.length) / 5), Math.floor(((i + 1) * x.length) / 5)));
+    const fq = fifths(r.qr);
+    const perFifthP99 = fifths(r.approval).map((x, i) => summarize(x).p99 / summarize(fq[i]).p99);
+    log(`approval: p50/p99 approval ${ms(approval.p50)}/${ms(approval.p99)}, qr ${ms(qr.p50)}/${ms(qr.p99)} ms; errors ${r.errors}`);
+    return {
+      options: opts,
+      approval,
+      qr,
+      approvalHttp: summarize(r.approvalHttp),
+      qrHttp: summarize(r.qrHttp),
+      ratioP50: approval.p50 / qr.p50,
+      ratioP99: approval.p99 / qr.p99,
+      perFifthP99,
+      errors: r.errors,
+      firstErrors: r.firstErrors,
+      clientLoopP99Ms: r.loopP99Ms,
+      foreignCpu: foreign,
+      loadBefore,
+      loadAfter,
+      measureS,
+    };
+  } finally {
+    await client?.stop(2000);
+    for (const s of servers.reverse()) await s.stop(5000);
+    await redis?.stop();
+  }
+}
+
+/** The result as markdown (table, notes, verdict). */
+export function approvalMarkdown(r: ApprovalResult, tookS: number): string {
+  const t = r.options.target;
+  const met = r.ratioP50 <= t && r.ratioP99 <= t;
+  const row = (label: string, s: Summary, http: Summary, ratios: boolean) => [
+    label,
+    String(s.n),
+    ms(s.p50),
+    ms(s.p99),
+    ms(s.max),
+    `${ms(http.p50)}/${ms(http.p99)}`,
+    ratios ? `**${r.ratioP50.toFixed(2)}x**` : '',
+    ratios ? `**${r.ratioP99.toFixed(2)}x**` : '',
+    ratios ? r.perFifthP99.map((x) => x.toFixed(2)).join(' / ') : '',
+  ];
+  return [
+    table(
+      ['push', 'samples', 'p50', 'p99', 'max', 'HTTP answer p50/p99', 'ratio p50', 'ratio p99', 'ratio p99 per fifth of the rounds'],
+      [
+        row('approval: `POST A/v1/approvals` → phone on B (`user:me`)', r.approval, r.approvalHttp, true),
+        row('QR: `POST A/v1/qr/:id/scan` → browser on B (`scanned`)', r.qr, r.qrHttp, false),
+      ],
+    ),
+    '',
+    `Milliseconds, just before the POST to node A → the push received on node B, timed by one client process. Ratio = approval / QR. ` +
+      `Errors: ${r.errors}${r.firstErrors.length ? ` (${r.firstErrors.join('; ')})` : ''}. Client event-loop p99 ${ms(r.clientLoopP99Ms)} ms. ` +
+      `Measuring took ${r.measureS.toFixed(0)} s; other processes used ${(r.foreignCpu * 100).toFixed(0)}% of the CPU; ` +
+      `load average (1/5/15 min) before ${r.loadBefore}, after ${r.loadAfter}.`,
+    '',
+    `Verdict (approval/QR ≤ ${t}x at p50 and p99): ${met ? 'met' : `MISSED (p50 ${ratio(r.approval.p50, r.qr.p50)}, p99 ${ratio(r.approval.p99, r.qr.p99)})`}. Benchmark took ${tookS.toFixed(0)} s.`,
+    '',
+  ].join('\n');
+}
