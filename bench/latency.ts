@@ -181,7 +181,7 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
     const browsers = await mapLimit([...flows, ...warmFlows], 50, async (flow) => {
       const s = await connectSocketIo(hA.url);
       sockets.push(s);
-      s.on('state', (st: FlowState) => waiters.arrived(`handoff|${st.id}|${st.state}`));
+      s.on('state', (st: Pick<FlowState, 'id' | 'state'>) => waiters.arrived(`handoff|${st.id}|${st.state}`));
       await subscribe(s, flow);
       return s;
     });
@@ -198,7 +198,7 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
     const bareBrowsers = await mapLimit(rooms, 50, async (room) => {
       const s = await connectSocketIo(bA.url);
       sockets.push(s);
-      s.on('state', (st: FlowState) => waiters.arrived(`bare|${st.id}|${st.state}`));
+      s.on('state', (st: Pick<FlowState, 'id' | 'state'>) => waiters.arrived(`bare|${st.id}|${st.state}`));
       const res = await emitAck(s, 'join', { room });
       if (!res?.ok) throw new Error(`join failed: ${JSON.stringify(res)}`);
       return s;

@@ -90,7 +90,7 @@ export class StateRecorder {
 /** Record a Socket.IO client's pushes. */
 export function recordSocketIo(socket: ClientSocket): StateRecorder {
   const rec = new StateRecorder();
-  socket.on('state', (s) => rec.push(s));
+  socket.on('state', (s) => rec.push(s as FlowState)); // flow subscriptions; user-channel pushes are ApprovalRequests
   return rec;
 }
 

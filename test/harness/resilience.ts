@@ -210,7 +210,7 @@ export class SocketBrowser {
   private attach(): void {
     const socket = this.socket;
     socket.on('connect', () => void this.subscribe(socket));
-    socket.on('state', (s) => this.take(s));
+    socket.on('state', (s) => this.take(s as FlowState));
     socket.on('disconnect', (reason) => this.disconnects.push(reason));
     (socket as unknown as { on(ev: string, fn: () => void): void }).on('reconnect', () => this.hints++);
   }
