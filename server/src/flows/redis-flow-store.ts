@@ -4,6 +4,7 @@ import type { FlowPatch, FlowRecord, FlowRef, TransitionRequest, TransitionResul
 import type { FlowStore } from './flow-store.js';
 import { FLOW_SHARDS, RedisKeys } from '../store/keys.js';
 import { defineScripts } from '../store/lua-scripts.js';
+import { DURABLE_STATES, NO_WAIT, waitForReplicas, type RedisDurability } from '../store/redis-durability.js';
 
 /** Return codes of server/lua/flow-transition.lua (and flow-create.lua's 0). */
 export enum FlowScriptCode {
@@ -19,6 +20,10 @@ export interface RedisFlowStoreOptions {
   keys?: RedisKeys;
   /** Key prefix when `keys` is not given; default `handoff:`. */
   prefix?: string;
+  /** WAIT for replicas after a transition to a DURABLE_STATES state; default none (NO_WAIT). */
+  durability?: RedisDurability;
+  /** Told when that WAIT timed out or failed (`acked` < wanted replicas); default: nothing. */
+  onUnreplicated?: (acked: number, wanted: number) => void;
 }
 
 /** Most stale due-set members (hash already purged) one sweep call removes. */
@@ -53,12 +58,14 @@ interface FlowCommands {
 export class RedisFlowStore implements FlowStore {
   private readonly keys: RedisKeys;
   private readonly cmd: Redis & FlowCommands;
+  private readonly durability: RedisDurability;
 
   constructor(
     private readonly redis: Redis,
-    opts: RedisFlowStoreOptions = {},
+    private readonly opts: RedisFlowStoreOptions = {},
   ) {
     this.keys = opts.keys ?? new RedisKeys(opts.prefix);
+    this.durability = opts.durability ?? NO_WAIT;
     // defineCommand runs the script with EVALSHA and falls back to EVAL when Redis lacks it
     // (first use, or after a restart / SCRIPT FLUSH). Redefining on a shared connection is harmless.
     this.cmd = defineScripts<FlowCommands>(redis, {
@@ -105,6 +112,7 @@ export class RedisFlowStore implements FlowStore {
     if (!record) throw new Error(`flow-transition.lua returned code ${code} without a record`);
     switch (code) {
       case FlowScriptCode.Ok:
+        if (this.durability.replicas > 0 && DURABLE_STATES.has(record.state)) await this.replicate(this.keys.flow(req.kind, req.id));
         return { ok: true, record };
       case FlowScriptCode.ExpiredDue:
         return { ok: false, reason: 'expired_due', record };
@@ -142,6 +150,22 @@ export class RedisFlowStore implements FlowStore {
     }
     due.sort((a, b) => a.at - b.at || (a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
     return due.slice(0, n).map((d) => this.keys.parseDueMember(d.member));
+  }
+
+  /**
+   * Wait until the configured number of replicas have the transition just written to `flowKey`
+   * (store/redis-durability.ts). Never fails the transition, which is committed: a timeout or an
+   * error is reported to `onUnreplicated` and the answer goes out.
+   */
+  private async replicate(flowKey: string): Promise<void> {
+    const wanted = this.durability.replicas;
+    let acked = 0;
+    try {
+      acked = await waitForReplicas(this.redis, flowKey, this.durability);
+    } catch {
+      acked = 0;
+    }
+    if (acked < wanted) this.opts.onUnreplicated?.(acked, wanted);
   }
 
   /** Resolves when Redis answers PING (how fast it rejects when down depends on the connection's retry options). */

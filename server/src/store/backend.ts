@@ -41,6 +41,8 @@ export { REDIS_COMMAND_TIMEOUT_MS } from './redis-connection.js';
 export class RedisWatch extends EventEmitter<{
   'connection-error': [connection: RedisConnectionName, err: Error];
   'command-failed': [connection: RedisConnectionName, command: string, err: Error];
+  /** A durable flow transition answered without the replicas' ack (REDIS_WAIT_* timed out). */
+  unreplicated: [acked: number, wanted: number];
 }> {
   readonly connections: Array<{ name: RedisConnectionName; client: RedisClient }> = [];
   private readonly seen = new WeakSet<Command>();
@@ -157,7 +159,7 @@ export async function openBackend(config: Config, log: Logger): Promise<Backend>
   return {
     mode: 'redis',
     keys,
-    flows: new RedisFlowStore(client, { keys }),
+    flows: new RedisFlowStore(client, { keys, durability: config.redisDurability, onUnreplicated: (acked, wanted) => watch.emit('unreplicated', acked, wanted) }),
     users: new RedisUserStore(client, { keys }),
     codes: new RedisCodeStore(client, { keys }),
     queues,
