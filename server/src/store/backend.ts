@@ -51,13 +51,14 @@ export class RedisWatch extends EventEmitter<{
     this.connections.push({ name, client });
     client.on('error', (err: Error) => this.emit('connection-error', name, err));
     const send = client.sendCommand.bind(client);
-    client.sendCommand = ((command: Command, stream?: unknown) => {
+    // Every argument passes through: a Cluster's pipeline adds the target node as a third one.
+    client.sendCommand = ((command: Command, ...rest: unknown[]) => {
       const first = !this.seen.has(command); // a command resent from the offline queue passes here again
       if (first && opts.translate) {
         const reject = command.reject;
         command.reject = (err: Error) => reject(err instanceof ReplyError ? err : new StoreUnavailableError(err));
       }
-      const result = (send as (c: Command, s?: unknown) => unknown)(command, stream);
+      const result = (send as (c: Command, ...r: unknown[]) => unknown)(command, ...rest);
       if (first) {
         this.seen.add(command);
         command.promise.catch((err: Error) => {
