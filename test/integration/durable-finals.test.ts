@@ -104,6 +104,19 @@ describe('one master and a replica', () => {
     expect(ms).toBeLessThan(STALL_MS - 100);
   });
 
+  it('after a WAIT timed out, the next confirms do not wait (WAIT blocks the shared connection)', async () => {
+    const keys = new RedisKeys(uniquePrefix('durable'));
+    const unreplicated: number[] = [];
+    const store = new RedisFlowStore(client, { keys, durability: { replicas: 1, timeoutMs: 300 }, onUnreplicated: (a) => unreplicated.push(a) });
+    const { thawed } = await stall(stalled, 1500);
+    const first = await confirm(store, qrRecord());
+    const second = await confirm(store, qrRecord());
+    await thawed;
+    expect(first).toBeGreaterThan(250);
+    expect(second).toBeLessThan(150);
+    expect(unreplicated).toEqual([0, 0]);
+  });
+
   it('an expiry does not wait for the replica', async () => {
     const keys = new RedisKeys(uniquePrefix('durable'));
     const unreplicated: number[] = [];

@@ -26,6 +26,11 @@ export interface RedisFlowStoreOptions {
   onUnreplicated?: (acked: number, wanted: number) => void;
 }
 
+/** After a WAIT that timed out, durable transitions skip the WAIT this long, ms. */
+export const UNREPLICATED_SKIP_MS = 1000;
+/** Timeout of the WAIT that probes whether a replica is back, ms. */
+export const WAIT_PROBE_MS = 50;
+
 /** Most stale due-set members (hash already purged) one sweep call removes. */
 const MAX_STALE_PER_SWEEP = 1000;
 
@@ -59,6 +64,8 @@ export class RedisFlowStore implements FlowStore {
   private readonly keys: RedisKeys;
   private readonly cmd: Redis & FlowCommands;
   private readonly durability: RedisDurability;
+  /** While Date.now() is below this, durable transitions do not WAIT (the last WAIT timed out). */
+  private skipWaitUntil = 0;
 
   constructor(
     private readonly redis: Redis,
@@ -156,16 +163,33 @@ export class RedisFlowStore implements FlowStore {
    * Wait until the configured number of replicas have the transition just written to `flowKey`
    * (store/redis-durability.ts). Never fails the transition, which is committed: a timeout or an
    * error is reported to `onUnreplicated` and the answer goes out.
+   *
+   * WAIT blocks the connection it runs on (shared by every command of this process) until it
+   * returns: so after a WAIT that timed out (no live replica: the one left after a failover, a
+   * replica down), waiting is skipped for UNREPLICATED_SKIP_MS, then tried again with a short
+   * WAIT_PROBE_MS timeout; a probe that is acked resumes normal waits.
    */
   private async replicate(flowKey: string): Promise<void> {
     const wanted = this.durability.replicas;
+    const now = Date.now();
+    if (now < this.skipWaitUntil) {
+      this.opts.onUnreplicated?.(0, wanted);
+      return;
+    }
+    const probing = this.skipWaitUntil !== 0;
+    const d = probing ? { ...this.durability, timeoutMs: Math.min(this.durability.timeoutMs, WAIT_PROBE_MS) } : this.durability;
     let acked = 0;
     try {
-      acked = await waitForReplicas(this.redis, flowKey, this.durability);
+      acked = await waitForReplicas(this.redis, flowKey, d);
     } catch {
       acked = 0;
     }
-    if (acked < wanted) this.opts.onUnreplicated?.(acked, wanted);
+    if (acked < wanted) {
+      this.skipWaitUntil = Date.now() + UNREPLICATED_SKIP_MS;
+      this.opts.onUnreplicated?.(acked, wanted);
+    } else {
+      this.skipWaitUntil = 0;
+    }
   }
 
   /** Resolves when Redis answers PING (how fast it rejects when down depends on the connection's retry options). */
