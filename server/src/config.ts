@@ -10,6 +10,7 @@ import { signingSecret } from './webhooks/signature.js';
 import { apiKeysFromEnv, type ApiKeys } from './server-api/api-keys.js';
 import { describeRedis, redisConfigFromEnv, type RedisConfig } from './store/redis-config.js';
 import { redisPrefixFromEnv } from './store/keys.js';
+import { redisDurabilityFromEnv, type RedisDurability } from './store/redis-durability.js';
 
 /** Validated server configuration, read once from the environment at start. */
 export interface Config {
@@ -27,6 +28,8 @@ export interface Config {
   redis: RedisConfig | null;
   /** Key prefix in Redis (REDIS_PREFIX, default `handoff:`). */
   redisPrefix: string;
+  /** WAIT for replicas after durable flow transitions (REDIS_WAIT_REPLICAS, REDIS_WAIT_TIMEOUT_MS; store/redis-durability.ts). */
+  redisDurability: RedisDurability;
   /** HS256 secret for session JWTs (JWT_SECRET; required when NODE_ENV=production). */
   jwtSecret: string;
   /** True when JWT_SECRET was not given and a random per-process secret is used. */
@@ -193,6 +196,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl,
     redis,
     redisPrefix: redisPrefixFromEnv(env),
+    redisDurability: redisDurabilityFromEnv(env, redis),
     jwtSecret,
     jwtSecretGenerated,
     jwtIssuer: env.JWT_ISSUER?.trim() || 'handoff',

@@ -4,9 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FlowState } from '@handoff/protocol';
-import { ANA, BOB, SEED_USERS, startCluster, type Cluster } from '../harness/cluster.js';
+import { ANA, BOB, SEED_USERS, startCluster, startRedisDeployment, type Cluster, type RedisDeployment, type RedisTopology } from '../harness/cluster.js';
 import { connectSocketIo, emitAck, http, recordSocketIo, type ClientSocket } from '../harness/clients.js';
-import { startRedis, uniquePrefix, type RedisHandle } from '../harness/redis-server.js';
+import { uniquePrefix } from '../harness/redis-server.js';
 import { startServerProcess, type ServerProcess } from '../harness/server-process.js';
 
 const LENIENT = { LOGIN_IP_PER_MINUTE: '100000', LOGIN_MAX_FAILURES: '1000' };
@@ -81,11 +81,12 @@ describe('Prefer: respond-async (embedded)', () => {
 });
 
 /**
- * A private redis-server, one ROLE=api node (no workers: jobs wait until a worker process is
- * started) and the worker processes a test starts; all stopped after the describe block.
+ * A private Redis deployment (one redis-server by default, or a Sentinel group or a Redis Cluster),
+ * one ROLE=api node (no workers: jobs wait until a worker process is started) and the worker
+ * processes a test starts; all stopped after the describe block.
  */
-function useApiWithWorkers(prefixName: string, apiEnv: Record<string, string>) {
-  let redis: RedisHandle;
+function useApiWithWorkers(prefixName: string, apiEnv: Record<string, string>, topology: RedisTopology = 'single') {
+  let redis: RedisDeployment;
   const workers: ServerProcess[] = [];
   let env: Record<string, string> = {};
   const ctx = {
@@ -98,8 +99,8 @@ function useApiWithWorkers(prefixName: string, apiEnv: Record<string, string>) {
     },
   };
   beforeAll(async () => {
-    redis = await startRedis();
-    env = { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix(prefixName), SEED_USERS, ...LENIENT, QUEUE_LOCK_MS: '1000' };
+    redis = await startRedisDeployment(topology);
+    env = { ...redis.env, REDIS_PREFIX: uniquePrefix(prefixName), SEED_USERS, ...LENIENT, QUEUE_LOCK_MS: '1000' };
     ctx.api = await startServerProcess({ ...env, ROLE: 'api', ...apiEnv });
   });
   afterAll(async () => {
@@ -110,9 +111,9 @@ function useApiWithWorkers(prefixName: string, apiEnv: Record<string, string>) {
   return ctx;
 }
 
-describe('the login queue in Redis mode (API node + separate worker processes)', () => {
+describe.each(['single', 'sentinel', 'cluster'] as const)('the login queue in Redis mode (API node + separate worker processes, %s)', (topology) => {
   // Positions uncoalesced (interval 0) so every step can be checked; coalescing: unit/login-positions.
-  const cluster = useApiWithWorkers('login', { BCRYPT_COST: '12', LOGIN_POSITION_INTERVAL_MS: '0' });
+  const cluster = useApiWithWorkers('login', { BCRYPT_COST: '12', LOGIN_POSITION_INTERVAL_MS: '0' }, topology);
   const startWorker = () => cluster.startWorker({ LOGIN_CONCURRENCY: '1' });
 
   it('wait=N falls back to 202 when no result comes in time', async () => {

@@ -86,6 +86,7 @@ describe('GET /metrics on a two-node cluster', () => {
       handoff_queue_jobs: 'gauge',
       handoff_job_duration_seconds: 'histogram',
       handoff_redis_errors_total: 'counter',
+      handoff_redis_unreplicated_total: 'counter',
       handoff_redis_connected: 'gauge',
       handoff_draining: 'gauge',
       handoff_webhook_deliveries_total: 'counter',

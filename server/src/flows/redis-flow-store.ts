@@ -4,6 +4,7 @@ import type { FlowCap, FlowPatch, FlowRecord, FlowRef, TransitionRequest, Transi
 import type { FlowStore } from './flow-store.js';
 import { FLOW_SHARDS, RedisKeys, flowShard, groupShard } from '../store/keys.js';
 import { defineScripts } from '../store/lua-scripts.js';
+import { DURABLE_STATES, NO_WAIT, waitForReplicas, type RedisDurability } from '../store/redis-durability.js';
 
 /** Return codes of server/lua/flow-transition.lua (and flow-create.lua's 0). */
 export enum FlowScriptCode {
@@ -19,7 +20,16 @@ export interface RedisFlowStoreOptions {
   keys?: RedisKeys;
   /** Key prefix when `keys` is not given; default `handoff:`. */
   prefix?: string;
+  /** WAIT for replicas after a transition to a DURABLE_STATES state; default none (NO_WAIT). */
+  durability?: RedisDurability;
+  /** Told when that WAIT timed out or failed (`acked` < wanted replicas); default: nothing. */
+  onUnreplicated?: (acked: number, wanted: number) => void;
 }
+
+/** After a WAIT that timed out, durable transitions skip the WAIT this long, ms. */
+export const UNREPLICATED_SKIP_MS = 1000;
+/** Timeout of the WAIT that probes whether a replica is back, ms. */
+export const WAIT_PROBE_MS = 50;
 
 /** Most stale due-set members (hash already purged) one sweep call removes. */
 const MAX_STALE_PER_SWEEP = 1000;
@@ -54,12 +64,16 @@ interface FlowCommands {
 export class RedisFlowStore implements FlowStore {
   private readonly keys: RedisKeys;
   private readonly cmd: Redis & FlowCommands;
+  private readonly durability: RedisDurability;
+  /** While Date.now() is below this, durable transitions do not WAIT (the last WAIT timed out). */
+  private skipWaitUntil = 0;
 
   constructor(
     private readonly redis: Redis,
-    opts: RedisFlowStoreOptions = {},
+    private readonly opts: RedisFlowStoreOptions = {},
   ) {
     this.keys = opts.keys ?? new RedisKeys(opts.prefix);
+    this.durability = opts.durability ?? NO_WAIT;
     // defineCommand runs the script with EVALSHA and falls back to EVAL when Redis lacks it
     // (first use, or after a restart / SCRIPT FLUSH). Redefining on a shared connection is harmless.
     this.cmd = defineScripts<FlowCommands>(redis, {
@@ -144,6 +158,7 @@ export class RedisFlowStore implements FlowStore {
     if (!record) throw new Error(`flow-transition.lua returned code ${code} without a record`);
     switch (code) {
       case FlowScriptCode.Ok:
+        if (this.durability.replicas > 0 && DURABLE_STATES.has(record.state)) await this.replicate(this.keys.flow(req.kind, req.id));
         return { ok: true, record };
       case FlowScriptCode.ExpiredDue:
         return { ok: false, reason: 'expired_due', record };
@@ -181,6 +196,39 @@ export class RedisFlowStore implements FlowStore {
     }
     due.sort((a, b) => a.at - b.at || (a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
     return due.slice(0, n).map((d) => this.keys.parseDueMember(d.member));
+  }
+
+  /**
+   * Wait until the configured number of replicas have the transition just written to `flowKey`
+   * (store/redis-durability.ts). Never fails the transition, which is committed: a timeout or an
+   * error is reported to `onUnreplicated` and the answer goes out.
+   *
+   * WAIT blocks the connection it runs on (shared by every command of this process) until it
+   * returns: so after a WAIT that timed out (no live replica: the one left after a failover, a
+   * replica down), waiting is skipped for UNREPLICATED_SKIP_MS, then tried again with a short
+   * WAIT_PROBE_MS timeout; a probe that is acked resumes normal waits.
+   */
+  private async replicate(flowKey: string): Promise<void> {
+    const wanted = this.durability.replicas;
+    const now = Date.now();
+    if (now < this.skipWaitUntil) {
+      this.opts.onUnreplicated?.(0, wanted);
+      return;
+    }
+    const probing = this.skipWaitUntil !== 0;
+    const d = probing ? { ...this.durability, timeoutMs: Math.min(this.durability.timeoutMs, WAIT_PROBE_MS) } : this.durability;
+    let acked = 0;
+    try {
+      acked = await waitForReplicas(this.redis, flowKey, d);
+    } catch {
+      acked = 0;
+    }
+    if (acked < wanted) {
+      this.skipWaitUntil = Date.now() + UNREPLICATED_SKIP_MS;
+      this.opts.onUnreplicated?.(acked, wanted);
+    } else {
+      this.skipWaitUntil = 0;
+    }
   }
 
   /** Resolves when Redis answers PING (how fast it rejects when down depends on the connection's retry options). */

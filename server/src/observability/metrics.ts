@@ -96,6 +96,11 @@ export class Metrics {
     labelNames: ['connection', 'kind'] as const,
     registers: [this.registry],
   });
+  readonly redisUnreplicated = new Counter({
+    name: 'handoff_redis_unreplicated_total',
+    help: 'Flow transitions to confirmed/succeeded or a final state answered before a replica acked them (WAIT REDIS_WAIT_REPLICAS timed out after REDIS_WAIT_TIMEOUT_MS): lost if the master dies before replicating',
+    registers: [this.registry],
+  });
   readonly draining = new Gauge({
     name: 'handoff_draining',
     help: '1 while this node shuts down gracefully (readiness fails, connections are being drained)',
@@ -156,5 +161,6 @@ export class Metrics {
     this.redisWatch = watch;
     watch.on('connection-error', (connection) => this.redisErrors.inc({ connection, kind: 'connection' }));
     watch.on('command-failed', (connection) => this.redisErrors.inc({ connection, kind: 'command' }));
+    watch.on('unreplicated', () => this.redisUnreplicated.inc());
   }
 }

@@ -10,6 +10,7 @@ import { RealtimeCommands, type QrAction } from './commands.js';
 import { clientView } from '../approvals/user-channel.js';
 import { refuseUpgrade, routeUpgrades } from './upgrade-router.js';
 import { Inflight, until } from './inflight.js';
+import { SpreadHeartbeat } from './ws-heartbeat.js';
 
 /** Close code of a graceful shutdown: 1012 "service restart" — reconnect (to another node) and subscribe again. */
 export const WS_CLOSE_RESTART = 1012;
@@ -30,6 +31,14 @@ class WsConnection {
     /** The peer's address (the proximity hint of the user channel's snapshot). */
     readonly ip?: string,
   ) {}
+
+  ping(): void {
+    this.socket.ping();
+  }
+
+  terminate(): void {
+    this.socket.terminate();
+  }
 
   send(frame: WsServerFrame): void {
     if (this.socket.readyState !== WebSocket.OPEN) return;
@@ -93,12 +102,14 @@ export function createWsGateway(httpServer: HttpServer, handoff: Handoff): WsGat
     const conn = new WsConnection(ws, ip);
     conn.user = user;
     connections.add(conn);
+    heartbeat.add(conn);
     metrics.connections.inc({ transport: 'websocket' });
     ws.on('pong', () => (conn.missedPings = 0));
     ws.on('message', (data, isBinary) => void onFrame(conn, data, isBinary));
     ws.on('error', (err) => log.debug({ err: err.message }, 'websocket error'));
     ws.on('close', () => {
       connections.delete(conn);
+      heartbeat.delete(conn);
       for (const poke of closed) poke();
       metrics.connections.dec({ transport: 'websocket' });
       metrics.subscriptions.dec({ transport: 'websocket' }, conn.subscriptions.size);
@@ -160,21 +171,13 @@ export function createWsGateway(httpServer: HttpServer, handoff: Handoff): WsGat
     }
   }
 
-  // Heartbeat: ping every interval; a peer that missed two pings in a row is dropped.
-  const heartbeat = setInterval(() => {
-    for (const conn of connections) {
-      if (conn.missedPings >= 2) {
-        conn.socket.terminate();
-        continue;
-      }
-      conn.missedPings++;
-      conn.socket.ping();
-    }
-  }, config.wsPingIntervalMs);
-  heartbeat.unref();
+  // Heartbeat: every peer pinged once per interval, a peer that missed two pings in a row dropped;
+  // the peers are spread over the interval's sub-ticks, not pinged all in one (ws-heartbeat.ts).
+  const heartbeat = new SpreadHeartbeat<WsConnection>(config.wsPingIntervalMs);
+  heartbeat.start();
 
   const close = (code = WS_CLOSE_RESTART, reason = 'service restart') => {
-    clearInterval(heartbeat);
+    heartbeat.stop();
     for (const conn of connections) conn.socket.close(code, reason);
   };
   return {

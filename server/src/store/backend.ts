@@ -41,6 +41,8 @@ export { REDIS_COMMAND_TIMEOUT_MS } from './redis-connection.js';
 export class RedisWatch extends EventEmitter<{
   'connection-error': [connection: RedisConnectionName, err: Error];
   'command-failed': [connection: RedisConnectionName, command: string, err: Error];
+  /** A durable flow transition answered without the replicas' ack (REDIS_WAIT_* timed out). */
+  unreplicated: [acked: number, wanted: number];
 }> {
   readonly connections: Array<{ name: RedisConnectionName; client: RedisClient }> = [];
   private readonly seen = new WeakSet<Command>();
@@ -49,13 +51,14 @@ export class RedisWatch extends EventEmitter<{
     this.connections.push({ name, client });
     client.on('error', (err: Error) => this.emit('connection-error', name, err));
     const send = client.sendCommand.bind(client);
-    client.sendCommand = ((command: Command, stream?: unknown) => {
+    // Every argument passes through: a Cluster's pipeline adds the target node as a third one.
+    client.sendCommand = ((command: Command, ...rest: unknown[]) => {
       const first = !this.seen.has(command); // a command resent from the offline queue passes here again
       if (first && opts.translate) {
         const reject = command.reject;
         command.reject = (err: Error) => reject(err instanceof ReplyError ? err : new StoreUnavailableError(err));
       }
-      const result = (send as (c: Command, s?: unknown) => unknown)(command, stream);
+      const result = (send as (c: Command, ...r: unknown[]) => unknown)(command, ...rest);
       if (first) {
         this.seen.add(command);
         command.promise.catch((err: Error) => {
@@ -157,7 +160,7 @@ export async function openBackend(config: Config, log: Logger): Promise<Backend>
   return {
     mode: 'redis',
     keys,
-    flows: new RedisFlowStore(client, { keys }),
+    flows: new RedisFlowStore(client, { keys, durability: config.redisDurability, onUnreplicated: (acked, wanted) => watch.emit('unreplicated', acked, wanted) }),
     users: new RedisUserStore(client, { keys }),
     codes: new RedisCodeStore(client, { keys }),
     queues,

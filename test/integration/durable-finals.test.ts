@@ -1,0 +1,179 @@
+/**
+ * Acknowledged final states survive a failover (contract §8, store/redis-durability.ts): a
+ * transition to `confirmed` (or a final state a caller is told about) answers only once a replica
+ * has it (WAIT), on one master with a replica and on a Redis Cluster (WAIT reaches the node that owns
+ * the flow's slot); a replica that does not ack in time is counted, and the answer still goes out.
+ * A stalled replica (DEBUG SLEEP) makes the wait visible.
+ */
+import { randomBytes } from 'node:crypto';
+import { Cluster, Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FlowRecord } from '../../server/src/flows/flow-record.js';
+import { RedisFlowStore } from '../../server/src/flows/redis-flow-store.js';
+import { keySlot } from '../../server/src/store/key-slot.js';
+import { RedisKeys } from '../../server/src/store/keys.js';
+import { redisDurabilityFromEnv } from '../../server/src/store/redis-durability.js';
+import { startRedis, uniquePrefix, type RedisHandle } from '../harness/redis-server.js';
+import { startRedisCluster, type RedisClusterHandle } from '../harness/redis-topologies.js';
+
+const STALL_MS = 600;
+
+function qrRecord(): FlowRecord {
+  const now = Date.now();
+  return { kind: 'qr', id: randomBytes(16).toString('base64url'), state: 'pending', version: 1, createdAt: now, expiresAt: now + 60_000, watchTokenHash: 'h' };
+}
+
+/** Move a fresh flow to `confirmed` through `scanned`; resolves with the confirm's duration, ms. */
+async function confirm(store: RedisFlowStore, record: FlowRecord): Promise<number> {
+  await store.create(record, 60_000);
+  const base = { kind: record.kind, id: record.id, now: Date.now(), tombstoneMs: 60_000 };
+  const scanned = await store.transition({ ...base, to: 'scanned', from: ['pending'], patch: { userId: 'u1' } });
+  expect(scanned.ok).toBe(true);
+  const t0 = performance.now();
+  const confirmed = await store.transition({ ...base, to: 'confirmed', from: ['scanned'], requireUserId: 'u1' });
+  const ms = performance.now() - t0;
+  expect(confirmed.ok).toBe(true);
+  return ms;
+}
+
+/**
+ * Freeze the replica's process for STALL_MS (SIGSTOP, then SIGCONT: it neither applies nor acks the
+ * replication stream meanwhile; DEBUG SLEEP is disabled on Redis 7). Resolves once it is frozen, with
+ * a promise of the thaw.
+ */
+async function stall(replica: Redis, ms = STALL_MS): Promise<{ thawed: Promise<void> }> {
+  const pid = Number(/process_id:(\d+)/.exec(await replica.info('server'))![1]);
+  process.kill(pid, 'SIGSTOP');
+  const thawed = new Promise<void>((resolve) =>
+    setTimeout(() => {
+      process.kill(pid, 'SIGCONT');
+      resolve();
+    }, ms),
+  );
+  return { thawed };
+}
+
+describe('one master and a replica', () => {
+  let master: RedisHandle;
+  let replicaServer: RedisHandle;
+  let client: Redis;
+  let replica: Redis;
+  let stalled: Redis;
+
+  beforeAll(async () => {
+    master = await startRedis();
+    replicaServer = await startRedis();
+    client = new Redis(master.url);
+    replica = new Redis(replicaServer.url);
+    stalled = new Redis(replicaServer.url);
+    await replica.call('REPLICAOF', '127.0.0.1', String(master.port));
+    for (;;) {
+      if (/master_link_status:up/.test(await replica.info('replication'))) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }, 30_000);
+
+  afterAll(async () => {
+    client?.disconnect();
+    replica?.disconnect();
+    stalled?.disconnect();
+    await replicaServer?.stop();
+    await master?.stop();
+  });
+
+  it('a confirm answers only after the replica holds it', async () => {
+    const keys = new RedisKeys(uniquePrefix('durable'));
+    const store = new RedisFlowStore(client, { keys, durability: { replicas: 1, timeoutMs: 1500 } });
+    const record = qrRecord();
+    const { thawed } = await stall(stalled);
+    const ms = await confirm(store, record);
+    await thawed;
+    // The replica slept through most of the confirm: the answer waited for its ack.
+    expect(ms).toBeGreaterThan(STALL_MS / 2);
+    expect(await replica.hget(keys.flow('qr', record.id), 'state')).toBe('confirmed');
+  });
+
+  it('a replica that does not ack in time is counted and the confirm is answered anyway', async () => {
+    const keys = new RedisKeys(uniquePrefix('durable'));
+    const unreplicated: Array<[number, number]> = [];
+    const store = new RedisFlowStore(client, { keys, durability: { replicas: 1, timeoutMs: 100 }, onUnreplicated: (a, w) => unreplicated.push([a, w]) });
+    const { thawed } = await stall(stalled);
+    const ms = await confirm(store, qrRecord());
+    await thawed;
+    expect(unreplicated).toEqual([[0, 1]]);
+    expect(ms).toBeLessThan(STALL_MS - 100);
+  });
+
+  it('after a WAIT timed out, the next confirms do not wait (WAIT blocks the shared connection)', async () => {
+    const keys = new RedisKeys(uniquePrefix('durable'));
+    const unreplicated: number[] = [];
+    const store = new RedisFlowStore(client, { keys, durability: { replicas: 1, timeoutMs: 300 }, onUnreplicated: (a) => unreplicated.push(a) });
+    const { thawed } = await stall(stalled, 1500);
+    const first = await confirm(store, qrRecord());
+    const second = await confirm(store, qrRecord());
+    await thawed;
+    expect(first).toBeGreaterThan(250);
+    expect(second).toBeLessThan(150);
+    expect(unreplicated).toEqual([0, 0]);
+  });
+
+  it('an expiry does not wait for the replica', async () => {
+    const keys = new RedisKeys(uniquePrefix('durable'));
+    const unreplicated: number[] = [];
+    const store = new RedisFlowStore(client, { keys, durability: { replicas: 1, timeoutMs: 100 }, onUnreplicated: (a) => unreplicated.push(a) });
+    const record = { ...qrRecord(), expiresAt: Date.now() - 1 };
+    await store.create(record, 60_000);
+    const { thawed } = await stall(stalled);
+    const res = await store.transition({ kind: 'qr', id: record.id, to: 'expired', from: ['pending', 'scanned', 'confirmed'], now: Date.now(), tombstoneMs: 60_000 });
+    await thawed;
+    expect(res.ok).toBe(true);
+    expect(unreplicated).toEqual([]);
+  });
+});
+
+describe('the WAIT settings', () => {
+  it('default to one replica on Sentinel and Cluster, none on one Redis, and name a bad value', () => {
+    expect(redisDurabilityFromEnv({}, { mode: 'single', url: 'redis://x', tls: null })).toEqual({ replicas: 0, timeoutMs: 500 });
+    expect(redisDurabilityFromEnv({}, { mode: 'cluster', nodes: [{ host: 'a', port: 1 }], tls: null })).toEqual({ replicas: 1, timeoutMs: 500 });
+    expect(redisDurabilityFromEnv({}, { mode: 'sentinel', sentinels: [{ host: 'a', port: 1 }], masterName: 'm', tls: null }).replicas).toBe(1);
+    expect(() => redisDurabilityFromEnv({ REDIS_WAIT_TIMEOUT_MS: '0' }, { mode: 'single', url: 'redis://x', tls: null })).toThrow(/REDIS_WAIT_TIMEOUT_MS/);
+    expect(() => redisDurabilityFromEnv({ REDIS_WAIT_REPLICAS: 'one' }, { mode: 'single', url: 'redis://x', tls: null })).toThrow(/REDIS_WAIT_REPLICAS/);
+    expect(() => redisDurabilityFromEnv({ REDIS_WAIT_REPLICAS: '1' }, null)).toThrow(/REDIS_WAIT_REPLICAS/);
+  });
+});
+
+describe('Redis Cluster', () => {
+  let cluster: RedisClusterHandle;
+  let client: Cluster;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+    client = new Cluster(cluster.nodes.split(',').map((a) => ({ host: a.split(':')[0]!, port: Number(a.split(':')[1]) })), { lazyConnect: true });
+    await client.connect();
+  }, 60_000);
+
+  afterAll(async () => {
+    client?.disconnect();
+    await cluster?.stop();
+  });
+
+  it("a confirm waits for the replica of the flow's own slot", async () => {
+    const keys = new RedisKeys(uniquePrefix('durable'));
+    const store = new RedisFlowStore(client as unknown as Redis, { keys, durability: { replicas: 1, timeoutMs: 1500 } });
+    const record = qrRecord();
+    const slot = keySlot(keys.flow('qr', record.id));
+    const owner = (await cluster.masters()).find((m) => m.slots.some(([from, to]) => slot >= from && slot <= to))!;
+    // CLUSTER NODES: `<id> <host:port@bus> <flags> <master id> …`; the owner's replica names it.
+    const nodes = String(await client.cluster('NODES')).trim().split('\n').map((l) => l.split(' '));
+    const line = nodes.find((f) => f[2]!.includes('slave') && f[3] === owner.id)!;
+    const replica = new Redis(Number(line[1]!.split('@')[0]!.split(':')[1]), '127.0.0.1');
+    try {
+      const { thawed } = await stall(replica);
+      const ms = await confirm(store, record);
+      await thawed;
+      expect(ms).toBeGreaterThan(STALL_MS / 2);
+    } finally {
+      replica.disconnect();
+    }
+  });
+});
