@@ -230,19 +230,22 @@ describe.each(STORE_MODES)('verification codes ($name)', (mode) => {
     const unknown = newEmail('unknown');
     const ghost = newEmail('ghost');
 
-    const answers = [
-      await ask(existing, 'register', ip),
-      await ask(unknown, 'register', ip),
-      await ask(existing, 'login', ip),
-      await ask(ghost, 'login', ip),
-    ];
-    for (const a of answers) expect({ status: a.status, body: a.body }).toEqual({ status: 202, body: { expiresIn: 600, resendAfter: 1 } });
-    // The resend window holds for unknown addresses exactly as for accounts.
-    for (const [to, purpose] of [[existing, 'login'], [ghost, 'login'], [unknown, 'register']] as const) {
+    // Each repeat follows its first ask at once: the resend window (1 s here) must not pass in
+    // between on a busy machine. The resend window holds for unknown addresses exactly as for accounts.
+    const answers = [];
+    for (const [to, purpose, repeat] of [
+      [existing, 'register', false],
+      [unknown, 'register', true],
+      [existing, 'login', true],
+      [ghost, 'login', true],
+    ] as const) {
+      answers.push(await ask(to, purpose, ip));
+      if (!repeat) continue;
       const early = await ask(to, purpose, ip);
       expect(early.status, `${purpose} ${to}`).toBe(429);
       expect(early.headers.get('retry-after')).toBe('1');
     }
+    for (const a of answers) expect({ status: a.status, body: a.body }).toEqual({ status: 202, body: { expiresIn: 600, resendAfter: 1 } });
 
     // register + existing account: a notice, no code.
     const notice = await mail(existing);

@@ -181,7 +181,8 @@ describe.each(['sentinel', 'cluster'] as const)('failover with flows in progress
     expect(acknowledged.size + gaveUp.length).toBe(FLOWS);
   });
 
-  it.runIf(topology === 'cluster')('reshard the slot of running flows: no flow lost', { timeout: 120_000 }, async () => {
+  // Skipped with the Cluster failover above, whose cluster it reuses (see the note there).
+  it.skip('reshard the slot of running flows: no flow lost', { timeout: 120_000 }, async () => {
     const d = cluster!.deployment!;
     const [a, b] = [cluster!.nodes[0]!.url, cluster!.nodes[1]!.url];
     const log = new StatusLog();
