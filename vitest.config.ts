@@ -14,6 +14,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // The second names any test file whose worker died before it finished (see its header).
+    reporters: ['default', './test/harness/unfinished-reporter.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Cluster and e2e tests start real processes; two cores, so keep the pool small.
