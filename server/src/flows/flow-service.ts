@@ -90,6 +90,16 @@ export class FlowService {
     }
   }
 
+  /**
+   * A caller found the flow already moved on (a 409): most often its own earlier request committed
+   * and the answer was lost (a Redis failover, a dropped connection), and the publish that followed
+   * that commit may have been lost with it. The caller is told the current state, so its
+   * subscribers are told it too: clients drop a version they have, one that missed it gets it now.
+   */
+  private republish(state: FlowState): void {
+    this.fanout.republish(state);
+  }
+
   /** Create a flow in its initial state; the watch token is returned here once and never stored. */
   async create(
     kind: FlowKind,
@@ -258,10 +268,11 @@ export class FlowService {
         const expired = await this.expire(kind, id);
         throw new HandoffError('invalid_transition', 'The flow has expired.', { state: await this.stateOf(expired) });
       }
-      case 'invalid_transition':
-        throw new HandoffError('invalid_transition', `The flow is ${result.record.state}.`, {
-          state: await this.stateOf(result.record),
-        });
+      case 'invalid_transition': {
+        const state = await this.stateOf(result.record);
+        this.republish(state);
+        throw new HandoffError('invalid_transition', `The flow is ${result.record.state}.`, { state });
+      }
     }
   }
 
@@ -302,7 +313,10 @@ export class FlowService {
     if (watchToken === undefined || !watchTokenMatches(watchToken, record.watchTokenHash)) {
       throw new HandoffError('invalid_watch_token');
     }
-    if (record.state === 'redeemed') throw new HandoffError('already_redeemed');
+    if (record.state === 'redeemed') {
+      this.republish(await this.stateOf(record));
+      throw new HandoffError('already_redeemed');
+    }
     try {
       // Mint the session before the compare-and-set: once the flow is `redeemed` nothing may fail
       // before the session is handed out (a store error there would burn it for good). A session

@@ -32,6 +32,16 @@ export abstract class Fanout {
   }
 
   /**
+   * Publish again a state committed earlier, whose first publish may have been lost (its commit's
+   * answer was lost in a failover, or its node died between commit and publish). Subscribers drop
+   * a version they have (the version rule); no delivery latency is observed for it.
+   */
+  republish(state: FlowState): void {
+    this.deliverLocal(state, undefined, 'local');
+    this.doPublish(state, undefined);
+  }
+
+  /**
    * A state published by another process arrived (the adapter channel): deliver it here.
    * `committedAt` is absent when the sender predates it; then no latency is observed.
    */
@@ -66,8 +76,8 @@ export abstract class Fanout {
     this.doSignal(name, payload);
   }
 
-  /** Send the state (and its commit time) to the other nodes. */
-  protected abstract doPublish(state: FlowState, committedAt: number): void;
+  /** Send the state (and its commit time; none for a republish) to the other nodes. */
+  protected abstract doPublish(state: FlowState, committedAt: number | undefined): void;
   /** Send a signal to the other nodes. */
   protected abstract doSignal(name: string, payload: SignalPayload): void;
 }
@@ -103,8 +113,8 @@ export class AdapterFanout extends Fanout {
     super(hub, log);
   }
 
-  protected doPublish(state: FlowState, committedAt: number): void {
-    this.emitter.serverSideEmit(FANOUT_EVENT, state, committedAt);
+  protected doPublish(state: FlowState, committedAt: number | undefined): void {
+    this.emitter.serverSideEmit(FANOUT_EVENT, state, committedAt ?? null);
   }
 
   protected doSignal(name: string, payload: SignalPayload): void {

@@ -13,6 +13,9 @@ type Publisher = Pick<RedisClient, 'spublish' | 'publish'>;
 /** Longest a subscribe waits for Redis to acknowledge the topic's SSUBSCRIBE before answering 503, ms. */
 export const SUBSCRIBE_ACK_TIMEOUT_MS = 2_000;
 
+/** Longest the re-subscribe after a reconnect waits for Redis's acknowledgements before the resync reads anyway, ms. */
+export const RESUBSCRIBE_WAIT_MS = 5_000;
+
 /** How long a topic's channel stays subscribed after its last local subscriber left (a quick re-subscribe keeps it), ms. */
 export const UNSUBSCRIBE_LINGER_MS = 1_000;
 
@@ -36,9 +39,9 @@ export class ShardedFanout extends Fanout {
     super(hub, warnLog);
   }
 
-  protected doPublish(state: FlowState, committedAt: number): void {
+  protected doPublish(state: FlowState, committedAt: number | undefined): void {
     // The publisher has an offline queue and never gives up a command: a failure here is a closed connection.
-    this.pub.spublish(this.keys.topicChannel(state.topic), JSON.stringify([state, committedAt, this.origin])).catch((err: Error) => {
+    this.pub.spublish(this.keys.topicChannel(state.topic), JSON.stringify([state, committedAt ?? null, this.origin])).catch((err: Error) => {
       this.warnLog.warn({ err: err.message, topic: state.topic }, 'fan-out publish failed');
     });
   }
@@ -171,6 +174,22 @@ export function attachShardedReceiver(opts: {
       } finally {
         clearTimeout(timer);
       }
+    },
+    async resubscribe() {
+      // ioredis re-subscribes by itself after a reconnect, but does not wait for the
+      // acknowledgements before telling (a Cluster's `subscribersReady` comes right after the
+      // SSUBSCRIBEs are sent), and a SSUBSCRIBE that failed while Redis was away is never sent
+      // again. Sending them again (idempotent in Redis) and awaiting the replies closes both gaps.
+      if (closed) return;
+      const acks = [...wanted].map((topic) => subscribe(topic));
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([
+        Promise.allSettled(acks).then((all) => all.filter((r) => r.status === 'rejected').length),
+        new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), RESUBSCRIBE_WAIT_MS).unref())),
+      ]);
+      clearTimeout(timer);
+      if (outcome === 'late') log.warn({ topics: acks.length }, 'fan-out: re-subscribe not acknowledged in time; resyncing anyway');
+      else if (outcome > 0) log.warn({ topics: acks.length, failed: outcome }, 'fan-out: re-subscribe failed for some topics');
     },
     subscribedTopics: () => [...subscribed.keys()],
     close() {
