@@ -104,22 +104,30 @@ export const resyncPlugin = fp<{ handoff: Handoff; topics: () => Iterable<string
       void sub
         .ping()
         .catch((err: Error) => log.debug({ err: err.message }, 'resync: PING after resubscribe failed; resyncing anyway'))
+        .then(() => hub.resubscribe())
         .then(() => resync.run());
     };
     sub.on('close', onClose);
     sub.on('ready', onReady);
     // Redis Cluster: a sharded subscriber (one per master) lost is replaced, and re-subscribes its
     // channels, without the cluster connection closing; resync once they are all back.
+    // ioredis sends the SSUBSCRIBEs again but emits `subscribersReady` without awaiting them:
+    // `hub.resubscribe()` does, before the resync reads.
     const onShardLost = () => (lost = true);
+    const onShardsReady = () => {
+      if (!lost || handoff.shuttingDown) return;
+      lost = false;
+      void hub.resubscribe().then(() => resync.run());
+    };
     sub.on('-subscriber', onShardLost);
-    sub.on('subscribersReady', onReady);
+    sub.on('subscribersReady', onShardsReady);
     app.addHook('preClose', () =>
       steps.run('stop resync', () => {
         resync.stop();
         sub.off('close', onClose);
         sub.off('ready', onReady);
         sub.off('-subscriber', onShardLost);
-        sub.off('subscribersReady', onReady);
+        sub.off('subscribersReady', onShardsReady);
       }),
     );
   },

@@ -19,6 +19,12 @@ export interface TopicSubscriptions {
   unwatch(topic: string): void;
   /** Resolves once states of a watched topic published from now on reach this node; rejects when Redis cannot confirm it. */
   ready(topic: string): Promise<void>;
+  /**
+   * After the connection to Redis came back: subscribe every watched topic's channel again and
+   * resolve once Redis acknowledged them all (or the wait is over; failures are logged). Resolves,
+   * never rejects.
+   */
+  resubscribe(): Promise<void>;
 }
 
 /**
@@ -87,6 +93,15 @@ export class TopicHub {
    */
   ready(topic: string): Promise<void> {
     return this.subscriptions?.ready(topic) ?? Promise.resolve();
+  }
+
+  /**
+   * After a reconnect to Redis: resolves once every watched topic's channel is subscribed again
+   * (the resync reads states only after that, so no transition falls in between). Immediate
+   * without a subscription manager.
+   */
+  resubscribe(): Promise<void> {
+    return this.subscriptions?.resubscribe() ?? Promise.resolve();
   }
 
   /** Topics with at least one local subscriber (any transport). */
