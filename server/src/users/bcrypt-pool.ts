@@ -34,7 +34,13 @@ export class BcryptPool {
     return this.run({ op: 'compare', password, arg: hash }) as Promise<boolean>;
   }
 
-  /** Stop every thread; pending calls reject. */
+  /**
+   * Stop every thread; pending calls reject at once. A thread is never terminated from outside:
+   * `Worker.terminate()` during a native bcrypt call aborts the whole process (node-addon-api
+   * throws into a terminating thread: "terminate called after throwing an instance of
+   * 'Napi::Error'", exit 134). Each thread is asked to exit instead, and does so once its current
+   * hash (at most one, a few hundred ms) is done.
+   */
   async close(): Promise<void> {
     const workers = this.workers.splice(0);
     const closed = new Error('bcrypt pool closed');
@@ -43,7 +49,16 @@ export class BcryptPool {
       worker.task?.reject(closed);
       worker.task = null;
     }
-    await Promise.all(workers.map((w) => w.thread.terminate()));
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            w.thread.once('exit', () => resolve());
+            w.thread.ref(); // the process waits for the thread's current hash
+            w.thread.postMessage(EXIT);
+          }),
+      ),
+    );
   }
 
   private run(request: Request): Promise<string | boolean> {
@@ -119,6 +134,9 @@ interface PoolWorker {
   task: Task | null;
 }
 
+/** The message that asks a thread to end, after the request it is working on. */
+const EXIT = { op: 'exit' } as const;
+
 /** Resolved here so the thread loads the same native bcrypt whatever its working directory. */
 const BCRYPT_PATH = createRequire(import.meta.url).resolve('bcrypt');
 
@@ -131,6 +149,7 @@ try {
   require('node:os').setPriority(tid, workerData.nice);
 } catch {}
 parentPort.on('message', ({ op, password, arg }) => {
+  if (op === 'exit') return void parentPort.close();
   try {
     const result = op === 'hash' ? bcrypt.hashSync(password, arg) : bcrypt.compareSync(password, arg);
     parentPort.postMessage({ result });
