@@ -29,7 +29,8 @@ import { approvalRoutes } from './approvals/approval-routes.js';
 import { AdapterFanout, FANOUT_EVENT, SIGNAL_EVENT } from './realtime/fanout.js';
 import { createFanout } from './realtime/fanout-factory.js';
 import { realtimePlugin } from './realtime/realtime-plugin.js';
-import { resyncPlugin } from './realtime/resync.js';
+import { isUserTopic } from './approvals/user-channel.js';
+import { resyncPlugin, type StateReader } from './realtime/resync.js';
 import { createIoServer, socketIoTopics, type HandoffIo } from './realtime/socketio-gateway.js';
 import { TopicHub } from './realtime/topic-hub.js';
 import { openBackend } from './store/backend.js';
@@ -151,7 +152,15 @@ export async function createHandoffServer(config: Config, opts: { logger?: Logge
     }),
   );
   await app.register(expirySweeperPlugin, { sweeper: new ExpirySweeper(core.flows, config.expirySweepMs, log), steps });
-  await app.register(resyncPlugin, { handoff, topics: () => [...socketIoTopics(io), ...hub.listenedTopics()], steps });
+  // What a resync re-delivers: a flow topic's state; a user channel's live approvals.
+  const states: StateReader = {
+    readStates: async (topic) => {
+      if (isUserTopic(topic)) return core.approvals.resyncStates(topic);
+      const state = await core.flows.readState(topic);
+      return state ? [state] : [];
+    },
+  };
+  await app.register(resyncPlugin, { handoff, states, topics: () => [...socketIoTopics(io), ...hub.listenedTopics()], steps });
   await app.register(
     fp(async (app) => {
       app.addHook('preClose', () => steps.run('answer held long-polls', () => longPolls.abort()));

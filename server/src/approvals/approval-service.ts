@@ -95,6 +95,23 @@ export class ApprovalService {
     return { topic: USER_CHANNEL, approvals };
   }
 
+  /**
+   * For a resync of the internal user topic `topic` (`user:<principalKey>`): the user's live
+   * approvals (pending, or approved and not yet redeemed), each as it is pushed on that topic.
+   * One that ended meanwhile is not among them: its request carries `expiresAt`, and acting on it
+   * answers 409 with its state.
+   */
+  async resyncStates(topic: string): Promise<FlowState[]> {
+    const key = topic.slice(userTopic('').length);
+    const out: FlowState[] = [];
+    for (const id of await this.flows.liveInGroup(`approval:${key}`)) {
+      const record = await this.flows.load('approval', id).catch(() => null);
+      if (!record || record.userId !== key) continue;
+      out.push({ ...(await this.requestOf(record)), topic } as unknown as FlowState);
+    }
+    return out;
+  }
+
   /** The internal topic a socket of `principal` joins for `user:me`. */
   topicOf(principal: Principal): string {
     return userTopic(principalKey(principal));

@@ -6,9 +6,12 @@ import type { Handoff } from '../handoff.js';
 import type { ShutdownSteps } from '../lib/shutdown.js';
 import type { TopicHub } from './topic-hub.js';
 
-/** Reads the current state of a topic (null: it names no flow any more). FlowService is one. */
+/**
+ * Reads what a subscriber of a topic should hold now: a flow topic's current state (none when it
+ * names no flow any more), a user channel's live approvals (server.ts builds it from the services).
+ */
 export interface StateReader {
-  readState(topic: string): Promise<FlowState | null>;
+  readStates(topic: string): Promise<FlowState[]>;
 }
 
 /** Topics read from the store at once during a resync. */
@@ -76,8 +79,8 @@ export class Resync {
     const topics = [...new Set(this.topics())];
     for (let i = 0; i < topics.length; i += BATCH) {
       if (this.stopped || generation !== this.generation) return -1;
-      const states = await Promise.all(topics.slice(i, i + BATCH).map((topic) => this.states.readState(topic)));
-      for (const state of states) if (state) this.hub.deliver(state);
+      const states = await Promise.all(topics.slice(i, i + BATCH).map((topic) => this.states.readStates(topic)));
+      for (const state of states.flat()) this.hub.deliver(state);
     }
     return topics.length;
   }
@@ -90,12 +93,12 @@ export class Resync {
  * answers after the SUBSCRIBEs), re-push the current state of every topic subscribed here. Stops
  * in the first steps of a graceful shutdown. Embedded mode loses nothing: no watcher.
  */
-export const resyncPlugin = fp<{ handoff: Handoff; topics: () => Iterable<string>; steps: ShutdownSteps }>(
-  async (app, { handoff, topics, steps }) => {
-    const { backend, flows, hub, log, metrics } = handoff;
+export const resyncPlugin = fp<{ handoff: Handoff; states: StateReader; topics: () => Iterable<string>; steps: ShutdownSteps }>(
+  async (app, { handoff, states, topics, steps }) => {
+    const { backend, hub, log, metrics } = handoff;
     if (!backend.redis) return;
     const sub = backend.redis.sub;
-    const resync = new Resync(flows, hub, topics, log, (outcome) => metrics.resyncs.inc({ outcome }));
+    const resync = new Resync(states, hub, topics, log, (outcome) => metrics.resyncs.inc({ outcome }));
     let lost = false;
     const onClose = () => (lost = true);
     const onReady = () => {
