@@ -30,11 +30,7 @@ afterAll(async () => {
   await group?.stop();
 });
 
-// Skipped: on Node 24 this smoke test hangs in about one run of five (seen in .ci/run and reproduced
-// once by hand): some browsers never get their final state after the failover; not explained yet.
-// test/resilience/topology-failover.test.ts covers the same failover (1,000 flows, two nodes and a
-// worker, Sentinel and Cluster) and passes. To be found and fixed: see the closing note of this session.
-it.skip('kill the Sentinel master mid-flows: 503 during the failover, then the node works again and every flow ends redeemed', { timeout: 120_000 }, async () => {
+it('kill the Sentinel master mid-flows: 503 during the failover, then the node works again and every flow ends redeemed', { timeout: 120_000 }, async () => {
   group = await startSentinelGroup();
   const config = loadConfig({
     ...TEST_SERVER_ENV,
