@@ -69,6 +69,22 @@ describe.each(MODES)('push-to-approve across nodes ($name)', (mode) => {
     }
   });
 
+  it('HTTP only: the browser on A long-polls, the phone on B approves over HTTP, the browser redeems over HTTP', async () => {
+    const created = await request(ANA.email);
+    const watch = { 'watch-token': created.watchToken };
+    const first = await http(cluster.browser, 'GET', `/v1/flows/${created.topic}`, { headers: watch });
+    expect(first.body).toMatchObject({ state: 'pending', version: 1 });
+    const waiting = http(cluster.browser, 'GET', `/v1/flows/${created.topic}?after=1&wait=10`, { headers: watch });
+    const approved = await http(cluster.phone, 'POST', `/v1/approvals/${created.id}/approve`, {
+      body: { number: created.number },
+      headers: { authorization: `Bearer ${anaToken}` },
+    });
+    expect(approved).toMatchObject({ status: 200, body: { state: 'approved' } });
+    expect((await waiting).body).toMatchObject({ topic: created.topic, state: 'approved', version: 2 });
+    const session = await http(cluster.browser, 'POST', `/v1/flows/${created.topic}/session`, { headers: watch });
+    expect(session).toMatchObject({ status: 200, body: { user: { email: ANA.email } } });
+  });
+
   it('a phone subscribing on B after the request was created on A finds it in its snapshot', async () => {
     const created = await request(ANA.email);
     const phone = await WsClient.connect(cluster.phone, { authorization: `Bearer ${anaToken}` });
