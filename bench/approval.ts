@@ -19,6 +19,8 @@
  * Env (read in bench/run.ts): BENCH_APPROVAL_ROUNDS (default 2000; quick 300),
  * BENCH_APPROVAL_WARMUP (default 200; quick 50).
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { ANA, login, SEED_USERS } from '../test/harness/cluster.js';
@@ -43,6 +45,10 @@ export interface ApprovalResult {
   qr: Summary;
   approvalHttp: Summary;
   qrHttp: Summary;
+  /** POST /v1/approvals for a login with no account, in the same rounds. */
+  unknownHttp: Summary;
+  /** Webhook deliveries the sink received (approval.requested and approval.denied of the known logins). */
+  webhooks: number;
   ratioP50: number;
   ratioP99: number;
   /** p99 approval / p99 QR per fifth of the rounds. */
@@ -63,7 +69,16 @@ export async function runApproval(opts: ApprovalOptions): Promise<ApprovalResult
   let redis: RedisHandle | null = null;
   const servers: ServerChild[] = [];
   let client: ReturnType<typeof spawnNode> | null = null;
+  // The app backend's webhook endpoint: a known login raises approval.requested, an unknown one nothing.
+  let webhooks = 0;
+  const sink = createServer((req, res) => {
+    req.resume().on('end', () => {
+      webhooks++;
+      res.writeHead(204).end();
+    });
+  });
   try {
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
     redis = await startRedis();
     const env = {
       REDIS_URL: redis.url,
@@ -80,6 +95,8 @@ export async function runApproval(opts: ApprovalOptions): Promise<ApprovalResult
       APPROVAL_IP_PER_MINUTE: '0',
       APPROVAL_USER_PER_MINUTE: '0',
       APPROVAL_TTL_SECONDS: '600',
+      WEBHOOK_URLS: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/hooks`,
+      WEBHOOK_SECRET: 'bench-webhook-secret-0123456789abcdef',
     };
     // Sequentially: both nodes seed the same users.
     const a = await startServer('handoff-approval-A', 'bench/servers/handoff.ts', env);
@@ -113,6 +130,8 @@ export async function runApproval(opts: ApprovalOptions): Promise<ApprovalResult
       qr,
       approvalHttp: summarize(r.approvalHttp),
       qrHttp: summarize(r.qrHttp),
+      unknownHttp: summarize(r.unknownHttp),
+      webhooks,
       ratioP50: approval.p50 / qr.p50,
       ratioP99: approval.p99 / qr.p99,
       perFifthP99,
@@ -128,6 +147,7 @@ export async function runApproval(opts: ApprovalOptions): Promise<ApprovalResult
     await client?.stop(2000);
     for (const s of servers.reverse()) await s.stop(5000);
     await redis?.stop();
+    sink.close();
   }
 }
 
@@ -159,6 +179,26 @@ export function approvalMarkdown(r: ApprovalResult, tookS: number): string {
       `Errors: ${r.errors}${r.firstErrors.length ? ` (${r.firstErrors.join('; ')})` : ''}. Client event-loop p99 ${ms(r.clientLoopP99Ms)} ms. ` +
       `Measuring took ${r.measureS.toFixed(0)} s; other processes used ${(r.foreignCpu * 100).toFixed(0)}% of the CPU; ` +
       `load average (1/5/15 min) before ${r.loadBefore}, after ${r.loadAfter}.`,
+    '',
+    table(
+      ['POST /v1/approvals', 'samples', 'HTTP answer p50', 'p90', 'p99', 'ratio p50', 'ratio p90', 'ratio p99'],
+      [
+        ['login with an account (push to the phone, `approval.requested` webhook)', String(r.approvalHttp.n), ms(r.approvalHttp.p50), ms(r.approvalHttp.p90), ms(r.approvalHttp.p99), '', '', ''],
+        [
+          'login without an account (nothing pushed, no webhook)',
+          String(r.unknownHttp.n),
+          ms(r.unknownHttp.p50),
+          ms(r.unknownHttp.p90),
+          ms(r.unknownHttp.p99),
+          `**${(r.unknownHttp.p50 / r.approvalHttp.p50).toFixed(2)}x**`,
+          `**${(r.unknownHttp.p90 / r.approvalHttp.p90).toFixed(2)}x**`,
+          `**${(r.unknownHttp.p99 / r.approvalHttp.p99).toFixed(2)}x**`,
+        ],
+      ],
+    ),
+    '',
+    `The answer time of the same request for a login with and without an account, alternating in the same rounds ` +
+      `(ratio = without / with; 1.00x: nothing to tell them apart by). Webhook deliveries received by the sink: ${r.webhooks}.`,
     '',
     `Verdict (approval/QR ≤ ${t}x at p50 and p99): ${met ? 'met' : `MISSED (p50 ${ratio(r.approval.p50, r.qr.p50)}, p99 ${ratio(r.approval.p99, r.qr.p99)})`}. Benchmark took ${tookS.toFixed(0)} s.`,
     '',

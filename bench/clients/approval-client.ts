@@ -9,6 +9,8 @@
  * alternating every round so machine noise falls on both alike:
  *   approval: t0 → `POST A/v1/approvals {login}` → the phone's `state` push with kind 'approval'
  *     and that id; then (untimed) `POST B/v1/approvals/:id/deny`, so no request stays pending.
+ *   unknown: `POST A/v1/approvals` for a login with no account, its HTTP answer time only, right
+ *     next to the known one (before it or after it, alternating), for the timing comparison.
  *   qr: (untimed) `POST A/v1/qr`, the browser subscribes to it with its watch token; t0 →
  *     `POST A/v1/qr/:id/scan` (phone's Bearer) → the browser's `scanned` push; then it unsubscribes.
  * The first `warmup` rounds are not kept. A round with an unexpected answer or a push that does not
@@ -40,6 +42,8 @@ export interface ApprovalClientResult {
   /** HTTP answer time of the timed request (POST /v1/approvals, POST /v1/qr/:id/scan), ms. */
   approvalHttp: number[];
   qrHttp: number[];
+  /** HTTP answer time of POST /v1/approvals for a login that has no account (same round as approvalHttp), ms. */
+  unknownHttp: number[];
   errors: number;
   firstErrors: string[];
   /** This process's event-loop delay p99 (ms): part of every latency it measured. */
@@ -51,7 +55,7 @@ type Waiter = { resolve: (t: number) => void };
 async function run(msg: ApprovalRunMsg): Promise<ApprovalClientResult> {
   const agent = keepAliveAgent(4);
   const loop = monitorEventLoopDelay({ resolution: 10 });
-  const result: ApprovalClientResult = { approval: [], qr: [], approvalHttp: [], qrHttp: [], errors: 0, firstErrors: [], loopP99Ms: NaN };
+  const result: ApprovalClientResult = { approval: [], qr: [], approvalHttp: [], qrHttp: [], unknownHttp: [], errors: 0, firstErrors: [], loopP99Ms: NaN };
   const json = { 'content-type': 'application/json', 'user-agent': 'HandoffBench/1.0' };
   const bearer = { ...json, authorization: `Bearer ${msg.token}` };
   const post = async (url: string, expect: number, headers: Record<string, string>, body = '{}') => {
@@ -118,14 +122,25 @@ async function run(msg: ApprovalRunMsg): Promise<ApprovalClientResult> {
       return { latency: at - t0, http };
     };
 
+    // An unknown login: the same request, answered the same way (the contract); only its time is taken.
+    let unknownSeq = 0;
+    const unknown = async () => {
+      const t0 = performance.now();
+      await post(`${msg.a}/v1/approvals`, 201, json, JSON.stringify({ login: `nobody-${process.pid}-${unknownSeq++}@example.com` }));
+      return performance.now() - t0;
+    };
+
     loop.enable();
     const deadline = performance.now() + msg.timeoutMs;
     for (let round = 0; round < msg.warmup + msg.rounds && performance.now() < deadline; round++) {
       try {
         const first = round % 2 === 0 ? 'approval' : 'qr';
+        const u1 = first === 'approval' ? await unknown() : NaN;
         const r1 = first === 'approval' ? await approval() : await qr();
         const r2 = first === 'approval' ? await qr() : await approval();
+        const u2 = first === 'approval' ? NaN : await unknown();
         if (round < msg.warmup) continue;
+        result.unknownHttp.push(Number.isNaN(u1) ? u2 : u1);
         const [ap, q] = first === 'approval' ? [r1, r2] : [r2, r1];
         result.approval.push(ap.latency);
         result.approvalHttp.push(ap.http);
