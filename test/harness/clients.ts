@@ -71,6 +71,19 @@ export class StateRecorder {
     });
   }
 
+  /**
+   * The states as a client following the version rule takes them: per topic, a version not newer
+   * than the last one taken is dropped (a republished copy, a resync, a snapshot after a push).
+   */
+  taken(): FlowState[] {
+    const last = new Map<string, number>();
+    return this.states.filter((s) => {
+      if (s.version <= (last.get(s.topic) ?? 0)) return false;
+      last.set(s.topic, s.version);
+      return true;
+    });
+  }
+
   /** Resolve with the first recorded or future state matching `match`. */
   waitFor(match: (s: FlowState) => boolean, timeoutMs = 10_000): Promise<FlowState> {
     const seen = this.states.find(match);

@@ -91,10 +91,11 @@ export class FlowService {
   }
 
   /**
-   * A caller found the flow already moved on (a 409): most often its own earlier request committed
-   * and the answer was lost (a Redis failover, a dropped connection), and the publish that followed
-   * that commit may have been lost with it. The caller is told the current state, so its
-   * subscribers are told it too: clients drop a version they have, one that missed it gets it now.
+   * A caller found the flow already in the state it asked for (a 409, `already_redeemed`): most
+   * often its own earlier request committed and the answer was lost (a Redis failover, a dropped
+   * connection), and the publish that followed that commit may have been lost with it. The caller
+   * is told the state, so the subscribers are told it too: clients drop a version they have
+   * (the version rule), one that missed it gets it now. A 409 for another state publishes nothing.
    */
   private republish(state: FlowState): void {
     this.fanout.republish(state);
@@ -270,7 +271,8 @@ export class FlowService {
       }
       case 'invalid_transition': {
         const state = await this.stateOf(result.record);
-        this.republish(state);
+        // Already in the state asked for: the signature of a retry whose first attempt committed.
+        if (result.record.state === to) this.republish(state);
         throw new HandoffError('invalid_transition', `The flow is ${result.record.state}.`, { state });
       }
     }
