@@ -5,7 +5,7 @@ import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
 import { HandoffError, isTemporary, toHandoffError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import type { Scope } from './scope.js';
-import { isNewer, type SubscriptionEvent, type SubscriptionState } from './subscription.js';
+import { isNewer, SubscriptionStatus, type SubscriptionEvent, type SubscriptionState } from './subscription.js';
 import { expectShape, isEnded, parseApprovalRequest, parseFlowState, retryDelay, type WaitOptions } from './utils.js';
 import type { ApprovalRequest } from './utils.js';
 
@@ -58,7 +58,7 @@ const ENDED_MEMORY = 256;
  */
 export class Approvals {
   private readonly emitter = new Emitter<ApprovalsEvents>();
-  private _state: SubscriptionState = 'unsubscribed';
+  private readonly status = new SubscriptionStatus((e) => this.emitter.emit('subscription', e));
   /** The last state of every approval taken, by id; the ended ones are dropped (see `ended`). */
   private readonly known = new Map<string, ApprovalRequest>();
   /** Ids of ended approvals with their last version, oldest first. */
@@ -75,7 +75,7 @@ export class Approvals {
 
   /** The user channel's state: `subscribed` while requests arrive live. */
   get subscriptionState(): SubscriptionState {
-    return this._state;
+    return this.status.state;
   }
 
   /** The requests pending now, oldest first. */
@@ -132,9 +132,9 @@ export class Approvals {
     const scope = this.deps.scope.child();
     this.scope = scope;
     const { connection } = this.deps;
-    this.setState('subscribing', SUBSCRIPTION_CODES.subscribe, 'a request listener was added');
+    this.status.set('subscribing', SUBSCRIPTION_CODES.subscribe, 'a request listener was added');
     scope.add(connection.events.on('approval', (req) => {
-      if (this._state === 'subscribed') this.deliver(req);
+      if (this.status.state === 'subscribed') this.deliver(req);
     }));
     scope.add(connection.events.on('transport', (e) => {
       if (e.oldState !== e.newState) this.sync();
@@ -158,8 +158,8 @@ export class Approvals {
     if (!scope) return;
     this.mode?.dispose();
     this.mode = null;
-    if (this._state === 'subscribed') {
-      this.setState('subscribing', SUBSCRIPTION_CODES.transportChanged, `the transport is ${this.deps.connection.state}`);
+    if (this.status.state === 'subscribed') {
+      this.status.set('subscribing', SUBSCRIPTION_CODES.transportChanged, `the transport is ${this.deps.connection.state}`);
     }
     if (this.deps.connection.state !== 'connected' || scope.disposed) return;
     const mode = scope.child();
@@ -176,7 +176,7 @@ export class Approvals {
         const raw = (res as { state?: { approvals?: unknown } }).state?.approvals;
         if (!Array.isArray(raw)) throw new HandoffError('bad_response', 'Unexpected user channel snapshot.');
         const snapshot = raw.map(parseApprovalRequest).filter((r): r is ApprovalRequest => r !== null);
-        this.setState('subscribed', SUBSCRIPTION_CODES.subscribed, 'socket snapshot');
+        this.status.set('subscribed', SUBSCRIPTION_CODES.subscribed, 'socket snapshot');
         if (mode.disposed) return;
         const listed = new Set(snapshot.map((r) => r.id));
         for (const [id, last] of [...this.known]) {
@@ -224,15 +224,8 @@ export class Approvals {
     const scope = this.scope;
     if (!scope) return;
     this.scope = this.mode = null;
-    if (this._state === 'subscribed') this.deps.connection.send('unsubscribe', { topic: USER_TOPIC });
+    if (this.status.state === 'subscribed') this.deps.connection.send('unsubscribe', { topic: USER_TOPIC });
     scope.dispose();
-    this.setState('unsubscribed', code, reason, error);
-  }
-
-  private setState(state: SubscriptionState, code: SubscriptionCode, reason: string, error?: HandoffError): void {
-    if (this._state === state) return;
-    const oldState = this._state;
-    this._state = state;
-    this.emitter.emit('subscription', error ? { oldState, newState: state, code, reason, error } : { oldState, newState: state, code, reason });
+    this.status.set('unsubscribed', code, reason, error);
   }
 }

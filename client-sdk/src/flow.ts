@@ -277,6 +277,45 @@ export abstract class FlowHandle {
   }
 }
 
+/**
+ * A flow the browser created and watches from its first state, and may cancel (`QrLogin`,
+ * `ApprovalLogin`): its id, topic and expiry from the creation answer, and `cancel()` as
+ * `DELETE <collection>/{id}` with the watch token.
+ */
+export abstract class CreatedFlowHandle extends FlowHandle {
+  /** The flow id. */
+  readonly id: string;
+  /** `<kind>:<id>` (`qr:<id>`, `approval:<id>`). */
+  readonly topic: Topic;
+  /** When the flow expires if nobody confirms / approves it (ISO 8601, server clock). */
+  readonly expiresAt: string;
+  /** `DELETE` here cancels the flow; an ES private field, so it never shows in `console.log(handle)`. */
+  readonly #cancelPath: string;
+
+  /** @internal `collection`: the flows' path, e.g. `/v1/qr`. */
+  protected constructor(ctx: FlowContext, created: { state: FlowState; watchToken: string }, collection: string) {
+    super(ctx, { topic: created.state.topic, watchToken: created.watchToken, initial: created.state });
+    this.id = created.state.id;
+    this.topic = created.state.topic;
+    this.expiresAt = created.state.expiresAt;
+    this.#cancelPath = `${collection}/${encodeURIComponent(this.id)}`;
+  }
+
+  /** The flow's current state (starts as `pending`). */
+  override get state(): FlowState {
+    return super.state as FlowState;
+  }
+
+  /**
+   * Cancel from the browser (`DELETE <collection>/{id}` with the watch token): resolves with the
+   * `cancelled` state (the phone is pushed it); `session()` then rejects with `cancelled`. Rejects
+   * with `invalid_transition` (and `error.state`) when the flow is past cancelling (already answered).
+   */
+  cancel(opts: WaitOptions = {}): Promise<FlowState> {
+    return this.cancelAt(this.#cancelPath, opts);
+  }
+}
+
 /** The states in which the creator may redeem: qr `confirmed`, login `succeeded`, approval `approved`. */
 const REDEEMABLE: ReadonlySet<string> = new Set<string>(['confirmed', 'succeeded', 'approved']);
 

@@ -1,7 +1,7 @@
-import type { FlowState, Topic } from '@handoff/protocol';
+import type { FlowState } from '@handoff/protocol';
 import { HandoffError } from './errors.js';
-import { FlowHandle, type FlowContext } from './flow.js';
-import { expectShape, parseFlowState, type WaitOptions } from './utils.js';
+import { CreatedFlowHandle, type FlowContext } from './flow.js';
+import { expectShape, parseFlowState } from './utils.js';
 
 /** What `POST /v1/qr` answered, narrowed. Internal. */
 export interface CreatedQr {
@@ -24,40 +24,18 @@ export function parseCreatedQr(body: unknown): CreatedQr {
 /**
  * A QR login, browser side (from `handoff.qrLogin()`): show `imageUrl`, follow `on('state')`
  * (`pending → scanned → confirmed → redeemed`, or `cancelled` / `expired`), await `session()`.
+ * `id` is public (the phone scans it); `cancel()` is `DELETE /v1/qr/{id}` with the watch token.
  */
-export class QrLogin extends FlowHandle {
-  /** The flow id (public; the phone scans it). */
-  readonly id: string;
-  /** `qr:<id>`. */
-  readonly topic: Topic;
+export class QrLogin extends CreatedFlowHandle {
   /** URL of the QR code as SVG: put it in an `<img>`. */
   readonly imageUrl: string;
   /** What the QR code encodes: a link the phone app opens. */
   readonly qrPayload: string;
-  /** When the flow expires if nobody confirms it (ISO 8601, server clock). */
-  readonly expiresAt: string;
 
   /** @internal Use `handoff.qrLogin()`. */
   constructor(ctx: FlowContext, created: CreatedQr) {
-    super(ctx, { topic: created.state.topic, watchToken: created.watchToken, initial: created.state });
-    this.id = created.state.id;
-    this.topic = created.state.topic;
+    super(ctx, created, '/v1/qr');
     this.imageUrl = created.imageUrl;
     this.qrPayload = created.qrPayload;
-    this.expiresAt = created.state.expiresAt;
-  }
-
-  /** The flow's current state (starts as `pending`). */
-  override get state(): FlowState {
-    return super.state as FlowState;
-  }
-
-  /**
-   * Cancel from the browser (`DELETE /v1/qr/{id}` with the watch token): resolves with the
-   * `cancelled` state; `session()` then rejects with `cancelled`. Rejects with
-   * `invalid_transition` (and `error.state`) when the flow is past cancelling.
-   */
-  cancel(opts: WaitOptions = {}): Promise<FlowState> {
-    return this.cancelAt(`/v1/qr/${encodeURIComponent(this.id)}`, opts);
   }
 }

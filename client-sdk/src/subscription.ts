@@ -58,6 +58,28 @@ export function isNewer(last: FlowState | null, next: FlowState): boolean {
 }
 
 /**
+ * A subscription's state (of a flow's `FlowSubscription`, of the user channel's `Approvals`): starts
+ * `unsubscribed`; `set` is the one place it changes, and emits old/new with `{code, reason}` (and
+ * the error that ended it) through `emit`, only when it does change.
+ */
+export class SubscriptionStatus {
+  private current: SubscriptionState = 'unsubscribed';
+
+  constructor(private readonly emit: (e: SubscriptionEvent) => void) {}
+
+  get state(): SubscriptionState {
+    return this.current;
+  }
+
+  set(state: SubscriptionState, code: SubscriptionCode, reason: string, error?: HandoffError): void {
+    if (this.current === state) return;
+    const oldState = this.current;
+    this.current = state;
+    this.emit(error ? { oldState, newState: state, code, reason, error } : { oldState, newState: state, code, reason });
+  }
+}
+
+/**
  * Watches one flow over whichever transport the client has: Socket.IO (`subscribe` + pushes)
  * while connected, HTTP long-poll in fallback. After every (re)connect or transport switch it
  * subscribes again and takes the snapshot, so a transition made while it was away (even the
@@ -65,7 +87,7 @@ export function isNewer(last: FlowState | null, next: FlowState): boolean {
  */
 export class FlowSubscription {
   readonly events = new Emitter<SubscriptionEvents>();
-  private _state: SubscriptionState = 'unsubscribed';
+  private readonly status = new SubscriptionStatus((e) => this.events.emit('subscription', e));
   private current: FlowState | null;
   /** Lives while not unsubscribed. */
   private scope: Scope | null = null;
@@ -88,7 +110,7 @@ export class FlowSubscription {
   }
 
   get state(): SubscriptionState {
-    return this._state;
+    return this.status.state;
   }
 
   /** The last state taken. */
@@ -98,11 +120,11 @@ export class FlowSubscription {
 
   /** Start watching (unsubscribed → subscribing). A no-op unless unsubscribed. */
   subscribe(): void {
-    if (this._state !== 'unsubscribed' || this.parent.disposed) return;
+    if (this.status.state !== 'unsubscribed' || this.parent.disposed) return;
     const scope = this.parent.child();
     this.scope = scope;
     const { connection } = this.deps;
-    this.setState('subscribing', SUBSCRIPTION_CODES.subscribe, 'subscribe called');
+    this.status.set('subscribing', SUBSCRIPTION_CODES.subscribe, 'subscribe called');
     if (scope.disposed) return;
     scope.add(connection.events.on('push', (state) => {
       if (state.topic === this.topic) this.deliver(state);
@@ -133,7 +155,7 @@ export class FlowSubscription {
   /** Follow the client's transport state: subscribe over the socket, long-poll, or wait. */
   private sync(): void {
     const scope = this.scope;
-    if (!scope || this._state === 'unsubscribed') return;
+    if (!scope || this.status.state === 'unsubscribed') return;
     const transport = this.deps.connection.state;
     if (this.mode && this.modeFor === transport) return;
     this.mode?.dispose();
@@ -141,8 +163,8 @@ export class FlowSubscription {
     this.mode = mode;
     this.modeFor = transport;
     this.viaSocket = false;
-    if (this._state === 'subscribed') {
-      this.setState('subscribing', SUBSCRIPTION_CODES.transportChanged, `the transport is ${transport}`);
+    if (this.status.state === 'subscribed') {
+      this.status.set('subscribing', SUBSCRIPTION_CODES.transportChanged, `the transport is ${transport}`);
       if (mode.disposed) return;
     }
     if (transport === 'connected') this.socketSubscribe(mode, 0);
@@ -163,7 +185,7 @@ export class FlowSubscription {
       .then(
         (state) => {
           if (mode.disposed) return;
-          this.setState('subscribed', SUBSCRIPTION_CODES.subscribed, 'socket snapshot');
+          this.status.set('subscribed', SUBSCRIPTION_CODES.subscribed, 'socket snapshot');
           if (!mode.disposed) this.deliver(state);
         },
         (err: unknown) => {
@@ -184,8 +206,8 @@ export class FlowSubscription {
       this.end(SUBSCRIPTION_CODES.failed, err.message, err);
       return null;
     }
-    if (this._state === 'subscribed') {
-      this.setState('subscribing', SUBSCRIPTION_CODES.retrying, err.message);
+    if (this.status.state === 'subscribed') {
+      this.status.set('subscribing', SUBSCRIPTION_CODES.retrying, err.message);
       if (mode.disposed) return null;
     }
     return retryDelay(err, attempt, this.deps.options);
@@ -219,7 +241,7 @@ export class FlowSubscription {
         attempt = 0;
         if (snapshot) {
           snapshot = false;
-          this.setState('subscribed', SUBSCRIPTION_CODES.subscribed, 'long-poll snapshot');
+          this.status.set('subscribed', SUBSCRIPTION_CODES.subscribed, 'long-poll snapshot');
           if (mode.disposed) return;
         }
         this.deliver(state);
@@ -234,20 +256,12 @@ export class FlowSubscription {
   }
 
   private end(code: SubscriptionCode, reason: string, error?: HandoffError): void {
-    if (this._state === 'unsubscribed' || !this.scope) return;
+    if (this.status.state === 'unsubscribed' || !this.scope) return;
     if (this.viaSocket) this.deps.connection.send('unsubscribe', { topic: this.topic });
     const scope = this.scope;
     this.scope = this.mode = this.modeFor = null;
     this.viaSocket = false;
     scope.dispose();
-    this.setState('unsubscribed', code, reason, error);
-  }
-
-  /** The one place the subscription state changes; emits old/new with `{code, reason}`. */
-  private setState(state: SubscriptionState, code: SubscriptionCode, reason: string, error?: HandoffError): void {
-    if (this._state === state) return;
-    const oldState = this._state;
-    this._state = state;
-    this.events.emit('subscription', error ? { oldState, newState: state, code, reason, error } : { oldState, newState: state, code, reason });
+    this.status.set('unsubscribed', code, reason, error);
   }
 }

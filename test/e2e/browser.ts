@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { startCluster, type Cluster } from '../harness/cluster.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -160,5 +160,21 @@ export function useDemoCluster(env: Record<string, string> = {}): { readonly clu
       if (!browser) throw new Error('chromium is not started yet');
       return browser;
     },
+  };
+}
+
+/**
+ * Browser contexts that last one test: the function answers a new context of `browser()` (DESKTOP
+ * unless told), and every context it opened is closed after each test. Call it in a describe block.
+ */
+export function useContexts(browser: () => Browser): (options?: BrowserContextOptions) => Promise<BrowserContext> {
+  const contexts: BrowserContext[] = [];
+  afterEach(async () => {
+    await Promise.all(contexts.splice(0).map((c) => c.close()));
+  });
+  return async (options = DESKTOP) => {
+    const c = await browser().newContext(options);
+    contexts.push(c);
+    return c;
   };
 }

@@ -5,10 +5,10 @@
  * request with three numbers; the right one signs the browser in, a wrong one denies it.
  * Screenshots go to test-results/e2e/.
  */
-import type { BrowserContext, Page } from 'playwright-core';
-import { afterEach, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { ANA } from '../harness/cluster.js';
-import { DESKTOP, HAS_CHROMIUM, PHONE, SKIP_REASON, openPage, shot, signInOnPhone, useDemoCluster, waitForText } from './browser.js';
+import { HAS_CHROMIUM, PHONE, SKIP_REASON, openPage, shot, signInOnPhone, useContexts, useDemoCluster, waitForText } from './browser.js';
 
 if (!HAS_CHROMIUM) console.warn(`e2e: ${SKIP_REASON}`);
 
@@ -32,16 +32,7 @@ async function pushedRequest(page: Page) {
 
 describe.skipIf(!HAS_CHROMIUM)('demo pages, push-to-approve: login page on node A, phone page on node B (Redis, two nodes)', () => {
   const demo = useDemoCluster();
-  const contexts: BrowserContext[] = [];
-  const context = async (options = DESKTOP): Promise<BrowserContext> => {
-    const c = await demo.browser.newContext(options);
-    contexts.push(c);
-    return c;
-  };
-
-  afterEach(async () => {
-    await Promise.all(contexts.splice(0).map((c) => c.close()));
-  });
+  const context = useContexts(() => demo.browser);
 
   /** The phone page on node B, signed in as Ana, its requests list showing. */
   async function phoneSignedIn() {

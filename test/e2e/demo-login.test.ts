@@ -8,11 +8,9 @@
  * Screenshots of each state go to test-results/e2e/; UPDATE_SCREENSHOTS=1 also rewrites
  * docs/screenshots/signed-in.png (the README's picture).
  */
-import type { BrowserContext } from 'playwright-core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ANA } from '../harness/cluster.js';
 import {
-  DESKTOP,
   HAS_CHROMIUM,
   PHONE,
   SKIP_REASON,
@@ -24,6 +22,7 @@ import {
   shot,
   signInOnPhone,
   updateDocsShot,
+  useContexts,
   useDemoCluster,
   waitForFocus,
   waitForText,
@@ -36,16 +35,7 @@ if (!HAS_CHROMIUM) console.warn(`e2e: ${SKIP_REASON}`);
 
 describe.skipIf(!HAS_CHROMIUM)('demo pages: login page on node A, phone page on node B (Redis, two nodes)', () => {
   const demo = useDemoCluster();
-  const contexts: BrowserContext[] = [];
-  const context = async (options = DESKTOP): Promise<BrowserContext> => {
-    const c = await demo.browser.newContext(options);
-    contexts.push(c);
-    return c;
-  };
-
-  afterEach(async () => {
-    await Promise.all(contexts.splice(0).map((c) => c.close()));
-  });
+  const context = useContexts(() => demo.browser);
 
   it('scan and confirm: "Scanned by Ana" shows at once, then the page signs in without reloading', async () => {
     const { page, errors, csp, link } = await openLoginPage(await context(), demo.cluster.browser);

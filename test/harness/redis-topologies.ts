@@ -185,12 +185,13 @@ function pairs(reply: unknown): Record<string, string> {
   return out;
 }
 
-const NO_PERSISTENCE = ['--save', '', '--appendonly', 'no'];
-
-/** Start a master, one replica and three sentinels (quorum 2) watching them. */
-export async function startSentinelGroup(opts: { masterName?: string; downAfterMs?: number; failoverTimeoutMs?: number } = {}): Promise<SentinelGroup> {
-  const masterName = opts.masterName ?? 'handoff-master';
-  const dir = mkdtempSync(join(tmpdir(), 'handoff-sentinel-'));
+/**
+ * A topology's temp dir and the list of its processes (push each one as it starts): `stop` stops
+ * them all (SIGTERM, then SIGKILL) and removes the dir; if the test process ends first, they are
+ * SIGKILLed and the dir removed then.
+ */
+function processGroup(prefix: string): { dir: string; procs: Proc[]; stop: () => Promise<void> } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   const procs: Proc[] = [];
   const unregister = onProcessExit(() => {
     for (const p of procs) if (isRunning(p.child)) p.child.kill('SIGKILL');
@@ -201,6 +202,15 @@ export async function startSentinelGroup(opts: { masterName?: string; downAfterM
     rmSync(dir, { recursive: true, force: true });
     unregister();
   };
+  return { dir, procs, stop };
+}
+
+const NO_PERSISTENCE = ['--save', '', '--appendonly', 'no'];
+
+/** Start a master, one replica and three sentinels (quorum 2) watching them. */
+export async function startSentinelGroup(opts: { masterName?: string; downAfterMs?: number; failoverTimeoutMs?: number } = {}): Promise<SentinelGroup> {
+  const masterName = opts.masterName ?? 'handoff-master';
+  const { dir, procs, stop } = processGroup('handoff-sentinel-');
   try {
     const serverArgs = (port: number, extra: string[] = []) => ['--port', String(port), '--bind', HOST, '--daemonize', 'no', '--dir', dir, '--logfile', '', ...NO_PERSISTENCE, ...extra];
     const master = await startProc((port) => serverArgs(port), { dir });
@@ -319,17 +329,7 @@ function parseClusterNodes(text: string): ClusterNodeInfo[] {
 
 /** Start three masters and three replicas and create the cluster (redis-cli --cluster create). */
 export async function startRedisCluster(opts: { nodeTimeoutMs?: number } = {}): Promise<RedisClusterHandle> {
-  const dir = mkdtempSync(join(tmpdir(), 'handoff-cluster-'));
-  const procs: Proc[] = [];
-  const unregister = onProcessExit(() => {
-    for (const p of procs) if (isRunning(p.child)) p.child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const stop = async () => {
-    await Promise.all(procs.map(stopProc));
-    rmSync(dir, { recursive: true, force: true });
-    unregister();
-  };
+  const { dir, procs, stop } = processGroup('handoff-cluster-');
   const live = () => procs.filter((p) => isRunning(p.child));
   const cli = async (args: string[]) => (await run(REDIS_CLI, args, { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 })).stdout;
   const nodesView = async (): Promise<ClusterNodeInfo[]> => {

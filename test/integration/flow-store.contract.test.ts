@@ -621,24 +621,32 @@ describe('RedisFlowStore specifics', () => {
     expect(await ctx.redis.zcard(due)).toBe(1);
   });
 
-  it('flow-transition.lua takes the from list and the patch as one JSON argument, as its header says', async () => {
-    const r = rec();
-    await store.create(r, LONG_TOMBSTONE_MS);
+  /**
+   * Run flow-transition.lua by hand on the qr flow `id`, with the arguments its header lists: to
+   * `to`, now, a long tombstone, no requireUserId, and `json` as the one JSON argument.
+   */
+  function evalTransition(id: string, to: FlowStateName, json: { from: FlowStateName[]; set: Record<string, string>; del: string[] }): Promise<unknown> {
     const keys = new RedisKeys(prefix);
-    const reply = await ctx.redis.eval(
+    return ctx.redis.eval(
       luaScript('flow-transition'),
       3,
-      keys.flow('qr', r.id),
-      keys.dueSetOf(r.id),
-      keys.flowTaken('qr', r.id),
-      'scanned',
+      keys.flow('qr', id),
+      keys.dueSetOf(id),
+      keys.flowTaken('qr', id),
+      to,
       String(Date.now()),
       String(LONG_TOMBSTONE_MS),
       '0',
       '',
-      keys.dueMember('qr', r.id),
-      JSON.stringify({ from: ['pending'], set: { userId: 'user-7' }, del: [] }),
+      keys.dueMember('qr', id),
+      JSON.stringify(json),
     );
+  }
+
+  it('flow-transition.lua takes the from list and the patch as one JSON argument, as its header says', async () => {
+    const r = rec();
+    await store.create(r, LONG_TOMBSTONE_MS);
+    const reply = await evalTransition(r.id, 'scanned', { from: ['pending'], set: { userId: 'user-7' }, del: [] });
     expect((reply as [number])[0]).toBe(0);
     expect(await store.get('qr', r.id)).toEqual({ ...r, userId: 'user-7', state: 'scanned', version: 2 });
   });
@@ -646,21 +654,7 @@ describe('RedisFlowStore specifics', () => {
   it('flow-transition.lua deletes the JSON argument\'s del fields, with an empty set', async () => {
     const r = rec({ userId: 'user-1' });
     await store.create(r, LONG_TOMBSTONE_MS);
-    const keys = new RedisKeys(prefix);
-    const reply = await ctx.redis.eval(
-      luaScript('flow-transition'),
-      3,
-      keys.flow('qr', r.id),
-      keys.dueSetOf(r.id),
-      keys.flowTaken('qr', r.id),
-      'cancelled',
-      String(Date.now()),
-      String(LONG_TOMBSTONE_MS),
-      '0',
-      '',
-      keys.dueMember('qr', r.id),
-      JSON.stringify({ from: ['pending', 'scanned'], set: {}, del: ['userId'] }),
-    );
+    const reply = await evalTransition(r.id, 'cancelled', { from: ['pending', 'scanned'], set: {}, del: ['userId'] });
     expect((reply as [number])[0]).toBe(0);
     const { userId: _dropped, ...rest } = r;
     expect(await store.get('qr', r.id)).toEqual({ ...rest, state: 'cancelled', version: 2 });
