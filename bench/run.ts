@@ -345,6 +345,20 @@ if (run.includes('scale')) {
       ` ms). RSS after a forced GC; KiB/conn = (Σ RSS − Σ RSS with no idle connection, ${mib(S.rss0)} MiB) / idle connections. ` +
       `**p99(${o.connections})/p99(${o.small}) = ${ratio(S.phases[1]?.chosen.push.p99 ?? NaN, ref)}** (vs the ${o.small} measured after: ${ratio(S.phases[1]?.chosen.push.p99 ?? NaN, refAgain)}); target ≤ 1.2x: ` +
       ((S.phases[1]?.chosen.push.p99 ?? Infinity) <= 1.2 * ref ? 'met' : 'MISSED') +
+      `. Per window (CPU % of a core: redis-server, holders, probe; per node: pushes, resyncs, GC s, event-loop lag p99/max ms from its /metrics): ` +
+      S.phases
+        .map(
+          (p) =>
+            `${p.label}: ` +
+            p.windows
+              .map(
+                (w) =>
+                  `${(w.otherCpu.redis * 100).toFixed(0)}/${(w.otherCpu.holders * 100).toFixed(0)}/${(w.otherCpu.probe * 100).toFixed(0)}; ` +
+                  w.nodeStats.map((x) => `${x.pushes}, ${x.resyncs}, ${x.gcS.toFixed(2)}, ${(x.lagP99S * 1000).toFixed(0)}/${(x.lagMaxS * 1000).toFixed(0)}`).join(' | '),
+              )
+              .join(' then '),
+        )
+        .join(' · ') +
       `. ${o.connections} flows created in ${(S.createMs / 1000).toFixed(0)} s. Took ${((Date.now() - t) / 1000).toFixed(0)} s; load average before ${S.loadBefore}, after ${S.loadAfter}.`,
     '',
   ].join('\n');

@@ -15,6 +15,7 @@
  *   at a steady RATE/s for SECONDS (default 100/s for 30 s, over one 25 s heartbeat cycle); latency
  *   = confirm sent → `confirmed` frame received on the subscriber's node.
  * - Memory per connection = (Σ node RSS with the connections − Σ node RSS with none) / connections
+ *   (the nodes are restarted after the idle flows are created, so the baseline holds no garbage of that)
  *   (not for the last phase: V8 and the allocator keep what the large phase took).
  * - Machine state: the share of the CPU used by processes outside the bench in every window
  *   (/proc); a window where it exceeds BENCH_SCALE_BUSY (default 0.25) is measured once more and
@@ -27,6 +28,7 @@
 import { SEED_USERS, ANA } from '../test/harness/cluster.js';
 import { startRedis, uniquePrefix } from '../test/harness/redis-server.js';
 import { TEST_JWT_SECRET } from '../test/harness/server-process.js';
+import { sampleSum, scrape } from '../test/harness/prometheus.js';
 import { closeHolder, holderConnect, startHolder, type Holder } from './lib/holders.js';
 import { httpRequest, keepAliveAgent } from './lib/http.js';
 import { cpuSample, fdCount, foreignCpu, rssOf, sleep, spawnNode, startServer, treeCpu, type NodeChild, type ServerChild } from './lib/proc.js';
@@ -54,6 +56,10 @@ export interface ScaleWindow {
   errors: string[];
   probeLoopP99Ms: number;
   prepareMs: number;
+  /** CPU over the window, share of one core: redis-server, all holders, the probe. */
+  otherCpu: { redis: number; holders: number; probe: number };
+  /** Per node over the window (from its /metrics): pushes sent, resyncs, Redis errors, GC seconds; at its end: event-loop lag p99 and max, s. */
+  nodeStats: Array<{ pushes: number; resyncs: number; redisErrors: number; gcS: number; lagP99S: number; lagMaxS: number }>;
 }
 
 export interface ScalePhase {
@@ -119,7 +125,18 @@ export async function runScale(opts: ScaleOptions, load: () => string): Promise<
       QR_TTL_SECONDS: '3600',
       QR_IP_PER_MINUTE: '0',
     };
-    for (let i = 0; i < opts.nodes; i++) servers.push(await startServer(`scale-node-${i}`, 'bench/servers/handoff.ts', env, { nofile: opts.nofile }));
+    const startNodes = async () => {
+      for (let i = 0; i < opts.nodes; i++) servers.push(await startServer(`scale-node-${i}`, 'bench/servers/handoff.ts', env, { nofile: opts.nofile }));
+    };
+    await startNodes();
+    // The idle flows first (they live in Redis); then fresh node processes, so the creation's
+    // garbage (V8 keeps heap pages for a long while) is not in the nodes' baseline RSS.
+    const t = Date.now();
+    const flows = await createFlows(servers.map((s) => s.url), opts.connections);
+    const createMs = Date.now() - t;
+    log(`  ${opts.connections} idle flows created in ${(createMs / 1000).toFixed(0)} s; restarting the nodes`);
+    await Promise.all(servers.splice(0).map((s) => s.stop()));
+    await startNodes();
     const urls = servers.map((s) => s.url);
     log(`scale: ${opts.nodes} nodes up (${urls.join(' ')}), redis ${redis.url}, each limited to ${opts.nofile} open files`);
     const login = await httpRequest(keepAliveAgent(1), urls[0] + '/v1/sessions', {
@@ -143,10 +160,6 @@ export async function runScale(opts: ScaleOptions, load: () => string): Promise<
     await probeCall({ type: 'prepare', nodes: urls, token, flows: Math.min(300, opts.rate * 3) }, 'prepared', 120_000);
     await probeCall({ type: 'run', rate: opts.rate, seconds: 3 }, 'result', 60_000);
 
-    const t = Date.now();
-    const flows = await createFlows(urls, opts.connections);
-    const createMs = Date.now() - t;
-    log(`  ${opts.connections} idle flows created in ${(createMs / 1000).toFixed(0)} s`);
     /** Σ node RSS: a forced GC in every node (twice, 2 s apart), then the mean of three VmRSS samples 1 s apart. */
     const memAll = async () => {
       await Promise.all(servers.map((s) => s.mem()));
@@ -184,11 +197,29 @@ export async function runScale(opts: ScaleOptions, load: () => string): Promise<
       log(`  ${open} idle connections open (${failed} failed) after ${((Date.now() - started) / 1000).toFixed(0)} s`);
     };
 
+    const stats = () =>
+      Promise.all(
+        urls.map(async (u) => {
+          const m = await scrape(u);
+          return {
+            pushes: sampleSum(m, 'handoff_pushes_total'),
+            resyncs: sampleSum(m, 'handoff_resyncs_total'),
+            redisErrors: sampleSum(m, 'handoff_redis_errors_total'),
+            gcS: sampleSum(m, 'nodejs_gc_duration_seconds_sum'),
+            lagP99S: sampleSum(m, 'nodejs_eventloop_lag_p99_seconds'),
+            lagMaxS: sampleSum(m, 'nodejs_eventloop_lag_max_seconds'),
+          };
+        }),
+      );
+    const others = () => ({ redis: treeCpu(redis.pid), holders: holders.reduce((a, h) => a + treeCpu(h.pid), 0), probe: treeCpu(p.pid) });
+
     const measure = async (): Promise<ScaleWindow> => {
       const prep = await probeCall<{ ms: number }>({ type: 'prepare', nodes: urls, token, flows: Math.round(opts.rate * opts.seconds) }, 'prepared', 300_000);
       await sleep(1000);
+      const stats0 = await stats();
       const cpu0 = cpuSample();
       const node0 = servers.map((s) => treeCpu(s.pid));
+      const other0 = others();
       const w0 = performance.now();
       const r = await probeCall<{ sent: number; latencies: number[]; httpMs: number[]; lost: number; errors: string[]; loopP99Ms: number }>(
         { type: 'run', rate: opts.rate, seconds: opts.seconds },
@@ -196,7 +227,18 @@ export async function runScale(opts: ScaleOptions, load: () => string): Promise<
         (opts.seconds + 60) * 1000,
       );
       const wall = (performance.now() - w0) / 1000;
+      const other1 = others();
+      const stats1 = await stats();
       const win: ScaleWindow = {
+        otherCpu: { redis: (other1.redis - other0.redis) / wall, holders: (other1.holders - other0.holders) / wall, probe: (other1.probe - other0.probe) / wall },
+        nodeStats: stats1.map((x, i) => ({
+          pushes: x.pushes - stats0[i].pushes,
+          resyncs: x.resyncs - stats0[i].resyncs,
+          redisErrors: x.redisErrors - stats0[i].redisErrors,
+          gcS: x.gcS - stats0[i].gcS,
+          lagP99S: x.lagP99S,
+          lagMaxS: x.lagMaxS,
+        })),
         foreignCpu: foreignCpu(cpu0, cpuSample()),
         nodeCpu: servers.map((s, i) => (treeCpu(s.pid) - node0[i]) / wall),
         push: summarize(r.latencies),
@@ -209,7 +251,9 @@ export async function runScale(opts: ScaleOptions, load: () => string): Promise<
       };
       log(
         `  window: ${win.sent} confirms, push p50/p95/p99/max ${win.push.p50.toFixed(1)}/${win.push.p95.toFixed(1)}/${win.push.p99.toFixed(1)}/${win.push.max.toFixed(1)} ms, ` +
-          `lost ${win.lost}, errors ${win.errors.length}, other processes ${(win.foreignCpu * 100).toFixed(0)}% CPU, nodes ${win.nodeCpu.map((c) => (c * 100).toFixed(0) + '%').join(' ')}`,
+          `lost ${win.lost}, errors ${win.errors.length}, other processes ${(win.foreignCpu * 100).toFixed(0)}% CPU, nodes ${win.nodeCpu.map((c) => (c * 100).toFixed(0) + '%').join(' ')}, ` +
+          `redis ${(win.otherCpu.redis * 100).toFixed(0)}%, holders ${(win.otherCpu.holders * 100).toFixed(0)}%, probe ${(win.otherCpu.probe * 100).toFixed(0)}%, prepare ${(win.prepareMs / 1000).toFixed(0)} s, ` +
+          `per node pushes/resyncs/redis errors/GC s/lag p99,max ms: ${win.nodeStats.map((x) => `${x.pushes}/${x.resyncs}/${x.redisErrors}/${x.gcS.toFixed(2)}/${(x.lagP99S * 1000).toFixed(0)},${(x.lagMaxS * 1000).toFixed(0)}`).join(' · ')}`,
       );
       return win;
     };
