@@ -49,6 +49,8 @@ export interface LatencyOptions {
   quietCpu: number;
   /** Handoff's Redis: one redis-server (default) or a Redis Cluster; the bare baseline always uses one redis-server. */
   topology?: Extract<RedisTopology, 'single' | 'cluster'>;
+  /** Extra environment for the two Handoff nodes (e.g. REDIS_WAIT_REPLICAS=0). */
+  handoffEnv?: Record<string, string>;
 }
 
 export interface LatencyPhase {
@@ -174,6 +176,7 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
       NODE_ENV: 'production',
       QR_TTL_SECONDS: '600',
       QR_IP_PER_MINUTE: '0', // 1,000+ flows from one client IP (the limit's default is 60 a minute)
+      ...opts.handoffEnv,
     };
     const bareEnv = { REDIS_URL: redis.url, ADAPTER_KEY: uniquePrefix('bench-bare') + 'socket.io' };
     // Sequentially: both Handoff nodes seed the same users.

@@ -23,7 +23,8 @@
  *
  * Knobs: BENCH_SCALE_CONNECTIONS (50000; quick 6000), BENCH_SCALE_SMALL (3000; quick 600),
  * BENCH_SCALE_RATE (100), BENCH_SCALE_SECONDS (30; quick 10), BENCH_SCALE_NODES (3),
- * BENCH_SCALE_PER_HOLDER (12500), BENCH_SCALE_NOFILE (20000), BENCH_SCALE_BUSY (0.25).
+ * BENCH_SCALE_PER_HOLDER (12500), BENCH_SCALE_NOFILE (20000), BENCH_SCALE_BUSY (0.25); diagnostics:
+ * BENCH_SCALE_ENV="K=V K=V" (extra environment for the nodes, e.g. WS_PING_INTERVAL_MS=600000).
  */
 import { SEED_USERS, ANA } from '../test/harness/cluster.js';
 import { startRedis, uniquePrefix } from '../test/harness/redis-server.js';
@@ -124,6 +125,8 @@ export async function runScale(opts: ScaleOptions, load: () => string): Promise<
       NODE_ENV: 'production',
       QR_TTL_SECONDS: '3600',
       QR_IP_PER_MINUTE: '0',
+      // Diagnostics: extra node environment, e.g. BENCH_SCALE_ENV="WS_PING_INTERVAL_MS=600000".
+      ...Object.fromEntries((process.env.BENCH_SCALE_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
     };
     const startNodes = async () => {
       for (let i = 0; i < opts.nodes; i++) servers.push(await startServer(`scale-node-${i}`, 'bench/servers/handoff.ts', env, { nofile: opts.nofile }));
