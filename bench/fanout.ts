@@ -14,7 +14,6 @@
  * core; the figure that matters is the mean of the nodes without subscribers (1..N-1), and
  * handoff_fanout_messages_received_total on them. Results on stdout as a markdown table.
  */
-import { readdirSync } from 'node:fs';
 import { Emitter } from '@socket.io/redis-emitter';
 import { Cluster } from 'ioredis';
 import { pino } from 'pino';
@@ -28,7 +27,7 @@ import { sampleSum, scrape } from '../test/harness/prometheus.js';
 import { uniquePrefix } from '../test/harness/redis-server.js';
 import { startRedisCluster } from '../test/harness/redis-topologies.js';
 import { startServerProcess, type ServerProcess } from '../test/harness/server-process.js';
-import { procStat, cpuSecondsOf, sleep } from './lib/proc.js';
+import { sleep, treeCpu } from './lib/proc.js';
 import { log, table } from './lib/util.js';
 
 const env = (name: string, def: string) => process.env[name] || def;
@@ -37,29 +36,6 @@ const TOPICS = Number(env('BENCH_FANOUT_TOPICS', '200'));
 const RATE = Number(env('BENCH_FANOUT_RATE', '1000'));
 const SECONDS = Number(env('BENCH_FANOUT_SECONDS', '10'));
 const MODES = ['broadcast', 'sharded'] as const;
-
-/** CPU seconds of a process and all its descendants (the harness starts servers through tsx). */
-function treeCpu(root: number): number {
-  const parent = new Map<number, number>();
-  const cpu = new Map<number, number>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    const f = procStat(`/proc/${d}/stat`);
-    if (!f) continue;
-    parent.set(Number(d), Number(f[1]));
-    cpu.set(Number(d), cpuSecondsOf(f));
-  }
-  let sum = 0;
-  for (const [pid, s] of cpu) {
-    for (let p = pid, hops = 0; p > 1 && hops < 64; p = parent.get(p) ?? 0, hops++) {
-      if (p === root) {
-        sum += s;
-        break;
-      }
-    }
-  }
-  return sum;
-}
 
 async function run(nodesSpec: string, n: number, mode: (typeof MODES)[number]) {
   const prefix = uniquePrefix(`fan${n}${mode[0]}`);

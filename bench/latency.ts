@@ -18,12 +18,16 @@
  * (their sockets closed afterwards) precedes ROUNDS rounds; each round moves every browser socket
  * to a fresh flow, then scans all N and confirms all N. The CPU used by processes outside the
  * benchmark is measured per round (/proc), so rounds disturbed by other work can be told apart.
+ *
+ * `topology: 'cluster'` runs the two Handoff nodes on a Redis Cluster instead (three masters, three
+ * replicas, the test harness's startRedisDeployment → startRedisCluster; REDIS_CLUSTER_NODES); the
+ * bare baseline stays on its own single redis-server, so it is the same reference in both.
  */
 import { performance } from 'node:perf_hooks';
 import type { FlowState } from '@handoff/protocol';
 import { connectSocketIo, emitAck, type ClientSocket } from '../test/harness/clients.js';
-import { ANA, createQr, login, SEED_USERS } from '../test/harness/cluster.js';
-import { startRedis, uniquePrefix } from '../test/harness/redis-server.js';
+import { ANA, createQr, login, SEED_USERS, startRedisDeployment, type RedisTopology } from '../test/harness/cluster.js';
+import { startRedis, uniquePrefix, type RedisHandle } from '../test/harness/redis-server.js';
 import { TEST_JWT_SECRET } from '../test/harness/server-process.js';
 import { cpuSample, fdCount, foreignCpu, sleep, startServer, type ServerChild } from './lib/proc.js';
 import { log, mapLimit, summarize, withTimeout, type Summary } from './lib/util.js';
@@ -43,6 +47,10 @@ export interface LatencyOptions {
   rounds: number;
   /** A round is "quiet" when other processes used less than this share (0..1) of the machine's CPU. */
   quietCpu: number;
+  /** Handoff's Redis: one redis-server (default) or a Redis Cluster; the bare baseline always uses one redis-server. */
+  topology?: Extract<RedisTopology, 'single' | 'cluster'>;
+  /** Extra environment for the two Handoff nodes (e.g. REDIS_WAIT_REPLICAS=0). */
+  handoffEnv?: Record<string, string>;
 }
 
 export interface LatencyPhase {
@@ -70,6 +78,8 @@ export interface LatencyResult {
   /** Open fds of Handoff node A with all browsers connected. */
   handoffAFds: number;
   setupMs: number;
+  /** Every sample of every round, by phase name (to pool several runs). */
+  raw: Record<string, { handoff: number[]; bare: number[] }>;
 }
 
 type System = 'handoff' | 'bare';
@@ -132,8 +142,8 @@ function chunks<T>(items: T[], size: number): T[][] {
   return out;
 }
 
-const CONFIRM = 'confirm → confirmed push';
-const SCAN = 'scan → scanned push';
+export const CONFIRM = 'confirm → confirmed push';
+export const SCAN = 'scan → scanned push';
 
 type Flow = { id: string; topic: string; watchToken: string };
 
@@ -144,12 +154,19 @@ async function subscribe(s: ClientSocket, flow: Flow): Promise<void> {
 
 export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
   const setupStarted = Date.now();
-  const redis = await startRedis();
+  const deployment = await startRedisDeployment(opts.topology ?? 'single');
+  let redis: RedisHandle;
+  try {
+    redis = deployment.redis ?? (await startRedis());
+  } catch (err) {
+    await deployment.stop();
+    throw err;
+  }
   const servers: ServerChild[] = [];
   const sockets: ClientSocket[] = [];
   try {
     const handoffEnv = {
-      REDIS_URL: redis.url,
+      ...deployment.env,
       REDIS_PREFIX: uniquePrefix('bench-lat'),
       SEED_USERS,
       BCRYPT_COST: '4',
@@ -158,6 +175,8 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
       SEED_DEMO_USER: 'false',
       NODE_ENV: 'production',
       QR_TTL_SECONDS: '600',
+      QR_IP_PER_MINUTE: '0', // 1,000+ flows from one client IP (the limit's default is 60 a minute)
+      ...opts.handoffEnv,
     };
     const bareEnv = { REDIS_URL: redis.url, ADAPTER_KEY: uniquePrefix('bench-bare') + 'socket.io' };
     // Sequentially: both Handoff nodes seed the same users.
@@ -169,7 +188,7 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
     servers.push(bA);
     const bB = await startServer('bare-B', 'bench/servers/bare-socketio.ts', bareEnv);
     servers.push(bB);
-    log(`latency: servers up (handoff ${hA.url} ${hB.url}, bare ${bA.url} ${bB.url}, redis ${redis.url})`);
+    log(`latency: servers up (handoff ${hA.url} ${hB.url} on ${deployment.topology} Redis, bare ${bA.url} ${bB.url}, redis ${redis.url})`);
 
     const waiters = new PushWaiters();
     const token = await login(hB.url, ANA);
@@ -314,10 +333,13 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
       foreignCpu: r.foreignCpu,
       phases: [CONFIRM, SCAN].map((name) => pool(name, [r])),
     }));
-    return { options: opts, phases, quiet, quietRounds: quietRounds.length, perRound, handoffAFds, setupMs };
+    const raw: LatencyResult['raw'] = {};
+    for (const name of [CONFIRM, SCAN]) raw[name] = { handoff: rounds.flatMap((r) => r.data.get(name)!.h), bare: rounds.flatMap((r) => r.data.get(name)!.b) };
+    return { options: opts, phases, quiet, quietRounds: quietRounds.length, perRound, handoffAFds, setupMs, raw };
   } finally {
     for (const s of sockets) s.close();
     await Promise.all(servers.map((s) => s.stop()));
-    await redis.stop();
+    if (redis !== deployment.redis) await redis.stop();
+    await deployment.stop();
   }
 }

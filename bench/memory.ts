@@ -15,7 +15,8 @@
 import { SEED_USERS } from '../test/harness/cluster.js';
 import { TEST_JWT_SECRET } from '../test/harness/server-process.js';
 import { startRedis, uniquePrefix, type RedisHandle } from '../test/harness/redis-server.js';
-import { fdCount, rssOf, sleep, spawnNode, startServer, type ServerChild } from './lib/proc.js';
+import { closeHolder, holderConnect, startHolder, type Holder } from './lib/holders.js';
+import { fdCount, rssOf, sleep, startServer, type ServerChild } from './lib/proc.js';
 import { log, mapLimit } from './lib/util.js';
 
 export interface MemoryOptions {
@@ -171,36 +172,12 @@ async function settle(server: ServerChild, maxMs = 60_000): Promise<MemSample> {
   }
 }
 
-type Holder = ReturnType<typeof spawnNode>;
-
 /** A fresh client process that will hold the connections. */
-async function startHolder(target: Target): Promise<Holder> {
-  const holder = spawnNode(`holder(${target.id})`, 'bench/clients/holder.ts', {}, ['--max-old-space-size=4096']);
-  await holder.next('ready', 30_000);
-  return holder;
-}
+const holderFor = (target: Target) => startHolder(`holder(${target.id})`);
 
 /** Open (and keep open) one more batch of subscribed connections from `holder`. */
-async function connectBatch(holder: Holder, target: Target, server: ServerChild, subs: Record<string, unknown>[], concurrency: number) {
-  const onProgress = (m: any) => m?.type === 'progress' && m.done % 5000 === 0 && log(`  ${target.id}: ${m.done}/${subs.length} connected`);
-  holder.child.on('message', onProgress);
-  try {
-    const res = await holder.request<{ ok: number; failed: number; errors: string[]; ms: number }>(
-      { type: 'connect', transport: target.transport, url: server.url, event: target.event, subs, concurrency, timeoutMs: 30_000 },
-      'connected',
-      Math.max(120_000, subs.length * 30),
-    );
-    if (res.failed > 0) log(`  ${target.id}: ${res.failed} connections failed, e.g. ${res.errors.join('; ')}`);
-    return res;
-  } finally {
-    holder.child.off('message', onProgress);
-  }
-}
-
-async function closeHolder(holder: Holder): Promise<void> {
-  await holder.request({ type: 'close' }, 'closed', 30_000).catch(() => {});
-  await holder.stop(2000);
-}
+const connectBatch = (holder: Holder, target: Target, server: ServerChild, subs: Record<string, unknown>[], concurrency: number) =>
+  holderConnect(holder, { transport: target.transport, url: server.url, event: target.event, subs, concurrency }, target.id);
 
 const fmt = (m: MemSample) => `RSS ${(m.rss / 2 ** 20).toFixed(1)} MiB, heap ${(m.heapUsed / 2 ** 20).toFixed(1)}/${(m.heapTotal / 2 ** 20).toFixed(1)} MiB`;
 
@@ -212,14 +189,14 @@ async function measure(target: Target, opts: MemoryOptions, redis: RedisHandle |
     const warmSubs = allSubs.slice(opts.connections);
     const subs = allSubs.slice(0, opts.connections);
     if (warmSubs.length > 0) {
-      const warm = await startHolder(target);
+      const warm = await holderFor(target);
       await connectBatch(warm, target, server, warmSubs, opts.concurrency);
       await closeHolder(warm);
       await sleep(1000);
     }
     const before = await settle(server);
     log(`  0 conns: ${fmt(before)}`);
-    const holder = await startHolder(target);
+    const holder = await holderFor(target);
     // Two steps (N/2, then N), so the marginal cost of the second half is known too: it is not
     // flattered by heap pages the baseline had already committed but left free.
     const half = Math.floor(subs.length / 2);

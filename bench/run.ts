@@ -1,12 +1,15 @@
 /**
- * `npm run bench [-- latency|memory|login|identity|approval ...]` — Handoff next to its baselines, side by side.
+ * `npm run bench [-- latency|memory|login|identity|approval|scale|waiting|latency-cluster ...]` — Handoff next to its baselines, side by side.
  *
- *   npm run bench                   # all five benchmarks, full size (see docs/benchmarks.md)
+ *   npm run bench                   # all eight benchmarks, full size (see docs/benchmarks.md)
  *   npm run bench -- latency        # push latency vs bare Socket.IO + Redis adapter
  *   npm run bench -- memory         # memory per idle connection vs bare Socket.IO / ws
  *   npm run bench -- login          # async login throughput vs raw bcrypt (bench/login.ts, own env knobs)
  *   npm run bench -- identity       # QR scan/confirm: app tokens (RS256/ES256, cached JWKS) vs built-in JWTs
  *   npm run bench -- approval       # approval request A → phone on B vs QR `scanned` push A → browser on B
+ *   npm run bench -- scale          # 50,000 idle /v1/ws subscribers on three nodes vs 3,000: push p99, memory/conn (bench/scale.ts)
+ *   npm run bench -- waiting        # CPU per waiting client-hour: /v1/ws, Socket.IO, long-poll vs 1 Hz polling (bench/waiting.ts)
+ *   npm run bench -- latency-cluster  # push latency across nodes on a Redis Cluster vs one redis-server (bench/latency.ts)
  *   BENCH_QUICK=1 npm run bench     # smoke run with small numbers (~3 min)
  *
  * Overrides (env): BENCH_FLOWS, BENCH_ROUNDS, BENCH_WAVE, BENCH_GAP_MS, BENCH_SENDERS,
@@ -14,7 +17,11 @@
  * BENCH_MEMORY_ONLY=handoff-sio,bare-sio,..., BENCH_MEMORY_V8_FLAGS (memory); BENCH_IDENTITY_ROUNDS,
  * BENCH_IDENTITY_WARMUP, BENCH_IDENTITY_USERS, BENCH_IDENTITY_CONCURRENCY, BENCH_IDENTITY_REDIS=0,
  * BENCH_IDENTITY_ES256=0, BENCH_IDENTITY_CPU_FLOWS (identity, see bench/identity.ts); BENCH_APPROVAL_ROUNDS,
- * BENCH_APPROVAL_WARMUP (approval, see bench/approval.ts); BENCH_TIMEOUT_S
+ * BENCH_APPROVAL_WARMUP (approval, see bench/approval.ts); BENCH_SCALE_* (scale, see bench/scale.ts);
+ * BENCH_WAITING_* (waiting, see bench/waiting.ts); BENCH_CLUSTER_PAIRS (latency-cluster: runs of each
+ * variant — one redis-server, Cluster, Cluster with REDIS_WAIT_REPLICAS=0 unless BENCH_CLUSTER_NOWAIT=0 —
+ * alternating, default 2; each run takes BENCH_FLOWS, BENCH_CLUSTER_ROUNDS (default 2),
+ * BENCH_WAVE, BENCH_GAP_MS, BENCH_SENDERS like latency); BENCH_TIMEOUT_S
  * (whole-run watchdog); BENCH_WAIT_QUIET=<s> (first wait for a quiet machine); diagnostics:
  * BENCH_SERVER_NODE_FLAGS (extra node flags for every server), BENCH_LOG_DIR (keep server output).
  * Progress goes to stderr, the result tables to stdout and to bench/results/latest.{md,json}.
@@ -24,10 +31,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { approvalMarkdown, runApproval, type ApprovalResult } from './approval.js';
 import { identityMarkdown, runIdentity, type IdentityResult } from './identity.js';
-import { runLatency, type LatencyResult } from './latency.js';
+import { CONFIRM, runLatency, SCAN, type LatencyResult } from './latency.js';
 import { runMemory, type MemoryResult } from './memory.js';
+import { runScale, type ScaleResult } from './scale.js';
+import { runWaiting, type WaitingResult } from './waiting.js';
 import { cpuSample, foreignCpu, killAllChildren, ROOT, sleep } from './lib/proc.js';
-import { kib, log, mib, ms, ratio, table } from './lib/util.js';
+import { kib, log, mib, ms, ratio, summarize, table } from './lib/util.js';
 
 const quick = ['1', 'true', 'yes'].includes((process.env.BENCH_QUICK ?? '').toLowerCase());
 const num = (name: string, def: number) => {
@@ -38,7 +47,7 @@ const num = (name: string, def: number) => {
   return n;
 };
 
-const ALL = ['latency', 'memory', 'login', 'identity', 'approval'] as const;
+const ALL = ['latency', 'memory', 'login', 'identity', 'approval', 'scale', 'waiting', 'latency-cluster'] as const;
 const selected = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 for (const s of selected) if (!(ALL as readonly string[]).includes(s)) {
   console.error(`unknown benchmark "${s}"; choose from: ${ALL.join(', ')}`);
@@ -47,7 +56,9 @@ for (const s of selected) if (!(ALL as readonly string[]).includes(s)) {
 const run = selected.length ? selected : [...ALL];
 
 // Watchdog: the bench always ends by itself.
-const timeoutS = num('BENCH_TIMEOUT_S', quick ? 420 : 1800);
+// The first five fit in 1,800 s (420 quick); the three of issue 15 add their own budgets.
+const extraS: Record<string, [number, number]> = { scale: [300, 1500], waiting: [240, 900], 'latency-cluster': [300, 1200] };
+const timeoutS = num('BENCH_TIMEOUT_S', (quick ? 420 : 1800) + run.reduce((a, b) => a + (extraS[b]?.[quick ? 0 : 1] ?? 0), 0));
 const watchdog = setTimeout(() => {
   log(`watchdog: still running after ${timeoutS} s; killing children and exiting`);
   killAllChildren();
@@ -108,6 +119,9 @@ let latency: LatencyResult | undefined;
 let memory: MemoryResult[] | undefined;
 let identity: IdentityResult | undefined;
 let approval: ApprovalResult | undefined;
+let scale: ScaleResult | undefined;
+let waiting: WaitingResult | undefined;
+let latencyCluster: Array<{ topology: string; run: LatencyResult }> | undefined;
 const out: string[] = [];
 
 if (run.includes('latency')) {
@@ -279,6 +293,205 @@ if (run.includes('approval')) {
   out.push(text);
 }
 
+if (run.includes('scale')) {
+  await waitQuiet();
+  const t = Date.now();
+  scale = await runScale(
+    {
+      connections: num('BENCH_SCALE_CONNECTIONS', quick ? 6000 : 50_000),
+      small: num('BENCH_SCALE_SMALL', quick ? 600 : 3000),
+      rate: num('BENCH_SCALE_RATE', 100),
+      seconds: num('BENCH_SCALE_SECONDS', quick ? 10 : 30),
+      nodes: num('BENCH_SCALE_NODES', 3),
+      perHolder: num('BENCH_SCALE_PER_HOLDER', 12_500),
+      nofile: num('BENCH_SCALE_NOFILE', 20_000),
+      busy: num('BENCH_SCALE_BUSY', 0.25),
+    },
+    load,
+  );
+  loads.scale = { before: scale.loadBefore, after: scale.loadAfter };
+  const S = scale;
+  const o = S.options;
+  const ref = S.phases[0].chosen.push.p99;
+  const refAgain = S.phases[2]?.chosen.push.p99 ?? NaN;
+  const pct = (x: number) => (x * 100).toFixed(0);
+  const text = [
+    `### Scale: idle subscribed \`/v1/ws\` connections on ${o.nodes} nodes, confirms at ${o.rate}/s for ${o.seconds} s (one redis-server)`,
+    '',
+    table(
+      ['idle connections', 'confirms', 'push p50', 'p95', 'p99', 'max', 'lost', 'HTTP answer p50/p99', 'p99 vs first ' + o.small, 'Σ node RSS MiB', 'RSS KiB/conn', 'node fds', 'node CPU %', 'other processes CPU %'],
+      S.phases.map((p) => {
+        const w = p.chosen;
+        return [
+          p.label + (p.failed ? ` (${p.failed} failed)` : ''),
+          String(w.sent),
+          ms(w.push.p50),
+          ms(w.push.p95),
+          ms(w.push.p99),
+          ms(w.push.max),
+          String(w.lost) + (w.errors.length ? ` (${w.errors.length} errors)` : ''),
+          `${ms(w.http.p50)}/${ms(w.http.p99)}`,
+          ratio(w.push.p99, ref),
+          mib(p.rss),
+          kib(p.rssPerConn),
+          p.fds.join(' / '),
+          w.nodeCpu.map(pct).join(' / '),
+          p.windows.length > 1 ? p.windows.map((x) => `${pct(x.foreignCpu)}${x === w ? ' (shown)' : ` (p99 ${ms(x.push.p99)})`}`).join(', ') : pct(w.foreignCpu),
+        ];
+      }),
+    ),
+    '',
+    `Milliseconds; push = \`POST /v1/qr/{id}/confirm\` sent on node i+1 → \`confirmed\` frame on node i, at the measuring client (its own process; event-loop p99 ` +
+      S.phases.map((p) => ms(p.chosen.probeLoopP99Ms)).join(' / ') +
+      ` ms). RSS after a forced GC; KiB/conn = (Σ RSS − Σ RSS with no idle connection, ${mib(S.rss0)} MiB) / idle connections. ` +
+      `**p99(${o.connections})/p99(${o.small}) = ${ratio(S.phases[1]?.chosen.push.p99 ?? NaN, ref)}** (vs the ${o.small} measured after: ${ratio(S.phases[1]?.chosen.push.p99 ?? NaN, refAgain)}); target ≤ 1.2x: ` +
+      ((S.phases[1]?.chosen.push.p99 ?? Infinity) <= 1.2 * ref ? 'met' : 'MISSED') +
+      `. Per window (CPU % of a core: redis-server, holders, probe; per node: pushes, resyncs, GC s, event-loop lag p99/max ms from its /metrics): ` +
+      S.phases
+        .map(
+          (p) =>
+            `${p.label}: ` +
+            p.windows
+              .map(
+                (w) =>
+                  `${(w.otherCpu.redis * 100).toFixed(0)}/${(w.otherCpu.holders * 100).toFixed(0)}/${(w.otherCpu.probe * 100).toFixed(0)}; ` +
+                  w.nodeStats.map((x) => `${x.pushes}, ${x.resyncs}, ${x.gcS.toFixed(2)}, ${(x.lagP99S * 1000).toFixed(0)}/${(x.lagMaxS * 1000).toFixed(0)}`).join(' | '),
+              )
+              .join(' then '),
+        )
+        .join(' · ') +
+      `. ${o.connections} flows created in ${(S.createMs / 1000).toFixed(0)} s. Took ${((Date.now() - t) / 1000).toFixed(0)} s; load average before ${S.loadBefore}, after ${S.loadAfter}.`,
+    '',
+  ].join('\n');
+  process.stdout.write(text + '\n');
+  out.push(text);
+}
+
+if (run.includes('waiting')) {
+  await waitQuiet();
+  const t = Date.now();
+  const loadBefore = load();
+  waiting = await runWaiting({
+    clients: num('BENCH_WAITING_CLIENTS', quick ? 1000 : 10_000),
+    pollers: num('BENCH_WAITING_POLLERS', quick ? 200 : 2000),
+    seconds: num('BENCH_WAITING_SECONDS', quick ? 15 : 60),
+    nofile: num('BENCH_WAITING_NOFILE', 20_000),
+  });
+  loads.waiting = { before: loadBefore, after: load() };
+  const W = waiting;
+  const poll = W.windows.find((w) => w.id === 'poll')?.perClientHour ?? NaN;
+  const text = [
+    `### Cost of a waiting client: one Redis-mode node, ${W.options.seconds} s windows, net of the idle node`,
+    '',
+    table(
+      ['clients', 'count', 'node CPU % of a core', 'idle before / after', 'net CPU-s per client-hour', 'cheaper than 1 Hz polling', 'target ≥ 40x', 'HTTP requests (errors)', 'other processes CPU %'],
+      W.windows
+        .filter((w) => w.id !== 'idle')
+        .map((w) => {
+          const below = !(w.perClientHour > 0);
+          return [
+            w.label + (w.failed ? ` (${w.failed} failed)` : ''),
+            String(w.clients),
+            (w.cpuPerS * 100).toFixed(2),
+            w.idleAround ? w.idleAround.map((x) => (x * 100).toFixed(2)).join(' / ') : '',
+            w.perClientHour.toFixed(4) + (below ? ' (below the idle noise)' : ''),
+            w.id === 'poll' ? '' : below ? 'n/a' : (poll / w.perClientHour).toFixed(1) + 'x',
+            w.id === 'ws' || w.id === 'sio' ? (below ? 'not measurable' : poll / w.perClientHour >= 40 ? 'met' : 'MISSED') : '',
+            w.requests !== undefined ? `${w.requests} (${w.errors})` : '',
+            (w.foreignCpu * 100).toFixed(0),
+          ];
+        }),
+    ),
+    '',
+    `Node CPU in % of one core; net = (node CPU/s in the window − the mean of the idle windows just before and after it) × 3600 / clients. ` +
+      `Idle windows: ${W.windows
+        .filter((w) => w.id === 'idle')
+        .map((w) => `${(w.cpuPerS * 100).toFixed(2)}% (other processes ${(w.foreignCpu * 100).toFixed(0)}%)`)
+        .join(', ')}. ` +
+      `Took ${((Date.now() - t) / 1000).toFixed(0)} s; load average before ${loads.waiting.before}, after ${loads.waiting.after}.`,
+    '',
+  ].join('\n');
+  process.stdout.write(text + '\n');
+  out.push(text);
+}
+
+if (run.includes('latency-cluster')) {
+  await waitQuiet();
+  const t = Date.now();
+  const loadBefore = load();
+  const pairs = Math.max(1, num('BENCH_CLUSTER_PAIRS', quick ? 1 : 2));
+  // Cluster nodes WAIT for a replica after a final transition (REDIS_WAIT_REPLICAS defaults to 1
+  // there, 0 on one redis-server): the third variant, without it, shows what that WAIT costs.
+  const variants: Array<{ id: string; label: string; topology: 'single' | 'cluster'; env: Record<string, string> }> = [
+    { id: 'single', label: 'one redis-server', topology: 'single' as const, env: {} },
+    { id: 'cluster', label: 'Redis Cluster (3+3)', topology: 'cluster' as const, env: {} },
+    ...(process.env.BENCH_CLUSTER_NOWAIT === '0' ? [] : [{ id: 'cluster-nowait', label: 'Redis Cluster, REDIS_WAIT_REPLICAS=0', topology: 'cluster' as const, env: { REDIS_WAIT_REPLICAS: '0' } }]),
+  ];
+  latencyCluster = [];
+  for (let i = 0; i < pairs; i++) {
+    // Alternate the order, so no variant always runs on a warmer (or busier) machine.
+    for (const v of i % 2 === 0 ? variants : [...variants].reverse()) {
+      log(`latency-cluster: pass ${i + 1}/${pairs}, ${v.id}`);
+      const r = await runLatency({
+        flows: num('BENCH_FLOWS', quick ? 100 : 1000),
+        warmup: quick ? 20 : 100,
+        wave: num('BENCH_WAVE', 1),
+        gapMs: num('BENCH_GAP_MS', 5),
+        senders: num('BENCH_SENDERS', 10),
+        rounds: num('BENCH_CLUSTER_ROUNDS', quick ? 1 : 2),
+        quietCpu: num('BENCH_QUIET_CPU', 10) / 100,
+        topology: v.topology,
+        handoffEnv: v.env,
+      });
+      latencyCluster.push({ topology: v.id, run: r });
+    }
+  }
+  loads.latencyCluster = { before: loadBefore, after: load() };
+  const pooled = (topology: string, phase: string) => {
+    const runs = latencyCluster!.filter((x) => x.topology === topology);
+    return {
+      h: summarize(runs.flatMap((x) => x.run.raw[phase].handoff)),
+      b: summarize(runs.flatMap((x) => x.run.raw[phase].bare)),
+      lost: runs.reduce((a, x) => a + x.run.phases.find((p) => p.phase === phase)!.lostHandoff, 0),
+    };
+  };
+  const rows: string[][] = [];
+  for (const phase of [CONFIRM, SCAN]) {
+    const one = pooled('single', phase);
+    for (const v of variants) {
+      const x = pooled(v.id, phase);
+      const cl = v.id !== 'single';
+      rows.push([
+        `${phase.split(' ')[0]}, ${v.label}` + (x.lost ? ` (lost ${x.lost})` : ''),
+        String(x.h.n),
+        ms(x.h.p50),
+        ms(x.h.p99),
+        ms(x.h.max),
+        `${ms(x.b.p50)}/${ms(x.b.p99)}`,
+        ratio(x.h.p99, x.b.p99),
+        cl ? ratio(x.h.p50, one.h.p50) : '',
+        cl ? ratio(x.h.p99, one.h.p99) : '',
+        cl ? (x.h.p99 <= 1.2 * one.h.p99 ? 'met' : 'MISSED') + (v.id === 'cluster' ? '' : ' (not the default)') : '',
+      ]);
+    }
+  }
+  const o = latencyCluster[0].run.options;
+  const text = [
+    `### Push latency across nodes on a Redis Cluster vs one redis-server (${pairs} run(s) of each variant, alternating; ${o.rounds} round(s) of ${o.flows} flows per run)`,
+    '',
+    table(['path, Handoff on', 'samples', 'Handoff p50', 'p99', 'max', 'bare Socket.IO p50/p99 (same runs)', 'Handoff/bare p99', 'Cluster/single p50', 'Cluster/single p99', 'target p99 ≤ 1.2x'], rows),
+    '',
+    `Milliseconds, as in the latency benchmark (Handoff node B → node A; the bare baseline on its own single redis-server in every run). Per run (topology: other processes' CPU share per round; confirm p99 Handoff/bare): ` +
+      latencyCluster
+        .map((x) => `${x.topology}: ${x.run.perRound.map((r) => `${(r.foreignCpu * 100).toFixed(0)}%`).join(', ')}; ${ms(x.run.phases[0].handoff.p99)}/${ms(x.run.phases[0].bare.p99)}`)
+        .join(' · ') +
+      `. Took ${((Date.now() - t) / 1000).toFixed(0)} s; load average before ${loads.latencyCluster.before}, after ${loads.latencyCluster.after}.`,
+    '',
+  ].join('\n');
+  process.stdout.write(text + '\n');
+  out.push(text);
+}
+
 const totalS = (Date.now() - started) / 1000;
 const footer = `${quick ? 'Quick' : 'Full'} run of \`${run.join(' ')}\` on ${machine}; code ${code}; ${new Date().toISOString()}; total ${totalS.toFixed(0)} s.`;
 process.stdout.write(footer + '\n');
@@ -287,7 +500,25 @@ const dir = `${ROOT}bench/results`;
 mkdirSync(dir, { recursive: true });
 const name = quick ? 'latest-quick' : 'latest';
 writeFileSync(`${dir}/${name}.md`, out.join('\n'));
-writeFileSync(`${dir}/${name}.json`, JSON.stringify({ date: new Date().toISOString(), quick, machine, code, totalS, loads, latency, memory, identity, approval }, null, 2));
+writeFileSync(`${dir}/${name}.json`, JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      quick,
+      machine,
+      code,
+      totalS,
+      loads,
+      latency: latency && { ...latency, raw: undefined },
+      memory,
+      identity,
+      approval,
+      scale,
+      waiting,
+      latencyCluster: latencyCluster?.map((x) => ({ topology: x.topology, run: { ...x.run, raw: undefined } })),
+    },
+    null,
+    2,
+  ));
 log(`results written to bench/results/${name}.{md,json}`);
 clearTimeout(watchdog);
 process.exit(0);

@@ -31,10 +31,13 @@ export interface NodeChild {
 
 /**
  * Start `node [execArgv] --conditions=source --import tsx <script>` from the repo root with an
- * IPC channel. Output is drained (only a short tail is kept).
+ * IPC channel. Output is drained (only a short tail is kept). With `nofile`, the process may hold
+ * at most that many open files (`ulimit -n` in a bash that then execs node: same pid).
  */
-export function spawnNode(name: string, script: string, env: Record<string, string | undefined>, execArgv: string[] = []): NodeChild {
-  const child = spawn(process.execPath, [...execArgv, '--conditions=source', '--import', 'tsx', script], {
+export function spawnNode(name: string, script: string, env: Record<string, string | undefined>, execArgv: string[] = [], opts: { nofile?: number } = {}): NodeChild {
+  const args = [...execArgv, '--conditions=source', '--import', 'tsx', script];
+  const [cmd, argv] = opts.nofile ? ['bash', ['-c', `ulimit -n ${Math.floor(opts.nofile)} && exec "$0" "$@"`, process.execPath, ...args]] : [process.execPath, args];
+  const child = spawn(cmd, argv, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -113,13 +116,13 @@ export async function startServer(
   name: string,
   script: string,
   env: Record<string, string | undefined>,
-  opts: { execArgv?: string[]; timeoutMs?: number } = {},
+  opts: { execArgv?: string[]; timeoutMs?: number; nofile?: number } = {},
 ): Promise<ServerChild> {
   const port = await freePort();
   const timeoutMs = opts.timeoutMs ?? 60_000;
   // BENCH_SERVER_NODE_FLAGS: extra node flags for every server (diagnostics, e.g. --trace-gc or --cpu-prof).
   const extra = (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  const c = spawnNode(name, script, { PORT: String(port), HOST: '127.0.0.1', ...env }, ['--expose-gc', ...(opts.execArgv ?? []), ...extra]);
+  const c = spawnNode(name, script, { PORT: String(port), HOST: '127.0.0.1', ...env }, ['--expose-gc', ...(opts.execArgv ?? []), ...extra], { nofile: opts.nofile });
   let ready: { url: string };
   try {
     ready = await c.next<{ url: string }>('ready', timeoutMs);
@@ -163,6 +166,29 @@ export function procStat(path: string): string[] | null {
 
 /** CPU seconds (user + system) in the fields procStat returns. */
 export const cpuSecondsOf = (f: string[]) => (Number(f[11]) + Number(f[12])) / 100;
+
+/** CPU seconds (user + system) of a process and all its descendants, from /proc. */
+export function treeCpu(root: number): number {
+  const parent = new Map<number, number>();
+  const cpu = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const f = procStat(`/proc/${d}/stat`);
+    if (!f) continue;
+    parent.set(Number(d), Number(f[1]));
+    cpu.set(Number(d), cpuSecondsOf(f));
+  }
+  let sum = 0;
+  for (const [pid, s] of cpu) {
+    for (let p = pid, hops = 0; p > 1 && hops < 64; p = parent.get(p) ?? 0, hops++) {
+      if (p === root) {
+        sum += s;
+        break;
+      }
+    }
+  }
+  return sum;
+}
 
 /** CPU counters (USER_HZ ticks): the whole machine, and this process with all its descendants. */
 export interface CpuSample {
