@@ -23,9 +23,9 @@ class Peer implements HeartbeatPeer {
 afterEach(() => vi.useRealTimers());
 
 describe('the /v1/ws heartbeat', () => {
-  it('cuts the 25 s default into 50 sub-ticks of 500 ms, a short interval into sub-ticks of at least 20 ms', () => {
-    expect(heartbeatSlots(25_000)).toBe(50);
-    expect(heartbeatSlots(150)).toBe(7);
+  it('cuts the 25 s default into 1,000 sub-ticks of 25 ms, a short interval into sub-ticks of at least 25 ms', () => {
+    expect(heartbeatSlots(25_000)).toBe(1000);
+    expect(heartbeatSlots(150)).toBe(6);
     expect(heartbeatSlots(10)).toBe(1);
   });
 

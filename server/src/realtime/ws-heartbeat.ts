@@ -14,12 +14,16 @@ export interface HeartbeatPeer {
   terminate(): void;
 }
 
-/** Shortest sub-tick, ms: below it a short interval gets fewer slots. */
-const MIN_SUB_TICK_MS = 20;
-/** Most slots an interval is cut into (25 s → 50 slots of 500 ms). */
-export const MAX_HEARTBEAT_SLOTS = 50;
+/**
+ * Shortest sub-tick, ms: below it a short interval gets fewer slots. Short sub-ticks keep each
+ * burst small: at 500 ms (an earlier setting) a node with 16,700 sockets pinged ~330 peers in one
+ * tick and read their pongs in a burst, and a push behind it waited (docs/benchmarks.md §7).
+ */
+const MIN_SUB_TICK_MS = 25;
+/** Most slots an interval is cut into (25 s → 1,000 slots of 25 ms). */
+export const MAX_HEARTBEAT_SLOTS = 1000;
 
-/** How many slots an interval gets by default: up to 50, each sub-tick at least 20 ms. */
+/** How many slots an interval gets by default: up to 1,000, each sub-tick at least 25 ms. */
 export function heartbeatSlots(intervalMs: number): number {
   return Math.max(1, Math.min(MAX_HEARTBEAT_SLOTS, Math.floor(intervalMs / MIN_SUB_TICK_MS)));
 }
