@@ -9,8 +9,8 @@
  * alternating every round so machine noise falls on both alike:
  *   approval: t0 → `POST A/v1/approvals {login}` → the phone's `state` push with kind 'approval'
  *     and that id; then (untimed) `POST B/v1/approvals/:id/deny`, so no request stays pending.
- *   unknown: `POST A/v1/approvals` for a login with no account, its HTTP answer time only, right
- *     next to the known one (before it or after it, alternating), for the timing comparison.
+ *   then timing parity, as many pairs: `POST A/v1/approvals` for the known login and for a login
+ *     with no account, HTTP answer times only, the order alternating, each after a 15 ms quiet gap.
  *   qr: (untimed) `POST A/v1/qr`, the browser subscribes to it with its watch token; t0 →
  *     `POST A/v1/qr/:id/scan` (phone's Bearer) → the browser's `scanned` push; then it unsubscribes.
  * The first `warmup` rounds are not kept. A round with an unexpected answer or a push that does not
@@ -42,7 +42,8 @@ export interface ApprovalClientResult {
   /** HTTP answer time of the timed request (POST /v1/approvals, POST /v1/qr/:id/scan), ms. */
   approvalHttp: number[];
   qrHttp: number[];
-  /** HTTP answer time of POST /v1/approvals for a login that has no account (same round as approvalHttp), ms. */
+  /** Timing parity pairs: POST /v1/approvals answer time for a login with an account and one without, ms. */
+  knownHttp: number[];
   unknownHttp: number[];
   errors: number;
   firstErrors: string[];
@@ -55,7 +56,7 @@ type Waiter = { resolve: (t: number) => void };
 async function run(msg: ApprovalRunMsg): Promise<ApprovalClientResult> {
   const agent = keepAliveAgent(4);
   const loop = monitorEventLoopDelay({ resolution: 10 });
-  const result: ApprovalClientResult = { approval: [], qr: [], approvalHttp: [], qrHttp: [], unknownHttp: [], errors: 0, firstErrors: [], loopP99Ms: NaN };
+  const result: ApprovalClientResult = { approval: [], qr: [], approvalHttp: [], qrHttp: [], knownHttp: [], unknownHttp: [], errors: 0, firstErrors: [], loopP99Ms: NaN };
   const json = { 'content-type': 'application/json', 'user-agent': 'HandoffBench/1.0' };
   const bearer = { ...json, authorization: `Bearer ${msg.token}` };
   const post = async (url: string, expect: number, headers: Record<string, string>, body = '{}') => {
@@ -135,12 +136,9 @@ async function run(msg: ApprovalRunMsg): Promise<ApprovalClientResult> {
     for (let round = 0; round < msg.warmup + msg.rounds && performance.now() < deadline; round++) {
       try {
         const first = round % 2 === 0 ? 'approval' : 'qr';
-        const u1 = first === 'approval' ? await unknown() : NaN;
         const r1 = first === 'approval' ? await approval() : await qr();
         const r2 = first === 'approval' ? await qr() : await approval();
-        const u2 = first === 'approval' ? NaN : await unknown();
         if (round < msg.warmup) continue;
-        result.unknownHttp.push(Number.isNaN(u1) ? u2 : u1);
         const [ap, q] = first === 'approval' ? [r1, r2] : [r2, r1];
         result.approval.push(ap.latency);
         result.approvalHttp.push(ap.http);
@@ -151,6 +149,33 @@ async function run(msg: ApprovalRunMsg): Promise<ApprovalClientResult> {
         if (result.firstErrors.length < 5) result.firstErrors.push(String((err as Error).message ?? err));
       }
       arrivals.clear();
+    }
+    // Timing parity: pairs of POST /v1/approvals for a login with and one without an account, the
+    // order alternating, each sent after a quiet gap (so neither meets the other's aftermath: the
+    // push, the webhook delivery, the deny); the known one is denied afterwards (untimed).
+    const GAP_MS = 15;
+    const gap = () => new Promise((r) => setTimeout(r, GAP_MS));
+    const known = async () => {
+      await gap();
+      const t0 = performance.now();
+      const created = await post(`${msg.a}/v1/approvals`, 201, json, JSON.stringify({ login: msg.login }));
+      const took = performance.now() - t0;
+      await post(`${msg.b}/v1/approvals/${String(created.id)}/deny`, 200, bearer);
+      return took;
+    };
+    for (let pair = 0; pair < msg.warmup + msg.rounds && performance.now() < deadline; pair++) {
+      try {
+        const unknownFirst = pair % 2 === 0;
+        const u1 = unknownFirst ? (await gap(), await unknown()) : NaN;
+        const k = await known();
+        const u2 = unknownFirst ? NaN : (await gap(), await unknown());
+        if (pair < msg.warmup) continue;
+        result.knownHttp.push(k);
+        result.unknownHttp.push(unknownFirst ? u1 : u2);
+      } catch (err) {
+        result.errors++;
+        if (result.firstErrors.length < 5) result.firstErrors.push(String((err as Error).message ?? err));
+      }
     }
     loop.disable();
     result.loopP99Ms = loop.percentile(99) / 1e6;

@@ -52,7 +52,10 @@ export class ApprovalService {
       throw new HandoffError('rate_limited', `At most ${this.config.perUser} pending approvals per user.`, { retryAfterSeconds: this.config.ttlSeconds });
     }
     const { record, watchToken } = created;
-    if (record.userId) this.pushToUser(record);
+    // The same work for both: an unknown login's request is published too, on a user topic nobody
+    // can subscribe to (`user:nobody:<hash>`), so the answer's timing does not tell them apart
+    // (measured: docs/benchmarks.md section 5). Its webhook is raised after the answer (webhooks.ts).
+    this.pushToUser(record, capKey);
     return { ...(await this.flows.stateOf(record)), watchToken, number };
   }
 
@@ -139,9 +142,8 @@ export class ApprovalService {
   }
 
   /** Publish the approval to its user's topic on every node (the same fan-out as every state). */
-  private pushToUser(record: FlowRecord): void {
-    if (!record.userId) return;
-    const userId = record.userId;
+  private pushToUser(record: FlowRecord, userId: string | undefined = record.userId): void {
+    if (!userId) return;
     void this.requestOf(record).then((request) => {
       // Routed by `topic` like every state; gateways show it as `user:me` (user-channel.ts clientView).
       this.fanout.publish({ ...request, topic: userTopic(userId) } as unknown as FlowState);

@@ -78,7 +78,10 @@ export class Webhooks {
     const raise = (record: FlowRecord) => {
       const payload = webhookPayload(record);
       if (!payload) return;
-      void this.enqueue(payload.type, webhookMessageId(payload.data.topic, payload.data.version), JSON.stringify(payload));
+      // After the current request's answer is out (setImmediate runs after this I/O turn): an event
+      // costs the request that raised it nothing, so an answer's timing tells nothing of it (an
+      // approval for a known login raises approval.requested, an unknown one nothing).
+      setImmediate(() => void this.enqueue(payload.type, webhookMessageId(payload.data.topic, payload.data.version), JSON.stringify(payload)));
     };
     flows.onCommit(raise);
     // approval.requested is raised by the creation itself (version 1), not by a transition.
