@@ -91,9 +91,13 @@ export function redisConnectionOptions(config: RedisConfig, role: RedisRole = 'c
           role: 'master',
           ...(config.sentinelPassword !== undefined && { sentinelPassword: config.sentinelPassword }),
           ...(tls && { enableTLSForSentinelMode: true, sentinelTLS: tls }),
-          // Listen for +switch-master on the sentinels: a promotion is seen at once, even when the
-          // old master is still reachable (a manual failover) rather than after a dropped connection.
-          failoverDetector: true,
+          // No failover detector (ioredis listening for +switch-master): when the message comes
+          // while the connection is reconnecting after its master died, ioredis aborts that connect
+          // and ends the connection for good ("Connection is closed." on every command after the
+          // failover: seen in the 1,000-flow Sentinel failover test). The connection finds the new
+          // master by itself: it reconnects after the drop, and a demoted master that is still
+          // reachable (a manual failover) answers writes with READONLY, which reconnects (below).
+          failoverDetector: false,
           reconnectOnError: reconnectOnReadonly,
           ...overrides,
         },
