@@ -9,6 +9,8 @@ import { WsClient, connectSocketIo, emitAck, http, recordSocketIo } from '../har
 
 /** Short enough for the expiry test to wait for it, long enough for every other scenario. */
 const TTL_SECONDS = 5;
+/** APPROVALS_PER_USER here: each scenario ends its own request, so a small cap never interferes. */
+const CAP = 3;
 
 describe.each(MODES)('push-to-approve across nodes ($name)', (mode) => {
   let cluster: Cluster;
@@ -16,7 +18,7 @@ describe.each(MODES)('push-to-approve across nodes ($name)', (mode) => {
   let bobToken: string;
 
   beforeAll(async () => {
-    cluster = await startCluster(mode, { APPROVAL_TTL_SECONDS: String(TTL_SECONDS), EXPIRY_SWEEP_MS: '100' });
+    cluster = await startCluster(mode, { APPROVAL_TTL_SECONDS: String(TTL_SECONDS), EXPIRY_SWEEP_MS: '100', APPROVALS_PER_USER: String(CAP) });
     anaToken = await login(cluster.phone, ANA);
     bobToken = await login(cluster.phone, BOB);
   });
@@ -83,6 +85,68 @@ describe.each(MODES)('push-to-approve across nodes ($name)', (mode) => {
     expect((await waiting).body).toMatchObject({ topic: created.topic, state: 'approved', version: 2 });
     const session = await http(cluster.browser, 'POST', `/v1/flows/${created.topic}/session`, { headers: watch });
     expect(session).toMatchObject({ status: 200, body: { user: { email: ANA.email } } });
+  });
+
+  it('deny over Socket.IO on B: the browser on A is pushed denied and cannot redeem', async () => {
+    const phone = await connectSocketIo(cluster.phone, { token: anaToken });
+    const browser = await WsClient.connect(cluster.browser);
+    try {
+      const pushes = recordSocketIo(phone);
+      await emitAck(phone, 'subscribe', { topic: 'user:me' });
+      const created = await request(ANA.email);
+      await browser.request('subscribe', { topic: created.topic, watchToken: created.watchToken });
+      await pushes.waitFor((s) => s.id === created.id);
+      expect(await emitAck(phone, 'approval:deny', { id: created.id })).toMatchObject({ ok: true, state: { state: 'denied' } });
+      await browser.states.waitForState('denied');
+      expect(await browser.request('redeem', { topic: created.topic, watchToken: created.watchToken })).toMatchObject({ ok: false });
+    } finally {
+      phone.close();
+      browser.close();
+    }
+  });
+
+  it('the browser on A cancels with its watch token: the phone on B is pushed cancelled', async () => {
+    const phone = await WsClient.connect(cluster.phone, { authorization: `Bearer ${anaToken}` });
+    try {
+      await phone.request('subscribe', { topic: 'user:me' });
+      const created = await request(ANA.email);
+      await phone.states.waitFor((s) => s.id === created.id && s.state === 'pending');
+      const res = await http(cluster.browser, 'DELETE', `/v1/approvals/${created.id}`, { headers: { 'watch-token': created.watchToken } });
+      expect(res).toMatchObject({ status: 200, body: { state: 'cancelled' } });
+      await phone.states.waitFor((s) => s.id === created.id && s.state === 'cancelled');
+    } finally {
+      phone.close();
+    }
+  });
+
+  it('two phones of the same user, on A and on B: the first answer wins, the other is pushed the outcome and its answer is 409', async () => {
+    const onA = await WsClient.connect(cluster.browser, { authorization: `Bearer ${anaToken}` });
+    const onB = await connectSocketIo(cluster.phone, { token: anaToken });
+    try {
+      const pushesB = recordSocketIo(onB);
+      await onA.request('subscribe', { topic: 'user:me' });
+      await emitAck(onB, 'subscribe', { topic: 'user:me' });
+      const created = await request(ANA.email);
+      await onA.states.waitFor((s) => s.id === created.id);
+      await pushesB.waitFor((s) => s.id === created.id);
+      expect(await onA.request('approval.approve', { id: created.id, number: created.number })).toMatchObject({ ok: true, state: { state: 'approved' } });
+      await pushesB.waitFor((s) => s.id === created.id && s.state === 'approved');
+      expect(await emitAck(onB, 'approval:deny', { id: created.id })).toMatchObject({ ok: false, error: { code: 'invalid_transition' } });
+    } finally {
+      onA.close();
+      onB.close();
+    }
+  });
+
+  it('the per-login cap holds across nodes: requests spread over A and B, the one past APPROVALS_PER_USER is 429', async () => {
+    const login = `nobody-${Math.random().toString(36).slice(2)}@example.com`; // unknown logins are capped alike
+    for (let i = 0; i < CAP; i++) {
+      const base = i % 2 === 0 ? cluster.browser : cluster.phone;
+      const res = await http(base, 'POST', '/v1/approvals', { body: { login }, headers: { 'user-agent': 'TestBrowser/1.0' } });
+      expect(res.status).toBe(201);
+    }
+    const over = await http(cluster.phone, 'POST', '/v1/approvals', { body: { login }, headers: { 'user-agent': 'TestBrowser/1.0' } });
+    expect(over).toMatchObject({ status: 429, body: { error: { code: 'rate_limited' } } });
   });
 
   it('a phone subscribing on B after the request was created on A finds it in its snapshot', async () => {
