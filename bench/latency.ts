@@ -26,9 +26,9 @@
 import { performance } from 'node:perf_hooks';
 import type { FlowState } from '@handoff/protocol';
 import { connectSocketIo, emitAck, type ClientSocket } from '../test/harness/clients.js';
-import { ANA, createQr, login, SEED_USERS, startRedisDeployment, type RedisTopology } from '../test/harness/cluster.js';
+import { ANA, createQr, login, startRedisDeployment, type RedisTopology } from '../test/harness/cluster.js';
 import { startRedis, uniquePrefix, type RedisHandle } from '../test/harness/redis-server.js';
-import { TEST_JWT_SECRET } from '../test/harness/server-process.js';
+import { handoffBenchEnv } from './lib/handoff-env.js';
 import { cpuSample, fdCount, foreignCpu, sleep, startServer, type ServerChild } from './lib/proc.js';
 import { log, mapLimit, summarize, withTimeout, type Summary } from './lib/util.js';
 
@@ -165,19 +165,7 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
   const servers: ServerChild[] = [];
   const sockets: ClientSocket[] = [];
   try {
-    const handoffEnv = {
-      ...deployment.env,
-      REDIS_PREFIX: uniquePrefix('bench-lat'),
-      SEED_USERS,
-      BCRYPT_COST: '4',
-      LOG_LEVEL: 'warn',
-      JWT_SECRET: TEST_JWT_SECRET,
-      SEED_DEMO_USER: 'false',
-      NODE_ENV: 'production',
-      QR_TTL_SECONDS: '600',
-      QR_IP_PER_MINUTE: '0', // 1,000+ flows from one client IP (the limit's default is 60 a minute)
-      ...opts.handoffEnv,
-    };
+    const handoffEnv = handoffBenchEnv('bench-lat', { ...deployment.env, QR_TTL_SECONDS: '600', ...opts.handoffEnv });
     const bareEnv = { REDIS_URL: redis.url, ADAPTER_KEY: uniquePrefix('bench-bare') + 'socket.io' };
     // Sequentially: both Handoff nodes seed the same users.
     const hA = await startServer('handoff-A', 'bench/servers/handoff.ts', handoffEnv);

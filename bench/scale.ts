@@ -26,9 +26,9 @@
  * BENCH_SCALE_PER_HOLDER (12500), BENCH_SCALE_NOFILE (20000), BENCH_SCALE_BUSY (0.25); diagnostics:
  * BENCH_SCALE_ENV="K=V K=V" (extra environment for the nodes, e.g. WS_PING_INTERVAL_MS=600000).
  */
-import { SEED_USERS, ANA } from '../test/harness/cluster.js';
-import { startRedis, uniquePrefix } from '../test/harness/redis-server.js';
-import { TEST_JWT_SECRET } from '../test/harness/server-process.js';
+import { ANA } from '../test/harness/cluster.js';
+import { startRedis } from '../test/harness/redis-server.js';
+import { handoffBenchEnv } from './lib/handoff-env.js';
 import { sampleSum, scrape } from '../test/harness/prometheus.js';
 import { closeHolder, holderConnect, startHolder, type Holder } from './lib/holders.js';
 import { httpRequest, keepAliveAgent } from './lib/http.js';
@@ -113,21 +113,12 @@ export async function runScale(opts: ScaleOptions, load: () => string): Promise<
   const holders: Holder[] = [];
   let probe: NodeChild | undefined;
   try {
-    const env = {
+    const env = handoffBenchEnv('bench-scale', {
       REDIS_URL: redis.url,
-      REDIS_PREFIX: uniquePrefix('bench-scale'),
       ROLE: 'api',
-      SEED_USERS,
-      BCRYPT_COST: '4',
-      LOG_LEVEL: 'warn',
-      JWT_SECRET: TEST_JWT_SECRET,
-      SEED_DEMO_USER: 'false',
-      NODE_ENV: 'production',
-      QR_TTL_SECONDS: '3600',
-      QR_IP_PER_MINUTE: '0',
       // Diagnostics: extra node environment, e.g. BENCH_SCALE_ENV="WS_PING_INTERVAL_MS=600000".
       ...Object.fromEntries((process.env.BENCH_SCALE_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
-    };
+    });
     const startNodes = async () => {
       for (let i = 0; i < opts.nodes; i++) servers.push(await startServer(`scale-node-${i}`, 'bench/servers/handoff.ts', env, { nofile: opts.nofile }));
     };

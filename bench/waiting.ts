@@ -20,9 +20,8 @@
  * high). Knobs: BENCH_WAITING_CLIENTS (N, 10000; quick 1000), BENCH_WAITING_POLLERS (M, 2000;
  * quick 200), BENCH_WAITING_SECONDS, BENCH_WAITING_NOFILE (20000).
  */
-import { SEED_USERS } from '../test/harness/cluster.js';
-import { startRedis, uniquePrefix } from '../test/harness/redis-server.js';
-import { TEST_JWT_SECRET } from '../test/harness/server-process.js';
+import { startRedis } from '../test/harness/redis-server.js';
+import { handoffBenchEnv } from './lib/handoff-env.js';
 import { closeHolder, holderConnect, startHolder, type Holder, type HolderTransport } from './lib/holders.js';
 import { httpRequest, keepAliveAgent } from './lib/http.js';
 import { cpuSample, foreignCpu, sleep, startServer, treeCpu, type ServerChild } from './lib/proc.js';
@@ -75,18 +74,7 @@ export async function runWaiting(opts: WaitingOptions): Promise<WaitingResult> {
     server = await startServer(
       'waiting-node',
       'bench/servers/handoff.ts',
-      {
-        REDIS_URL: redis.url,
-        REDIS_PREFIX: uniquePrefix('bench-wait'),
-        SEED_USERS,
-        BCRYPT_COST: '4',
-        LOG_LEVEL: 'warn',
-        JWT_SECRET: TEST_JWT_SECRET,
-        SEED_DEMO_USER: 'false',
-        NODE_ENV: 'production',
-        QR_TTL_SECONDS: '3600',
-        QR_IP_PER_MINUTE: '0',
-      },
+      handoffBenchEnv('bench-wait', { REDIS_URL: redis.url }),
       { nofile: opts.nofile },
     );
     const s = server;
