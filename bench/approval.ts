@@ -27,14 +27,13 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { ANA, login, SEED_USERS } from '../test/harness/cluster.js';
-import { startRedis, uniquePrefix, type RedisHandle } from '../test/harness/redis-server.js';
-import { TEST_JWT_SECRET } from '../test/harness/server-process.js';
+import { ANA, login } from '../test/harness/cluster.js';
+import { startRedis, type RedisHandle } from '../test/harness/redis-server.js';
+import { handoffBenchEnv } from './lib/handoff-env.js';
 import type { ApprovalClientResult, ApprovalRunMsg } from './clients/approval-client.js';
 import { cpuSample, foreignCpu, spawnNode, startServer, type ServerChild } from './lib/proc.js';
-import { log, ms, ratio, summarize, table, type Summary } from './lib/util.js';
+import { loadAverage, log, ms, ratio, summarize, table, type RunConditions, type Summary } from './lib/util.js';
 
 export interface ApprovalOptions {
   /** Measured rounds (each: one approval and one QR scan). */
@@ -45,7 +44,7 @@ export interface ApprovalOptions {
   target: number;
 }
 
-export interface ApprovalResult {
+export interface ApprovalResult extends RunConditions {
   options: ApprovalOptions;
   approval: Summary;
   qr: Summary;
@@ -60,16 +59,7 @@ export interface ApprovalResult {
   ratioP99: number;
   /** p99 approval / p99 QR per fifth of the rounds. */
   perFifthP99: number[];
-  errors: number;
-  firstErrors: string[];
-  clientLoopP99Ms: number;
-  foreignCpu: number;
-  loadBefore: string;
-  loadAfter: string;
-  measureS: number;
 }
-
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 
 /** Start the two nodes and the client, run the rounds, summarise. */
 export async function runApproval(opts: ApprovalOptions): Promise<ApprovalResult> {
@@ -87,17 +77,9 @@ export async function runApproval(opts: ApprovalOptions): Promise<ApprovalResult
   try {
     await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
     redis = await startRedis();
-    const env = {
+    const env = handoffBenchEnv('bench-appr', {
       REDIS_URL: redis.url,
-      REDIS_PREFIX: uniquePrefix('bench-appr'),
-      SEED_USERS,
-      SEED_DEMO_USER: 'false',
-      BCRYPT_COST: '4',
-      LOG_LEVEL: 'warn',
-      JWT_SECRET: TEST_JWT_SECRET,
-      NODE_ENV: 'production',
       QR_TTL_SECONDS: '600',
-      QR_IP_PER_MINUTE: '0',
       APPROVALS_PER_USER: '100',
       APPROVAL_IP_PER_MINUTE: '0',
       APPROVAL_USER_PER_MINUTE: '0',
@@ -106,7 +88,7 @@ export async function runApproval(opts: ApprovalOptions): Promise<ApprovalResult
       ...(process.env.BENCH_APPROVAL_WEBHOOKS !== '1'
         ? {}
         : { WEBHOOK_URLS: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/hooks`, WEBHOOK_SECRET: 'bench-webhook-secret-0123456789abcdef' }),
-    };
+    });
     // Sequentially: both nodes seed the same users.
     const a = await startServer('handoff-approval-A', 'bench/servers/handoff.ts', env);
     servers.push(a);
@@ -116,7 +98,7 @@ export async function runApproval(opts: ApprovalOptions): Promise<ApprovalResult
 
     client = spawnNode('approval-client', 'bench/clients/approval-client.ts', {});
     await client.next('ready', 30_000);
-    const loadBefore = load();
+    const loadBefore = loadAverage();
     const cpu0 = cpuSample();
     const t0 = performance.now();
     log(`approval: A ${a.url}, B ${b.url}; ${opts.warmup} warm-up + ${opts.rounds} rounds (approval and QR alternating); load ${loadBefore}`);
@@ -125,7 +107,7 @@ export async function runApproval(opts: ApprovalOptions): Promise<ApprovalResult
     const r = await client.request<ApprovalClientResult>(msg, 'result', timeoutMs + 30_000);
     const measureS = (performance.now() - t0) / 1000;
     const foreign = foreignCpu(cpu0, cpuSample());
-    const loadAfter = load();
+    const loadAfter = loadAverage();
 
     const approval = summarize(r.approval);
     const qr = summarize(r.qr);

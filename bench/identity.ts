@@ -30,7 +30,6 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createLocalJWKSet, exportJWK, exportPKCS8, generateKeyPair, jwtVerify, SignJWT, type JWK } from 'jose';
 import { startRedis, uniquePrefix, type RedisHandle } from '../test/harness/redis-server.js';
@@ -38,7 +37,7 @@ import { TEST_JWT_SECRET } from '../test/harness/server-process.js';
 import type { ClientResult, KindSamples, RunMsg } from './clients/identity-client.js';
 import { httpRequest, keepAliveAgent } from './lib/http.js';
 import { cpuSample, cpuSecondsOf, foreignCpu, procStat, spawnNode, startServer, type ServerChild } from './lib/proc.js';
-import { log, mapLimit, ms, ratio, summarize, table, type Summary } from './lib/util.js';
+import { loadAverage, log, mapLimit, ms, ratio, summarize, table, type RunConditions, type Summary } from './lib/util.js';
 
 export interface IdentityOptions {
   /** Measured rounds per mode (each round: one flow per kind of token). */
@@ -68,7 +67,7 @@ export interface IdentityKind {
   stats: Record<Op, Summary>;
 }
 
-export interface IdentityMode {
+export interface IdentityMode extends RunConditions {
   mode: string;
   kinds: IdentityKind[];
   /** For each app kind and op: p99 app / p99 built-in, pooled and per fifth of the rounds. */
@@ -80,14 +79,6 @@ export interface IdentityMode {
   cpuPerFlowMs: Record<string, { server: number[]; redis: number[] }>;
   /** Requests the JWKS server answered for this server process (expected: 1). */
   jwksFetches: number;
-  errors: number;
-  firstErrors: string[];
-  clientLoopP99Ms: number;
-  /** Share of the machine's CPU used by processes outside the bench while measuring (0..1). */
-  foreignCpu: number;
-  loadBefore: string;
-  loadAfter: string;
-  measureS: number;
 }
 
 export interface IdentityResult {
@@ -101,8 +92,6 @@ const ISSUER = 'https://acme.bench';
 const AUDIENCE = 'handoff-bench';
 const PASSWORD = 'bench-password-123';
 const KINDS = { builtin: 'built-in session (HS256)', rs256: 'app token RS256 (JWKS)', es256: 'app token ES256 (JWKS)' } as const;
-
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 
 /** The app's signing keys and the JWKS document that publishes their public halves. */
 async function appKeys() {
@@ -230,7 +219,7 @@ async function runMode(
     const hits0 = jwks.hits();
     client = spawnNode(`identity-client-${name}`, 'bench/clients/identity-client.ts', {});
     await client.next('ready', 30_000);
-    const loadBefore = load();
+    const loadBefore = loadAverage();
     const cpu0 = cpuSample();
     const t0 = performance.now();
     log(`identity (${name}): ${kinds.map((k) => k.name).join(' / ')}, ${opts.users} users each, ${opts.warmup} warm-up + ${opts.rounds} rounds, concurrency ${opts.concurrency}; load ${loadBefore}`);
@@ -239,7 +228,7 @@ async function runMode(
     const result = await client.request<ClientResult & { type: 'result' }>(msg, 'result', timeoutMs + 30_000);
     const measureS = (performance.now() - t0) / 1000;
     const foreign = foreignCpu(cpu0, cpuSample());
-    const loadAfter = load();
+    const loadAfter = loadAverage();
 
     // Server CPU per flow, kind by kind: blocks of `cpuFlows` flows of one kind (a fresh client
     // process each), three passes in a rotating order. CPU time is what the token check costs the

@@ -46,7 +46,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { loadavg, cpus } from 'node:os';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { FlowState } from '@handoff/protocol';
@@ -56,7 +56,7 @@ import { startServerProcess, type ServerProcess } from '../test/harness/server-p
 import type { ProbeResult } from './clients/prober.js';
 import { cpuSample, cpuSecondsOf, foreignCpu, procStat, ROOT, spawnNode } from './lib/proc.js';
 import { httpRequest, keepAliveAgent, type HttpResult } from './lib/http.js';
-import { log, mapLimit, ms, summarize, table, withTimeout, type Summary } from './lib/util.js';
+import { loadAverage, log, mapLimit, ms, summarize, table, withTimeout, type Summary } from './lib/util.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const N = Number(process.env.BENCH_LOGINS ?? (QUICK ? 100 : 400));
@@ -473,7 +473,6 @@ async function redisRun(probes: boolean, layout: RedisLayout): Promise<FloodResu
 }
 
 const yes = (ok: boolean, measured: boolean) => (!measured ? 'n/a' : ok ? 'yes' : 'no');
-const la = () => loadavg().map((v) => v.toFixed(2)).join(' / ');
 const per = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
 
 function rows(run: number, pair: [Baseline, Baseline], r: FloodResult, cpus?: string): string[][] {
@@ -580,7 +579,7 @@ async function measured(run: number, prev: Baseline, label: string, go: () => Pr
 }
 
 for (let run = 1; run <= REPEAT; run++) {
-  const before = la();
+  const before = loadAverage(' / ');
   log(`run ${run}: loadavg ${before}; baseline (${BASE_N} compares)…`);
   let base = await runBaseline(BASE_N);
   log(`run ${run}: raw bcrypt ${base.perSecond.toFixed(1)}/s`);
@@ -593,7 +592,7 @@ for (let run = 1; run <= REPEAT; run++) {
       base = await measured(run, base, `${LAYOUT_NAMES[layout]} ${kind} flood`, () => redisRun(probes, layout), cpus);
     }
   }
-  loads.push(`run ${run}: loadavg (1/5/15 min) before ${before}, after ${la()}`);
+  loads.push(`run ${run}: loadavg (1/5/15 min) before ${before}, after ${loadAverage(' / ')}`);
 }
 
 const out = [

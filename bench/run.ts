@@ -28,7 +28,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { cpus, totalmem } from 'node:os';
 import { approvalMarkdown, runApproval, type ApprovalResult } from './approval.js';
 import { identityMarkdown, runIdentity, type IdentityResult } from './identity.js';
 import { CONFIRM, runLatency, SCAN, type LatencyResult } from './latency.js';
@@ -36,7 +36,7 @@ import { runMemory, type MemoryResult } from './memory.js';
 import { runScale, type ScaleResult } from './scale.js';
 import { runWaiting, type WaitingResult } from './waiting.js';
 import { cpuSample, foreignCpu, killAllChildren, ROOT, sleep } from './lib/proc.js';
-import { kib, log, mib, ms, ratio, summarize, table } from './lib/util.js';
+import { kib, loadAverage, log, mib, ms, ratio, summarize, table } from './lib/util.js';
 
 const quick = ['1', 'true', 'yes'].includes((process.env.BENCH_QUICK ?? '').toLowerCase());
 const num = (name: string, def: number) => {
@@ -112,7 +112,6 @@ async function waitQuiet(): Promise<void> {
   }
   log(`machine quiet (other processes < ${(limit * 100).toFixed(0)}% CPU for 15 s)`);
 }
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 const loads: Record<string, { before: string; after: string }> = {};
 
 let latency: LatencyResult | undefined;
@@ -127,7 +126,7 @@ const out: string[] = [];
 if (run.includes('latency')) {
   await waitQuiet();
   const t = Date.now();
-  const loadBefore = load();
+  const loadBefore = loadAverage();
   latency = await runLatency({
     flows: num('BENCH_FLOWS', quick ? 100 : 1000),
     warmup: quick ? 20 : 100,
@@ -137,7 +136,7 @@ if (run.includes('latency')) {
     rounds: num('BENCH_ROUNDS', quick ? 1 : 5),
     quietCpu: num('BENCH_QUIET_CPU', 10) / 100,
   });
-  loads.latency = { before: loadBefore, after: load() };
+  loads.latency = { before: loadBefore, after: loadAverage() };
   const o = latency.options;
   const L = latency;
   const row = (p: (typeof L.phases)[number], label: string) => [
@@ -186,7 +185,7 @@ if (run.includes('latency')) {
 if (run.includes('memory')) {
   await waitQuiet();
   const t = Date.now();
-  const loadBefore = load();
+  const loadBefore = loadAverage();
   const mOut: string[] = [];
   const connections = num('BENCH_CONNECTIONS', quick ? 500 : 10_000);
   const redisMode = ['1', 'true', 'yes'].includes((process.env.BENCH_MEMORY_REDIS ?? '').toLowerCase());
@@ -197,7 +196,7 @@ if (run.includes('memory')) {
     redis: redisMode,
     only: process.env.BENCH_MEMORY_ONLY ? process.env.BENCH_MEMORY_ONLY.split(',').map((s) => s.trim()) : undefined,
   });
-  loads.memory = { before: loadBefore, after: load() };
+  loads.memory = { before: loadBefore, after: loadAverage() };
   const byId = new Map(memory.map((r) => [r.id, r]));
   const cmp = (id: string) => {
     const r = byId.get(id)!;
@@ -252,7 +251,7 @@ if (run.includes('login')) {
 if (run.includes('identity')) {
   await waitQuiet();
   const t = Date.now();
-  const loadBefore = load();
+  const loadBefore = loadAverage();
   const off = (name: string) => ['0', 'false', 'no'].includes((process.env[name] ?? '').toLowerCase());
   identity = await runIdentity({
     rounds: num('BENCH_IDENTITY_ROUNDS', quick ? 300 : 3000),
@@ -264,7 +263,7 @@ if (run.includes('identity')) {
     cpuFlows: num('BENCH_IDENTITY_CPU_FLOWS', quick ? 200 : 1000),
     target: 1.1,
   });
-  loads.identity = { before: loadBefore, after: load() };
+  loads.identity = { before: loadBefore, after: loadAverage() };
   const o = identity.options;
   const text = [
     `### QR scan/confirm over HTTP: app tokens (cached JWKS) vs built-in session JWTs (ACCOUNTS=both; ${o.users} users per kind, ${o.rounds} rounds after ${o.warmup} warm-up, concurrency ${o.concurrency})`,
@@ -307,7 +306,7 @@ if (run.includes('scale')) {
       nofile: num('BENCH_SCALE_NOFILE', 20_000),
       busy: num('BENCH_SCALE_BUSY', 0.25),
     },
-    load,
+    loadAverage,
   );
   loads.scale = { before: scale.loadBefore, after: scale.loadAfter };
   const S = scale;
@@ -370,14 +369,14 @@ if (run.includes('scale')) {
 if (run.includes('waiting')) {
   await waitQuiet();
   const t = Date.now();
-  const loadBefore = load();
+  const loadBefore = loadAverage();
   waiting = await runWaiting({
     clients: num('BENCH_WAITING_CLIENTS', quick ? 1000 : 10_000),
     pollers: num('BENCH_WAITING_POLLERS', quick ? 200 : 2000),
     seconds: num('BENCH_WAITING_SECONDS', quick ? 15 : 60),
     nofile: num('BENCH_WAITING_NOFILE', 20_000),
   });
-  loads.waiting = { before: loadBefore, after: load() };
+  loads.waiting = { before: loadBefore, after: loadAverage() };
   const W = waiting;
   const poll = W.windows.find((w) => w.id === 'poll')?.perClientHour ?? NaN;
   const text = [
@@ -418,7 +417,7 @@ if (run.includes('waiting')) {
 if (run.includes('latency-cluster')) {
   await waitQuiet();
   const t = Date.now();
-  const loadBefore = load();
+  const loadBefore = loadAverage();
   const pairs = Math.max(1, num('BENCH_CLUSTER_PAIRS', quick ? 1 : 2));
   // Cluster nodes WAIT for a replica after a final transition (REDIS_WAIT_REPLICAS defaults to 1
   // there, 0 on one redis-server): the third variant, without it, shows what that WAIT costs.
@@ -446,7 +445,7 @@ if (run.includes('latency-cluster')) {
       latencyCluster.push({ topology: v.id, run: r });
     }
   }
-  loads.latencyCluster = { before: loadBefore, after: load() };
+  loads.latencyCluster = { before: loadBefore, after: loadAverage() };
   const pooled = (topology: string, phase: string) => {
     const runs = latencyCluster!.filter((x) => x.topology === topology);
     return {

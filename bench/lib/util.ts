@@ -1,4 +1,5 @@
-/** Small helpers: bounded-concurrency map, percentiles, formatting, deadlines. */
+/** Small helpers: bounded-concurrency map, percentiles, formatting, deadlines, load average. */
+import { loadavg } from 'node:os';
 
 /** Run `fn` over `items` with at most `concurrency` in flight; results in input order. */
 export async function mapLimit<T, R>(items: readonly T[], concurrency: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
@@ -64,3 +65,22 @@ export function table(head: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
 }
+
+/** The 1, 5 and 15 minute load averages, two decimals each, joined by `sep`. */
+export function loadAverage(sep = ' '): string {
+  return loadavg().map((l) => l.toFixed(2)).join(sep);
+}
+
+/** How a measured run went, beside its figures: what a reader needs to judge them. */
+export interface RunConditions {
+  errors: number;
+  firstErrors: string[];
+  /** The measuring client's event-loop delay p99, ms: part of every latency it measured. */
+  clientLoopP99Ms: number;
+  /** Share of the machine's CPU used by processes outside the bench while measuring (0..1). */
+  foreignCpu: number;
+  loadBefore: string;
+  loadAfter: string;
+  measureS: number;
+}
+
