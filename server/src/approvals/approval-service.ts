@@ -6,7 +6,7 @@ import type { FlowService } from '../flows/flow-service.js';
 import { principalKey, type Principal } from '../identity/principal.js';
 import type { Fanout } from '../realtime/fanout.js';
 import type { ApprovalConfig } from './approval-config.js';
-import { USER_CHANNEL, nearby, userTopic } from './user-channel.js';
+import { USER_CHANNEL, nearby, principalKeyOfUserTopic, userTopic } from './user-channel.js';
 
 /** Who an approval is for: a principal key (`principalKey(user)`), or nobody (an unknown login). */
 export type ApprovalOwner = { userKey: string } | { unknownLogin: string };
@@ -86,15 +86,8 @@ export class ApprovalService {
 
   /** The user channel's snapshot: the user's pending approvals, with the proximity hint for `phoneIp`. */
   async snapshot(principal: Principal, phoneIp?: string): Promise<UserChannelSnapshot> {
-    const key = principalKey(principal);
-    const ids = await this.flows.liveInGroup(`approval:${key}`);
-    const approvals: ApprovalRequest[] = [];
-    for (const id of ids) {
-      const record = await this.flows.load('approval', id).catch(() => null);
-      if (!record || record.state !== 'pending' || record.userId !== key) continue;
-      const request = await this.requestOf(record);
-      approvals.push({ ...request, requester: { ...request.requester, nearby: nearby(phoneIp, request.requester.ip) } });
-    }
+    const pending = (await this.liveRequests(principalKey(principal))).filter(({ record }) => record.state === 'pending');
+    const approvals = pending.map(({ request }) => ({ ...request, requester: { ...request.requester, nearby: nearby(phoneIp, request.requester.ip) } }));
     return { topic: USER_CHANNEL, approvals };
   }
 
@@ -105,14 +98,17 @@ export class ApprovalService {
    * answers 409 with its state.
    */
   async resyncStates(topic: string): Promise<FlowState[]> {
-    const key = topic.slice(userTopic('').length);
-    const out: FlowState[] = [];
+    return (await this.liveRequests(principalKeyOfUserTopic(topic))).map(({ request }) => ({ ...request, topic }) as unknown as FlowState);
+  }
+
+  /** The live approvals (pending, or approved and not yet redeemed) of the user `key`, as the phone sees them. */
+  private async liveRequests(key: string): Promise<Array<{ record: FlowRecord; request: ApprovalRequest }>> {
+    const live: Array<{ record: FlowRecord; request: ApprovalRequest }> = [];
     for (const id of await this.flows.liveInGroup(`approval:${key}`)) {
       const record = await this.flows.load('approval', id).catch(() => null);
-      if (!record || record.userId !== key) continue;
-      out.push({ ...(await this.requestOf(record)), topic } as unknown as FlowState);
+      if (record?.userId === key) live.push({ record, request: await this.requestOf(record) });
     }
-    return out;
+    return live;
   }
 
   /** The internal topic a socket of `principal` joins for `user:me`. */

@@ -12,6 +12,11 @@ export function userTopic(principalKey: string): string {
   return `${USER_TOPIC_PREFIX}${principalKey}`;
 }
 
+/** The principal key of an internal user topic (the inverse of userTopic). */
+export function principalKeyOfUserTopic(topic: string): string {
+  return topic.slice(USER_TOPIC_PREFIX.length);
+}
+
 /** True for an internal user topic (what a gateway shows as `user:me`). */
 export function isUserTopic(topic: string): boolean {
   return topic.startsWith(USER_TOPIC_PREFIX);
