@@ -93,6 +93,27 @@ describe('one master and a replica', () => {
     expect(await replica.hget(keys.flow('qr', record.id), 'state')).toBe('confirmed');
   });
 
+  it('a confirm whose script Redis lost (SCRIPT FLUSH) is made the plain way and still waits for the replica', async () => {
+    const keys = new RedisKeys(uniquePrefix('durable'));
+    const unreplicated: number[] = [];
+    const store = new RedisFlowStore(client, { keys, durability: { replicas: 1, timeoutMs: 1500 }, onUnreplicated: (a) => unreplicated.push(a) });
+    const record = qrRecord();
+    await store.create(record, 60_000);
+    const base = { kind: record.kind, id: record.id, now: Date.now(), tombstoneMs: 60_000 };
+    expect((await store.transition({ ...base, to: 'scanned', from: ['pending'], patch: { userId: 'u1' } })).ok).toBe(true);
+    // The pipelined EVALSHA gets NOSCRIPT, and the WAIT behind it ran before the transition did.
+    await client.script('FLUSH');
+    const { thawed } = await stall(stalled);
+    const t0 = performance.now();
+    const res = await store.transition({ ...base, to: 'confirmed', from: ['scanned'], requireUserId: 'u1' });
+    const ms = performance.now() - t0;
+    await thawed;
+    expect(res.ok).toBe(true);
+    expect(ms).toBeGreaterThan(STALL_MS / 2);
+    expect(unreplicated).toEqual([]);
+    expect(await replica.hget(keys.flow('qr', record.id), 'state')).toBe('confirmed');
+  });
+
   it('a replica that does not ack in time is counted and the confirm is answered anyway', async () => {
     const keys = new RedisKeys(uniquePrefix('durable'));
     const unreplicated: Array<[number, number]> = [];

@@ -1,9 +1,10 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { isFinalState, type FlowKind, type FlowStateName } from '@handoff/protocol';
 import type { FlowCap, FlowPatch, FlowRecord, FlowRef, TransitionRequest, TransitionResult } from './flow-record.js';
 import type { FlowStore } from './flow-store.js';
 import { FLOW_SHARDS, RedisKeys, flowShard, groupShard } from '../store/keys.js';
-import { defineScripts } from '../store/lua-scripts.js';
+import { defineScripts, luaScript } from '../store/lua-scripts.js';
 import { DURABLE_STATES, NO_WAIT, waitForReplicas, type RedisDurability } from '../store/redis-durability.js';
 
 /** Return codes of server/lua/flow-transition.lua (and flow-create.lua's 0). */
@@ -38,9 +39,14 @@ const MAX_STALE_PER_SWEEP = 1000;
 const JSON_FIELDS = ['requester', 'context', 'scannedBy', 'account', 'error', 'choices'] as const;
 
 type Arg = string | number;
+type TransitionArgs = [flowKey: string, dueKey: string, takenKey: string, ...argv: string[]];
+type TransitionReply = [number, string[]?];
+
+/** SHA1 of flow-transition.lua as Redis sees it, for the EVALSHA pipelined with a WAIT. */
+const TRANSITION_SHA = createHash('sha1').update(luaScript('flow-transition')).digest('hex');
 interface FlowCommands {
   handoffFlowCreate(flowKey: string, dueKey: string, takenKey: string, ...argv: Arg[]): Promise<number>;
-  handoffFlowTransition(flowKey: string, dueKey: string, takenKey: string, ...argv: Arg[]): Promise<[number, string[]?]>;
+  handoffFlowTransition(...args: TransitionArgs): Promise<TransitionReply>;
   handoffFlowDue(dueKey: string, ...argv: Arg[]): Promise<string[]>;
   handoffFlowCreateCapped(flowKey: string, dueKey: string, takenKey: string, groupKey: string, ...argv: Arg[]): Promise<number>;
 }
@@ -140,8 +146,9 @@ export class RedisFlowStore implements FlowStore {
   }
 
   async transition(req: TransitionRequest): Promise<TransitionResult> {
-    const reply = await this.cmd.handoffFlowTransition(
-      this.keys.flow(req.kind, req.id),
+    const flowKey = this.keys.flow(req.kind, req.id);
+    const args: TransitionArgs = [
+      flowKey,
       this.keys.dueSetOf(req.id),
       this.keys.flowTaken(req.kind, req.id),
       req.to,
@@ -151,14 +158,19 @@ export class RedisFlowStore implements FlowStore {
       req.requireUserId ?? '',
       this.keys.dueMember(req.kind, req.id),
       JSON.stringify({ from: req.from, ...encodePatch(req.patch) }),
-    );
+    ];
+    const wait = this.durability.replicas > 0 && DURABLE_STATES.has(req.to) ? this.nextWait() : null;
+    let reply: TransitionReply;
+    let acked: number | null = null;
+    if (wait) ({ reply, acked } = await this.transitionAndWait(args, wait));
+    else reply = await this.cmd.handoffFlowTransition(...args);
     const [code, flat] = reply;
     if (code === FlowScriptCode.NotFound) return { ok: false, reason: 'not_found' };
     const record = decodeRecord(pairsToObject(flat ?? []));
     if (!record) throw new Error(`flow-transition.lua returned code ${code} without a record`);
     switch (code) {
       case FlowScriptCode.Ok:
-        if (this.durability.replicas > 0 && DURABLE_STATES.has(record.state)) await this.replicate(this.keys.flow(req.kind, req.id));
+        if (wait) this.replicated(acked ?? (await this.waitAfter(flowKey, wait)));
         return { ok: true, record };
       case FlowScriptCode.ExpiredDue:
         return { ok: false, reason: 'expired_due', record };
@@ -199,32 +211,56 @@ export class RedisFlowStore implements FlowStore {
   }
 
   /**
-   * Wait until the configured number of replicas have the transition just written to `flowKey`
-   * (store/redis-durability.ts). Never fails the transition, which is committed: a timeout or an
-   * error is reported to `onUnreplicated` and the answer goes out.
+   * The WAIT of a durable transition, or null to skip it (store/redis-durability.ts).
    *
    * WAIT blocks the connection it runs on (shared by every command of this process) until it
    * returns: so after a WAIT that timed out (no live replica: the one left after a failover, a
    * replica down), waiting is skipped for UNREPLICATED_SKIP_MS, then tried again with a short
-   * WAIT_PROBE_MS timeout; a probe that is acked resumes normal waits.
+   * WAIT_PROBE_MS timeout; a probe that is acked resumes normal waits. A skipped wait is reported
+   * to `onUnreplicated` once the transition is committed.
    */
-  private async replicate(flowKey: string): Promise<void> {
-    const wanted = this.durability.replicas;
-    const now = Date.now();
-    if (now < this.skipWaitUntil) {
-      this.opts.onUnreplicated?.(0, wanted);
-      return;
+  private nextWait(): RedisDurability | 'skip' {
+    if (Date.now() < this.skipWaitUntil) return 'skip';
+    if (this.skipWaitUntil === 0) return this.durability;
+    return { ...this.durability, timeoutMs: Math.min(this.durability.timeoutMs, WAIT_PROBE_MS) };
+  }
+
+  /**
+   * The transition script and its WAIT in one pipeline: one round trip instead of two (the WAIT no
+   * longer waits for the script's answer to reach this process first). WAIT covers the writes made
+   * earlier on its connection: the pipeline runs on the connection of the flow's keys (on a Cluster,
+   * ioredis routes a pipeline by its keys, all in the flow's slot), right behind the script. The
+   * script goes as EVALSHA: when Redis lacks it (NOSCRIPT: a connection that never ran it, a SCRIPT
+   * FLUSH) it did not run, and the transition is made again the plain way, its WAIT after it.
+   * `acked` is null when the WAIT is still to be made (skipped, or after that fallback).
+   */
+  private async transitionAndWait(args: TransitionArgs, wait: RedisDurability | 'skip'): Promise<{ reply: TransitionReply; acked: number | null }> {
+    if (wait === 'skip') return { reply: await this.cmd.handoffFlowTransition(...args), acked: null };
+    const replies = (await this.redis.pipeline().evalsha(TRANSITION_SHA, 3, ...args).wait(wait.replicas, wait.timeoutMs).exec()) ?? [];
+    const [scriptErr, reply] = replies[0] ?? [new Error('flow-transition: no reply')];
+    if (scriptErr) {
+      if (!/NOSCRIPT/.test(scriptErr.message)) throw scriptErr;
+      return { reply: await this.cmd.handoffFlowTransition(...args), acked: null };
     }
-    const probing = this.skipWaitUntil !== 0;
-    const d = probing ? { ...this.durability, timeoutMs: Math.min(this.durability.timeoutMs, WAIT_PROBE_MS) } : this.durability;
-    let acked = 0;
+    const [waitErr, acked] = replies[1] ?? [new Error('WAIT: no reply')];
+    return { reply: reply as TransitionReply, acked: waitErr ? 0 : Number(acked) };
+  }
+
+  /** WAIT on its own after a committed durable transition (the pipelined one could not cover it). */
+  private async waitAfter(flowKey: string, wait: RedisDurability | 'skip'): Promise<number> {
+    if (wait === 'skip') return 0;
     try {
-      acked = await waitForReplicas(this.redis, flowKey, d);
+      return await waitForReplicas(this.redis, flowKey, wait);
     } catch {
-      acked = 0;
+      return 0;
     }
+  }
+
+  /** Account for a committed durable transition's WAIT: fewer acks than wanted start (or extend) the skip window. */
+  private replicated(acked: number): void {
+    const wanted = this.durability.replicas;
     if (acked < wanted) {
-      this.skipWaitUntil = Date.now() + UNREPLICATED_SKIP_MS;
+      if (Date.now() >= this.skipWaitUntil) this.skipWaitUntil = Date.now() + UNREPLICATED_SKIP_MS;
       this.opts.onUnreplicated?.(acked, wanted);
     } else {
       this.skipWaitUntil = 0;
