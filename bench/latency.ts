@@ -49,6 +49,8 @@ export interface LatencyOptions {
   quietCpu: number;
   /** Handoff's Redis: one redis-server (default) or a Redis Cluster; the bare baseline always uses one redis-server. */
   topology?: Extract<RedisTopology, 'single' | 'cluster'>;
+  /** On a Cluster: replicas per master (default 1; 0 = three masters alone). */
+  clusterReplicas?: 0 | 1;
   /** Extra environment for the two Handoff nodes (e.g. REDIS_WAIT_REPLICAS=0). */
   handoffEnv?: Record<string, string>;
 }
@@ -154,7 +156,7 @@ async function subscribe(s: ClientSocket, flow: Flow): Promise<void> {
 
 export async function runLatency(opts: LatencyOptions): Promise<LatencyResult> {
   const setupStarted = Date.now();
-  const deployment = await startRedisDeployment(opts.topology ?? 'single');
+  const deployment = await startRedisDeployment(opts.topology ?? 'single', { clusterReplicas: opts.clusterReplicas });
   let redis: RedisHandle;
   try {
     redis = deployment.redis ?? (await startRedis());

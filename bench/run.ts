@@ -19,8 +19,8 @@
  * BENCH_IDENTITY_ES256=0, BENCH_IDENTITY_CPU_FLOWS (identity, see bench/identity.ts); BENCH_APPROVAL_ROUNDS,
  * BENCH_APPROVAL_WARMUP (approval, see bench/approval.ts); BENCH_SCALE_* (scale, see bench/scale.ts);
  * BENCH_WAITING_* (waiting, see bench/waiting.ts); BENCH_CLUSTER_PAIRS (latency-cluster: runs of each
- * variant — one redis-server, Cluster, Cluster with REDIS_WAIT_REPLICAS=0 unless BENCH_CLUSTER_NOWAIT=0 —
- * alternating, default 2; each run takes BENCH_FLOWS, BENCH_CLUSTER_ROUNDS (default 2),
+ * variant — one redis-server, Cluster, Cluster with REDIS_WAIT_REPLICAS=0 unless BENCH_CLUSTER_NOWAIT=0,
+ * three masters without replicas unless BENCH_CLUSTER_NOREPLICA=0 — alternating, default 2; each run takes BENCH_FLOWS, BENCH_CLUSTER_ROUNDS (default 2),
  * BENCH_WAVE, BENCH_GAP_MS, BENCH_SENDERS like latency); BENCH_TIMEOUT_S
  * (whole-run watchdog); BENCH_WAIT_QUIET=<s> (first wait for a quiet machine); diagnostics:
  * BENCH_SERVER_NODE_FLAGS (extra node flags for every server), BENCH_LOG_DIR (keep server output).
@@ -420,11 +420,16 @@ if (run.includes('latency-cluster')) {
   const loadBefore = loadAverage();
   const pairs = Math.max(1, num('BENCH_CLUSTER_PAIRS', quick ? 1 : 2));
   // Cluster nodes WAIT for a replica after a final transition (REDIS_WAIT_REPLICAS defaults to 1
-  // there, 0 on one redis-server): the third variant, without it, shows what that WAIT costs.
-  const variants: Array<{ id: string; label: string; topology: 'single' | 'cluster'; env: Record<string, string> }> = [
-    { id: 'single', label: 'one redis-server', topology: 'single' as const, env: {} },
-    { id: 'cluster', label: 'Redis Cluster (3+3)', topology: 'cluster' as const, env: {} },
-    ...(process.env.BENCH_CLUSTER_NOWAIT === '0' ? [] : [{ id: 'cluster-nowait', label: 'Redis Cluster, REDIS_WAIT_REPLICAS=0', topology: 'cluster' as const, env: { REDIS_WAIT_REPLICAS: '0' } }]),
+  // there, 0 on one redis-server): the third variant, without it, shows what that WAIT costs; the
+  // fourth, three masters without replicas, what the replicas' own work costs on this one machine.
+  type Variant = { id: string; label: string; topology: 'single' | 'cluster'; clusterReplicas?: 0 | 1; env: Record<string, string> };
+  const variants: Variant[] = [
+    { id: 'single', label: 'one redis-server', topology: 'single', env: {} },
+    { id: 'cluster', label: 'Redis Cluster (3+3)', topology: 'cluster', env: {} },
+    ...(process.env.BENCH_CLUSTER_NOWAIT === '0' ? [] : [{ id: 'cluster-nowait', label: 'Redis Cluster, REDIS_WAIT_REPLICAS=0', topology: 'cluster', env: { REDIS_WAIT_REPLICAS: '0' } } satisfies Variant]),
+    ...(process.env.BENCH_CLUSTER_NOREPLICA === '0'
+      ? []
+      : [{ id: 'cluster-noreplica', label: 'Redis Cluster, 3 masters without replicas (REDIS_WAIT_REPLICAS=0)', topology: 'cluster', clusterReplicas: 0, env: { REDIS_WAIT_REPLICAS: '0' } } satisfies Variant]),
   ];
   latencyCluster = [];
   for (let i = 0; i < pairs; i++) {
@@ -440,6 +445,7 @@ if (run.includes('latency-cluster')) {
         rounds: num('BENCH_CLUSTER_ROUNDS', quick ? 1 : 2),
         quietCpu: num('BENCH_QUIET_CPU', 10) / 100,
         topology: v.topology,
+        clusterReplicas: v.clusterReplicas,
         handoffEnv: v.env,
       });
       latencyCluster.push({ topology: v.id, run: r });

@@ -43,13 +43,13 @@ export interface RedisDeployment {
 }
 
 /** Start a private Redis deployment: one redis-server, a Sentinel group (master, replica, 3 sentinels) or a 3+3 Redis Cluster. */
-export async function startRedisDeployment(topology: RedisTopology = 'single'): Promise<RedisDeployment> {
+export async function startRedisDeployment(topology: RedisTopology = 'single', opts: { clusterReplicas?: 0 | 1 } = {}): Promise<RedisDeployment> {
   if (topology === 'sentinel') {
     const sentinel = await startSentinelGroup();
     return { topology, env: { REDIS_SENTINELS: sentinel.sentinels, REDIS_SENTINEL_MASTER: sentinel.masterName }, redis: null, sentinel, cluster: null, stop: () => sentinel.stop() };
   }
   if (topology === 'cluster') {
-    const cluster = await startRedisCluster();
+    const cluster = await startRedisCluster({ replicasPerMaster: opts.clusterReplicas });
     return { topology, env: { REDIS_CLUSTER_NODES: cluster.nodes }, redis: null, sentinel: null, cluster, stop: () => cluster.stop() };
   }
   const redis = await startRedis();

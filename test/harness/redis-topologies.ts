@@ -327,8 +327,13 @@ function parseClusterNodes(text: string): ClusterNodeInfo[] {
   return out;
 }
 
-/** Start three masters and three replicas and create the cluster (redis-cli --cluster create). */
-export async function startRedisCluster(opts: { nodeTimeoutMs?: number } = {}): Promise<RedisClusterHandle> {
+/**
+ * Start three masters and three replicas and create the cluster (redis-cli --cluster create).
+ * `replicasPerMaster: 0` starts the three masters alone (benchmarks: what the replicas cost; no failover).
+ */
+export async function startRedisCluster(opts: { nodeTimeoutMs?: number; replicasPerMaster?: 0 | 1 } = {}): Promise<RedisClusterHandle> {
+  const replicasPerMaster = opts.replicasPerMaster ?? 1;
+  const processes = 3 * (1 + replicasPerMaster);
   const { dir, procs, stop } = processGroup('handoff-cluster-');
   const live = () => procs.filter((p) => isRunning(p.child));
   const cli = async (args: string[]) => (await run(REDIS_CLI, args, { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 })).stdout;
@@ -354,7 +359,7 @@ export async function startRedisCluster(opts: { nodeTimeoutMs?: number } = {}): 
   };
 
   try {
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < processes; i++) {
       procs.push(
         await startProc(
           (port) => [
@@ -369,13 +374,13 @@ export async function startRedisCluster(opts: { nodeTimeoutMs?: number } = {}): 
         ),
       );
     }
-    await cli(['--cluster', 'create', ...procs.map((p) => `${HOST}:${p.port}`), '--cluster-replicas', '1', '--cluster-yes']);
+    await cli(['--cluster', 'create', ...procs.map((p) => `${HOST}:${p.port}`), '--cluster-replicas', String(replicasPerMaster), '--cluster-yes']);
     await waitUntil('cluster_state:ok on every node', async () => {
       if (!(await allOk())) return undefined;
-      // Every node knows all six, and every replica's link to its master is up (or a failover could not happen).
+      // Every node knows all the others, and every replica's link to its master is up (or a failover could not happen).
       for (const p of procs) {
         const info = parseInfo(await withConn(p.port, async (c) => String(await c.call('CLUSTER', 'INFO'))));
-        if (info.cluster_known_nodes !== '6') return undefined;
+        if (info.cluster_known_nodes !== String(processes)) return undefined;
         const repl = parseInfo(await withConn(p.port, (c) => c.info('replication')));
         if (repl.role === 'slave' && repl.master_link_status !== 'up') return undefined;
       }
