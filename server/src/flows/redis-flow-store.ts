@@ -211,7 +211,7 @@ export class RedisFlowStore implements FlowStore {
   }
 
   /**
-   * The WAIT of a durable transition, or null to skip it (store/redis-durability.ts).
+   * The WAIT of a durable transition, or 'skip' (store/redis-durability.ts).
    *
    * WAIT blocks the connection it runs on (shared by every command of this process) until it
    * returns: so after a WAIT that timed out (no live replica: the one left after a failover, a
@@ -230,8 +230,8 @@ export class RedisFlowStore implements FlowStore {
    * longer waits for the script's answer to reach this process first). WAIT covers the writes made
    * earlier on its connection: the pipeline runs on the connection of the flow's keys (on a Cluster,
    * ioredis routes a pipeline by its keys, all in the flow's slot), right behind the script. The
-   * script goes as EVALSHA: when Redis lacks it (NOSCRIPT: a connection that never ran it, a SCRIPT
-   * FLUSH) it did not run, and the transition is made again the plain way, its WAIT after it.
+   * script goes as EVALSHA: when Redis lacks it (NOSCRIPT: a server that never ran it, such as a
+   * newly promoted master, or a SCRIPT FLUSH) it did not run, and the transition is made again the plain way, its WAIT after it.
    * `acked` is null when the WAIT is still to be made (skipped, or after that fallback).
    */
   private async transitionAndWait(args: TransitionArgs, wait: RedisDurability | 'skip'): Promise<{ reply: TransitionReply; acked: number | null }> {
@@ -256,7 +256,7 @@ export class RedisFlowStore implements FlowStore {
     }
   }
 
-  /** Account for a committed durable transition's WAIT: fewer acks than wanted start (or extend) the skip window. */
+  /** Account for a committed durable transition's WAIT: fewer acks than wanted start the skip window (unless one runs). */
   private replicated(acked: number): void {
     const wanted = this.durability.replicas;
     if (acked < wanted) {

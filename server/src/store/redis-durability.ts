@@ -53,6 +53,8 @@ export function redisDurabilityFromEnv(env: Env, redis: RedisConfig | null): Red
 
 /**
  * `WAIT replicas timeoutMs` after a write to `key`; resolves to the number of replicas that acked.
+ * The flow store sends its WAIT in one pipeline with the write instead (RedisFlowStore.transition);
+ * this is the WAIT on its own, one round trip more, for when that cannot be done.
  * WAIT covers the writes made earlier on the same connection: on one Redis (or Sentinel) that is the
  * client's only connection; on a Cluster it must reach the node that owns `key`'s slot, so it goes in
  * a pipeline behind a read of `key` (ioredis routes a pipeline by its keys, and keeps one connection
