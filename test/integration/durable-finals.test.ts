@@ -178,16 +178,21 @@ describe('Redis Cluster', () => {
     await cluster?.stop();
   });
 
+  /** The master serving `slot` now, its index in cluster.masters(), and a connection to its replica. */
+  async function ownerOf(slot: number): Promise<{ index: number; replica: Redis }> {
+    const masters = await cluster.masters();
+    const index = masters.findIndex((m) => m.slots.some(([from, to]) => slot >= from && slot <= to));
+    // CLUSTER NODES: `<id> <host:port@bus> <flags> <master id> …`; the owner's replica names it.
+    const nodes = String(await client.cluster('NODES')).trim().split('\n').map((l) => l.split(' '));
+    const line = nodes.find((f) => f[2]!.includes('slave') && f[3] === masters[index]!.id)!;
+    return { index, replica: new Redis(Number(line[1]!.split('@')[0]!.split(':')[1]), '127.0.0.1') };
+  }
+
   it("a confirm waits for the replica of the flow's own slot", async () => {
     const keys = new RedisKeys(uniquePrefix('durable'));
     const store = new RedisFlowStore(client as unknown as Redis, { keys, durability: { replicas: 1, timeoutMs: 1500 } });
     const record = qrRecord();
-    const slot = keySlot(keys.flow('qr', record.id));
-    const owner = (await cluster.masters()).find((m) => m.slots.some(([from, to]) => slot >= from && slot <= to))!;
-    // CLUSTER NODES: `<id> <host:port@bus> <flags> <master id> …`; the owner's replica names it.
-    const nodes = String(await client.cluster('NODES')).trim().split('\n').map((l) => l.split(' '));
-    const line = nodes.find((f) => f[2]!.includes('slave') && f[3] === owner.id)!;
-    const replica = new Redis(Number(line[1]!.split('@')[0]!.split(':')[1]), '127.0.0.1');
+    const { replica } = await ownerOf(keySlot(keys.flow('qr', record.id)));
     try {
       const { thawed } = await stall(replica);
       const ms = await confirm(store, record);
@@ -195,6 +200,38 @@ describe('Redis Cluster', () => {
       expect(ms).toBeGreaterThan(STALL_MS / 2);
     } finally {
       replica.disconnect();
+    }
+  });
+
+  it('a confirm whose slot moved since the client last looked (MOVED) follows it and waits for the new owner\'s replica', async () => {
+    const keys = new RedisKeys(uniquePrefix('durable'));
+    const unreplicated: number[] = [];
+    const store = new RedisFlowStore(client as unknown as Redis, { keys, durability: { replicas: 1, timeoutMs: 1500 }, onUnreplicated: (a) => unreplicated.push(a) });
+    const record = qrRecord();
+    await store.create(record, 60_000);
+    const base = { kind: record.kind, id: record.id, now: Date.now(), tombstoneMs: 60_000 };
+    expect((await store.transition({ ...base, to: 'scanned', from: ['pending'], patch: { userId: 'u1' } })).ok).toBe(true);
+    // Move the flow's slot behind the client's back: its slot map still names the old master, so
+    // the pipelined EVALSHA + WAIT go there and the EVALSHA is answered MOVED.
+    const slot = keySlot(keys.flow('qr', record.id));
+    const before = await ownerOf(slot);
+    before.replica.disconnect();
+    await cluster.reshard({ slot }, before.index, (before.index + 1) % 3);
+    const after = await ownerOf(slot);
+    try {
+      expect(after.index).toBe((before.index + 1) % 3);
+      const { thawed } = await stall(after.replica);
+      const t0 = performance.now();
+      const res = await store.transition({ ...base, to: 'confirmed', from: ['scanned'], requireUserId: 'u1' });
+      const ms = performance.now() - t0;
+      await thawed;
+      expect(res.ok).toBe(true);
+      expect(ms).toBeGreaterThan(STALL_MS / 2);
+      expect(unreplicated).toEqual([]);
+      await after.replica.call('READONLY'); // a Cluster replica answers reads only after READONLY
+      expect(await after.replica.hget(keys.flow('qr', record.id), 'state')).toBe('confirmed');
+    } finally {
+      after.replica.disconnect();
     }
   });
 });

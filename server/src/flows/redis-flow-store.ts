@@ -42,6 +42,9 @@ type Arg = string | number;
 type TransitionArgs = [flowKey: string, dueKey: string, takenKey: string, ...argv: string[]];
 type TransitionReply = [number, string[]?];
 
+/** Errors with which Redis answers a command it did not run (the pipelined EVALSHA falls back on them). */
+const NOT_RUN = /^(NOSCRIPT|MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/;
+
 /** SHA1 of flow-transition.lua as Redis sees it, for the EVALSHA pipelined with a WAIT. */
 const TRANSITION_SHA = createHash('sha1').update(luaScript('flow-transition')).digest('hex');
 interface FlowCommands {
@@ -159,10 +162,10 @@ export class RedisFlowStore implements FlowStore {
       this.keys.dueMember(req.kind, req.id),
       JSON.stringify({ from: req.from, ...encodePatch(req.patch) }),
     ];
-    const wait = this.durability.replicas > 0 && DURABLE_STATES.has(req.to) ? this.nextWait() : null;
+    const durable = this.durability.replicas > 0 && DURABLE_STATES.has(req.to);
     let reply: TransitionReply;
-    let acked: number | null = null;
-    if (wait) ({ reply, acked } = await this.transitionAndWait(args, wait));
+    let acked: number | 'pending' = 'pending';
+    if (durable) ({ reply, acked } = await this.transitionAndWait(args));
     else reply = await this.cmd.handoffFlowTransition(...args);
     const [code, flat] = reply;
     if (code === FlowScriptCode.NotFound) return { ok: false, reason: 'not_found' };
@@ -170,7 +173,7 @@ export class RedisFlowStore implements FlowStore {
     if (!record) throw new Error(`flow-transition.lua returned code ${code} without a record`);
     switch (code) {
       case FlowScriptCode.Ok:
-        if (wait) this.replicated(acked ?? (await this.waitAfter(flowKey, wait)));
+        if (durable) this.replicated(acked === 'pending' ? await this.waitAfter(flowKey) : acked);
         return { ok: true, record };
       case FlowScriptCode.ExpiredDue:
         return { ok: false, reason: 'expired_due', record };
@@ -211,13 +214,12 @@ export class RedisFlowStore implements FlowStore {
   }
 
   /**
-   * The WAIT of a durable transition, or 'skip' (store/redis-durability.ts).
+   * The WAIT of a durable transition now, or 'skip' (store/redis-durability.ts).
    *
    * WAIT blocks the connection it runs on (shared by every command of this process) until it
    * returns: so after a WAIT that timed out (no live replica: the one left after a failover, a
    * replica down), waiting is skipped for UNREPLICATED_SKIP_MS, then tried again with a short
-   * WAIT_PROBE_MS timeout; a probe that is acked resumes normal waits. A skipped wait is reported
-   * to `onUnreplicated` once the transition is committed.
+   * WAIT_PROBE_MS timeout; a probe that is acked resumes normal waits.
    */
   private nextWait(): RedisDurability | 'skip' {
     if (Date.now() < this.skipWaitUntil) return 'skip';
@@ -225,46 +227,58 @@ export class RedisFlowStore implements FlowStore {
     return { ...this.durability, timeoutMs: Math.min(this.durability.timeoutMs, WAIT_PROBE_MS) };
   }
 
+  /** The back-off after a WAIT answered `acked`, whatever the transition's outcome: too few open the skip window, enough close it. */
+  private waited(acked: number): void {
+    if (acked >= this.durability.replicas) this.skipWaitUntil = 0;
+    else if (Date.now() >= this.skipWaitUntil) this.skipWaitUntil = Date.now() + UNREPLICATED_SKIP_MS;
+  }
+
   /**
-   * The transition script and its WAIT in one pipeline: one round trip instead of two (the WAIT no
-   * longer waits for the script's answer to reach this process first). WAIT covers the writes made
-   * earlier on its connection: the pipeline runs on the connection of the flow's keys (on a Cluster,
-   * ioredis routes a pipeline by its keys, all in the flow's slot), right behind the script. The
-   * script goes as EVALSHA: when Redis lacks it (NOSCRIPT: a server that never ran it, such as a
-   * newly promoted master, or a SCRIPT FLUSH) it did not run, and the transition is made again the plain way, its WAIT after it.
-   * `acked` is null when the WAIT is still to be made (skipped, or after that fallback).
+   * A durable transition: the script and its WAIT in one pipeline, one round trip instead of two
+   * (the WAIT no longer waits for the script's answer to reach this process first). WAIT covers the
+   * writes made earlier on its connection: the pipeline runs on the connection of the flow's keys
+   * (on a Cluster, ioredis routes a pipeline by its keys, all in the flow's slot), right behind the
+   * script. `acked` is the replicas that acked the write, 0 when skipped, or 'pending' when the
+   * WAIT is still to be made.
+   *
+   * The script goes as EVALSHA. When Redis did not run it — NOSCRIPT (a server that never ran it:
+   * a newly promoted master, a restarted one, a SCRIPT FLUSH), or a Cluster redirect or refusal
+   * (MOVED, ASK, TRYAGAIN, CLUSTERDOWN: ioredis follows redirects for single commands, not inside
+   * a pipeline whose other command succeeded) — the transition is made the plain way (the custom
+   * command, which loads the script and follows redirects) and its WAIT is made after it.
    */
-  private async transitionAndWait(args: TransitionArgs, wait: RedisDurability | 'skip'): Promise<{ reply: TransitionReply; acked: number | null }> {
-    if (wait === 'skip') return { reply: await this.cmd.handoffFlowTransition(...args), acked: null };
+  private async transitionAndWait(args: TransitionArgs): Promise<{ reply: TransitionReply; acked: number | 'pending' }> {
+    const wait = this.nextWait();
+    if (wait === 'skip') return { reply: await this.cmd.handoffFlowTransition(...args), acked: 0 };
     const replies = (await this.redis.pipeline().evalsha(TRANSITION_SHA, 3, ...args).wait(wait.replicas, wait.timeoutMs).exec()) ?? [];
     const [scriptErr, reply] = replies[0] ?? [new Error('flow-transition: no reply')];
-    if (scriptErr) {
-      if (!/NOSCRIPT/.test(scriptErr.message)) throw scriptErr;
-      return { reply: await this.cmd.handoffFlowTransition(...args), acked: null };
-    }
     const [waitErr, acked] = replies[1] ?? [new Error('WAIT: no reply')];
+    // A WAIT that timed out tells the back-off even when the script did not run here (a new master without its replica yet).
+    this.waited(waitErr ? 0 : Number(acked));
+    if (scriptErr) {
+      if (!NOT_RUN.test(scriptErr.message)) throw scriptErr;
+      return { reply: await this.cmd.handoffFlowTransition(...args), acked: 'pending' };
+    }
     return { reply: reply as TransitionReply, acked: waitErr ? 0 : Number(acked) };
   }
 
-  /** WAIT on its own after a committed durable transition (the pipelined one could not cover it). */
-  private async waitAfter(flowKey: string, wait: RedisDurability | 'skip'): Promise<number> {
+  /** WAIT on its own after a committed durable transition that the pipelined WAIT did not cover; 0 when skipped or failed. */
+  private async waitAfter(flowKey: string): Promise<number> {
+    const wait = this.nextWait();
     if (wait === 'skip') return 0;
+    let acked = 0;
     try {
-      return await waitForReplicas(this.redis, flowKey, wait);
+      acked = await waitForReplicas(this.redis, flowKey, wait);
     } catch {
-      return 0;
+      acked = 0;
     }
+    this.waited(acked);
+    return acked;
   }
 
-  /** Account for a committed durable transition's WAIT: fewer acks than wanted start the skip window (unless one runs). */
+  /** A committed durable transition that fewer replicas acked than wanted (or whose WAIT was skipped) is reported. */
   private replicated(acked: number): void {
-    const wanted = this.durability.replicas;
-    if (acked < wanted) {
-      if (Date.now() >= this.skipWaitUntil) this.skipWaitUntil = Date.now() + UNREPLICATED_SKIP_MS;
-      this.opts.onUnreplicated?.(acked, wanted);
-    } else {
-      this.skipWaitUntil = 0;
-    }
+    if (acked < this.durability.replicas) this.opts.onUnreplicated?.(acked, this.durability.replicas);
   }
 
   /** Resolves when Redis answers PING (how fast it rejects when down depends on the connection's retry options). */

@@ -58,11 +58,14 @@ export function redisDurabilityFromEnv(env: Env, redis: RedisConfig | null): Red
  * WAIT covers the writes made earlier on the same connection: on one Redis (or Sentinel) that is the
  * client's only connection; on a Cluster it must reach the node that owns `key`'s slot, so it goes in
  * a pipeline behind a read of `key` (ioredis routes a pipeline by its keys, and keeps one connection
- * per node, the one the write went through). A MOVED during a reshard moves the whole pipeline.
+ * per node, the one the write went through). If that read is redirected (MOVED, ASK: the slot is
+ * moving), the WAIT ran on a node that may not hold the write: that counts as a failure, not as acks.
  */
 export async function waitForReplicas(client: RedisClient, key: string, d: RedisDurability): Promise<number> {
   if ('isCluster' in client && client.isCluster) {
     const replies = await client.pipeline().exists(key).wait(d.replicas, d.timeoutMs).exec();
+    const [readErr] = replies?.[0] ?? [new Error('EXISTS: no reply')];
+    if (readErr) throw readErr;
     const [err, acked] = replies?.[1] ?? [new Error('WAIT: no reply')];
     if (err) throw err;
     return Number(acked);
