@@ -123,6 +123,12 @@ let waiting: WaitingResult | undefined;
 let latencyCluster: Array<{ topology: string; run: LatencyResult }> | undefined;
 const out: string[] = [];
 
+/** Print a section and keep it for bench/results/latest.md. */
+function report(text: string): void {
+  process.stdout.write(text + '\n');
+  out.push(text);
+}
+
 if (run.includes('latency')) {
   await waitQuiet();
   const t = Date.now();
@@ -229,8 +235,7 @@ if (run.includes('memory')) {
       `load average before ${loads.memory.before}, after ${loads.memory.after}.`,
     '',
   );
-  process.stdout.write(mOut.join('\n') + '\n');
-  out.push(...mOut);
+  report(mOut.join('\n'));
 }
 
 if (run.includes('login')) {
@@ -270,8 +275,7 @@ if (run.includes('identity')) {
     '',
     identityMarkdown(identity, (Date.now() - t) / 1000),
   ].join('\n');
-  process.stdout.write(text + '\n');
-  out.push(text);
+  report(text);
 }
 
 if (run.includes('approval')) {
@@ -288,8 +292,7 @@ if (run.includes('approval')) {
     '',
     approvalMarkdown(approval, (Date.now() - t) / 1000),
   ].join('\n');
-  process.stdout.write(text + '\n');
-  out.push(text);
+  report(text);
 }
 
 if (run.includes('scale')) {
@@ -362,8 +365,7 @@ if (run.includes('scale')) {
       `. ${o.connections} flows created in ${(S.createMs / 1000).toFixed(0)} s. Took ${((Date.now() - t) / 1000).toFixed(0)} s; load average before ${S.loadBefore}, after ${S.loadAfter}.`,
     '',
   ].join('\n');
-  process.stdout.write(text + '\n');
-  out.push(text);
+  report(text);
 }
 
 if (run.includes('waiting')) {
@@ -410,8 +412,7 @@ if (run.includes('waiting')) {
       `Took ${((Date.now() - t) / 1000).toFixed(0)} s; load average before ${loads.waiting.before}, after ${loads.waiting.after}.`,
     '',
   ].join('\n');
-  process.stdout.write(text + '\n');
-  out.push(text);
+  report(text);
 }
 
 if (run.includes('latency-cluster')) {
@@ -493,8 +494,7 @@ if (run.includes('latency-cluster')) {
       `. Took ${((Date.now() - t) / 1000).toFixed(0)} s; load average before ${loads.latencyCluster.before}, after ${loads.latencyCluster.after}.`,
     '',
   ].join('\n');
-  process.stdout.write(text + '\n');
-  out.push(text);
+  report(text);
 }
 
 const totalS = (Date.now() - started) / 1000;
