@@ -252,14 +252,15 @@ export class RedisFlowStore implements FlowStore {
     if (wait === 'skip') return { reply: await this.cmd.handoffFlowTransition(...args), acked: 0 };
     const replies = (await this.redis.pipeline().evalsha(TRANSITION_SHA, 3, ...args).wait(wait.replicas, wait.timeoutMs).exec()) ?? [];
     const [scriptErr, reply] = replies[0] ?? [new Error('flow-transition: no reply')];
-    const [waitErr, acked] = replies[1] ?? [new Error('WAIT: no reply')];
+    const [waitErr, waitReply] = replies[1] ?? [new Error('WAIT: no reply')];
+    const acked = waitErr ? 0 : Number(waitReply);
     // A WAIT that timed out tells the back-off even when the script did not run here (a new master without its replica yet).
-    this.waited(waitErr ? 0 : Number(acked));
+    this.waited(acked);
     if (scriptErr) {
       if (!NOT_RUN.test(scriptErr.message)) throw scriptErr;
       return { reply: await this.cmd.handoffFlowTransition(...args), acked: 'pending' };
     }
-    return { reply: reply as TransitionReply, acked: waitErr ? 0 : Number(acked) };
+    return { reply: reply as TransitionReply, acked };
   }
 
   /** WAIT on its own after a committed durable transition that the pipelined WAIT did not cover; 0 when skipped or failed. */
