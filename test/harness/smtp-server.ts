@@ -62,6 +62,9 @@ export async function startSmtp(opts: StartSmtpOptions = {}): Promise<SmtpHandle
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
     banner: 'handoff test smtp',
+    // No reverse DNS of 127.0.0.1 before the greeting: where that lookup is slow it can hold each
+    // mail for up to 1.5 s, longer than the short resend windows and code lifetimes tests use.
+    disableReverseLookup: true,
     onRcptTo(address, _session, callback) {
       const to = address.address.toLowerCase();
       const n = (attempts.get(to) ?? 0) + 1;

@@ -72,7 +72,9 @@ describe('user:add CLI (Redis mode)', () => {
 describe('operator endpoints and heartbeats', () => {
   let server: ServerProcess;
   beforeAll(async () => {
-    server = await startServerProcess({ WS_PING_INTERVAL_MS: '150', SEED_USERS });
+    // 500 ms: the healthy peer below answers from this test process, which a loaded machine can
+    // hold up for a few hundred ms; two missed pings must mean silence, not a busy CI.
+    server = await startServerProcess({ WS_PING_INTERVAL_MS: '500', SEED_USERS });
   });
   afterAll(() => server?.kill());
 
