@@ -4,12 +4,13 @@
  * class and not its message, and a shutdown step that fails is reported without skipping the rest.
  */
 import { Writable } from 'node:stream';
-import { Redis } from 'ioredis';
+import { Cluster, Command, Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HandoffError, StoreUnavailableError, isStoreDown, toHandoffError } from '../../server/src/errors.js';
 import { ShutdownSteps } from '../../server/src/lib/shutdown.js';
 import { RedisWatch } from '../../server/src/store/backend.js';
+import { execPipeline } from '../../server/src/store/redis-connection.js';
 import { connectSocketIo, emitAck, WsClient } from '../harness/clients.js';
 import { STORE_MODES, startInProcess, testConfig, useRedisServer, type InProcessServer } from '../harness/in-process.js';
 import { startRedis } from '../harness/redis-server.js';
@@ -110,6 +111,46 @@ describe('a down store is known by the error class, not its message', () => {
     } finally {
       client.disconnect();
       await own.stop();
+    }
+  });
+
+  it('a command sent again with a new promise, as a Cluster pipeline retries one, still rejects with StoreUnavailableError', async () => {
+    const own = await startRedis();
+    const client = new Redis(own.url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50 });
+    client.on('error', () => {});
+    new RedisWatch().watch(client, 'command', { translate: true });
+    try {
+      await client.connect();
+      const command = new Command('get', ['k']);
+      client.sendCommand(command);
+      expect(await command.promise).toBeNull();
+      await own.stop();
+      // What ioredis's Pipeline does to each command before it sends them again after a MOVED or a
+      // closed connection (Pipeline.js fillResult): a new promise, and with it a new, plain reject.
+      (command as unknown as { initPromise(): void }).initPromise();
+      client.sendCommand(command);
+      await expect(command.promise).rejects.toBeInstanceOf(StoreUnavailableError);
+    } finally {
+      client.disconnect();
+      await own.stop();
+    }
+  });
+
+  it("a pipeline's own rejection (a Cluster that reaches no node) is StoreUnavailableError through execPipeline", async () => {
+    // A fresh client each: after its failed first connect a client stays ended.
+    const unreachable = () => {
+      const cluster = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true, clusterRetryStrategy: () => null, enableOfflineQueue: false });
+      cluster.on('error', () => {});
+      return cluster;
+    };
+    const [a, b] = [unreachable(), unreachable()];
+    try {
+      // ioredis rejects the pipeline itself, with a plain Error no watched command carried.
+      await expect(a.pipeline().get('k').exec()).rejects.toSatisfy((err: Error) => !isStoreDown(err));
+      await expect(execPipeline(b.pipeline().get('k'))).rejects.toBeInstanceOf(StoreUnavailableError);
+    } finally {
+      a.disconnect();
+      b.disconnect();
     }
   });
 });

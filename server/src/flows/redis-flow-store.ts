@@ -6,6 +6,7 @@ import type { FlowStore } from './flow-store.js';
 import { FLOW_SHARDS, RedisKeys, flowShard, groupShard } from '../store/keys.js';
 import { defineScripts, luaScript } from '../store/lua-scripts.js';
 import { DURABLE_STATES, NO_WAIT, waitForReplicas, type RedisDurability } from '../store/redis-durability.js';
+import { execPipeline } from '../store/redis-connection.js';
 
 /** Return codes of server/lua/flow-transition.lua (and flow-create.lua's 0). */
 export enum FlowScriptCode {
@@ -135,7 +136,7 @@ export class RedisFlowStore implements FlowStore {
     const kind = group.slice(0, group.indexOf(':')) as FlowKind;
     const pipeline = this.redis.pipeline();
     for (const id of members) pipeline.hget(this.keys.flow(kind, id), 'state');
-    const states = (await pipeline.exec()) ?? [];
+    const states = await execPipeline(pipeline);
     return members.filter((_, i) => {
       const [err, state] = states[i] ?? [null, null];
       if (err) throw err;
@@ -250,7 +251,7 @@ export class RedisFlowStore implements FlowStore {
   private async transitionAndWait(args: TransitionArgs): Promise<{ reply: TransitionReply; acked: number | 'pending' }> {
     const wait = this.nextWait();
     if (wait === 'skip') return { reply: await this.cmd.handoffFlowTransition(...args), acked: 0 };
-    const replies = (await this.redis.pipeline().evalsha(TRANSITION_SHA, 3, ...args).wait(wait.replicas, wait.timeoutMs).exec()) ?? [];
+    const replies = await execPipeline(this.redis.pipeline().evalsha(TRANSITION_SHA, 3, ...args).wait(wait.replicas, wait.timeoutMs));
     const [scriptErr, reply] = replies[0] ?? [new Error('flow-transition: no reply')];
     const [waitErr, waitReply] = replies[1] ?? [new Error('WAIT: no reply')];
     const acked = waitErr ? 0 : Number(waitReply);

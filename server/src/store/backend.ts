@@ -45,7 +45,13 @@ export class RedisWatch extends EventEmitter<{
   unreplicated: [acked: number, wanted: number];
 }> {
   readonly connections: Array<{ name: RedisConnectionName; client: RedisClient }> = [];
-  private readonly seen = new WeakSet<Command>();
+  /**
+   * The promises already seen, not the commands: a command resent from the offline queue keeps its
+   * promise (and its wrapped reject), but one a Cluster pipeline sends again after a redirect or a
+   * closed connection gets a new promise and a new, plain reject (Command.initPromise), which must
+   * be wrapped again: otherwise its "Connection is closed." reaches a caller untranslated (a 500).
+   */
+  private readonly seen = new WeakSet<Promise<unknown>>();
 
   watch<C extends RedisClient>(client: C, name: RedisConnectionName, opts: { translate?: boolean } = {}): C {
     this.connections.push({ name, client });
@@ -53,14 +59,14 @@ export class RedisWatch extends EventEmitter<{
     const send = client.sendCommand.bind(client);
     // Every argument passes through: a Cluster's pipeline adds the target node as a third one.
     client.sendCommand = ((command: Command, ...rest: unknown[]) => {
-      const first = !this.seen.has(command); // a command resent from the offline queue passes here again
+      const first = !this.seen.has(command.promise); // a command resent from the offline queue passes here again
       if (first && opts.translate) {
         const reject = command.reject;
         command.reject = (err: Error) => reject(err instanceof ReplyError ? err : new StoreUnavailableError(err));
       }
       const result = (send as (c: Command, ...r: unknown[]) => unknown)(command, ...rest);
       if (first) {
-        this.seen.add(command);
+        this.seen.add(command.promise);
         command.promise.catch((err: Error) => {
           if (!/NOSCRIPT/.test(err?.message ?? '')) this.emit('command-failed', name, command.name, err);
         });

@@ -3,8 +3,9 @@
  * BullMQ, webhooks, codes, the CLI) gets its connection here, for whichever deployment the config
  * names: one Redis (REDIS_URL), a Sentinel-watched master, or a Redis Cluster.
  */
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, ReplyError, type ChainableCommander, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { ConnectionOptions } from 'node:tls';
+import { StoreUnavailableError } from '../errors.js';
 import { withDeadline } from '../lib/deadline.js';
 import { singleRedis, type RedisConfig } from './redis-config.js';
 
@@ -145,4 +146,23 @@ export async function quitOrDrop(c: RedisClient): Promise<void> {
   } catch {
     c.disconnect();
   }
+}
+
+/** What `execPipeline` resolves to: one `[error, reply]` per command, in order. */
+export type PipelineReplies = Array<[Error | null, unknown]>;
+
+/**
+ * `pipeline.exec()` whose every error is Redis's own reply (ReplyError) or a StoreUnavailableError,
+ * as a single store command's is (RedisWatch `translate`). The watch only sees commands: a pipeline's
+ * own rejection (a Cluster with no slot map yet and no node reachable) is not one of them.
+ */
+export async function execPipeline(pipeline: ChainableCommander): Promise<PipelineReplies> {
+  const outage = (err: unknown): Error => (err instanceof ReplyError || err instanceof StoreUnavailableError ? (err as Error) : new StoreUnavailableError(err));
+  let replies: PipelineReplies | null;
+  try {
+    replies = await pipeline.exec();
+  } catch (err) {
+    throw outage(err);
+  }
+  return (replies ?? []).map(([err, reply]): [Error | null, unknown] => [err ? outage(err) : null, reply]);
 }
