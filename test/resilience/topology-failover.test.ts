@@ -174,6 +174,10 @@ describe.each(['sentinel', 'cluster'] as const)('failover with flows in progress
         `${gaveUp.length} confirms never acknowledged${gaveUp.length ? ` (first: ${gaveUp[0]})` : ''}; ` +
         `statuses ${JSON.stringify(log.summary())}`,
     );
+    if (fiveXX.length > 0) {
+      // What the nodes logged at error level: the 5xx's cause, for whoever reads a failed CI run.
+      for (const node of cluster.nodes) console.log(`[${topology}] ${node.url} errors:\n${node.output().split('\n').filter((l) => /"level":50/.test(l)).slice(0, 5).join('\n')}`);
+    }
     expect(fiveXX).toEqual([]);
     expect(acknowledged.size + gaveUp.length).toBe(FLOWS);
   });
