@@ -1,6 +1,7 @@
 /**
  * How code messages leave: through the `codes` job queue with retries and backoff, over a real
- * SMTP server (one that refuses, then accepts; one that always refuses), an HTTP SMS webhook,
+ * SMTP server (one that refuses, then accepts; one that always refuses for now, 451; one that
+ * refuses for good, 550, which is not retried), an HTTP SMS webhook (503 retried, 400 not),
  * and the development log sender; production without a sender answers 503. Embedded and Redis.
  */
 import { randomBytes } from 'node:crypto';
@@ -42,19 +43,49 @@ describe.each(STORE_MODES)('code delivery ($name)', (mode) => {
   describe('over SMTP', () => {
     let flaky: SmtpHandle;
     let refusing: SmtpHandle;
+    let rejecting: SmtpHandle;
     let app: { server: HandoffServer; base: string };
 
     beforeAll(async () => {
       // Refuses each recipient's first two attempts (451, temporary), then accepts.
       flaky = await startSmtp({ refuse: (_to, attempt) => (attempt <= 2 ? '451 try again later' : null) });
-      refusing = await startSmtp({ refuse: () => '550 mailbox unavailable' });
+      refusing = await startSmtp({ refuse: () => '451 mailbox busy, try again later' });
+      rejecting = await startSmtp({ refuse: () => '550 mailbox unavailable' });
       app = await startInProcess(configFor(mode, { SMTP_URL: `${flaky.url}?ignoreTLS=true` }));
     });
     afterAll(async () => {
       await app?.server.close();
       await flaky?.stop();
       await refusing?.stop();
+      await rejecting?.stop();
     });
+
+    /**
+     * A code service of its own, with 3 fast attempts, sending through `smtp`, on the same backend
+     * (and its own metrics registry and captured log). Asks one code; resolves once its delivery
+     * reads `failed`, with what the checks need.
+     */
+    async function deliverThrough(smtp: SmtpHandle, name: string) {
+      const capture = capturedLogger();
+      const core = await openCore(configFor(mode, { SMTP_URL: smtp.url }), capture.log);
+      try {
+        const metrics = new Metrics();
+        const codes = new CodeService({ ...core, metrics }, { delivery: { attempts: 3, backoffMs: 20 } });
+        startCodeWorker(codes, core);
+        const email = newEmail(name);
+        expect(await codes.request({ channel: 'email', to: email, purpose: 'register' }, '10.0.0.1')).toEqual({ expiresIn: 600, resendAfter: 1 });
+        const record = (await pollUntil(() => codes.inspect('register', 'email', email), (r) => r?.delivery === 'failed'))!;
+        const warned = await pollUntil(capture.lines, (ls) => ls.some((l) => l.level === 40));
+        // Nothing is left to retry: the queue has no job waiting, running or delayed.
+        await pollUntil(() => codes.queue.counts(), (c) => c.waiting + c.active + c.delayed === 0);
+        const code = codes.crypto.open(record.sealed!, codes.crypto.recordKey('register', 'email', email), record.generation);
+        const counter = await metrics.registry.getSingleMetricAsString('handoff_code_deliveries_total');
+        return { email, code, counter, warning: warned.find((l) => l.level === 40)!, log: capture.text() };
+      } finally {
+        await core.backend.close();
+        await core.users.close();
+      }
+    }
 
     it('a server that refuses the first two attempts still gets the code, once, after retries', async () => {
       const email = newEmail('flaky');
@@ -71,38 +102,31 @@ describe.each(STORE_MODES)('code delivery ($name)', (mode) => {
       expect(created.status).toBe(201);
     });
 
-    it('a send that fails every attempt is logged without the code, counted, and recorded as failed', async () => {
-      const capture = capturedLogger();
-      const core = await openCore(configFor(mode, { SMTP_URL: refusing.url }), capture.log);
-      try {
-        // A service of its own, with fast retries, on the same backend (and its own metrics registry).
-        const metrics = new Metrics();
-        const codes = new CodeService({ ...core, metrics }, { delivery: { attempts: 3, backoffMs: 20 } });
-        startCodeWorker(codes, core);
-        const email = newEmail('doomed');
-        expect(await codes.request({ channel: 'email', to: email, purpose: 'register' }, '10.0.0.1')).toEqual({ expiresIn: 600, resendAfter: 1 });
-        const record = await pollUntil(() => codes.inspect('register', 'email', email), (r) => r?.delivery === 'failed');
-        expect(refusing.attempts.get(email)).toBe(3);
-        expect(refusing.messages).toEqual([]);
+    it('a send refused for now (4xx) every attempt is logged without the code, counted, and recorded as failed', async () => {
+      const { email, code, counter, warning, log } = await deliverThrough(refusing, 'doomed');
+      expect(refusing.attempts.get(email)).toBe(3);
+      expect(refusing.messages).toEqual([]);
+      expect(counter).toContain('handoff_code_deliveries_total{channel="email",result="failed"} 1');
+      expect(warning).toMatchObject({ msg: 'verification message not sent: every attempt failed', channel: 'email', purpose: 'register', attempts: 3, err: expect.stringMatching(/451/) });
+      expect(log).not.toMatch(new RegExp(`(?<!\\d)${code}(?!\\d)`));
+      expect(log).not.toContain('Your Handoff code');
+    });
 
-        const counter = await metrics.registry.getSingleMetricAsString('handoff_code_deliveries_total');
-        expect(counter).toContain('handoff_code_deliveries_total{channel="email",result="failed"} 1');
-
-        const failure = await pollUntil(capture.lines, (ls) => ls.some((l) => l.level === 40 && /every attempt failed/.test(l.msg)));
-        expect(failure.find((l) => l.level === 40)).toMatchObject({ channel: 'email', purpose: 'register', attempts: 3, err: expect.stringMatching(/550|rejected/) });
-        const code = codes.crypto.open(record!.sealed!, codes.crypto.recordKey('register', 'email', email), record!.generation);
-        expect(capture.text()).not.toMatch(new RegExp(`(?<!\\d)${code}(?!\\d)`));
-        expect(capture.text()).not.toContain('Your Handoff code');
-      } finally {
-        await core.backend.close();
-        await core.users.close();
-      }
+    it('a send refused for good (5xx) is not retried: one attempt, logged, counted, recorded as failed', async () => {
+      const { email, code, counter, warning, log } = await deliverThrough(rejecting, 'gone');
+      expect(rejecting.attempts.get(email)).toBe(1);
+      expect(rejecting.messages).toEqual([]);
+      expect(counter).toContain('handoff_code_deliveries_total{channel="email",result="failed"} 1');
+      expect(warning).toMatchObject({ msg: 'verification message not sent: refused for good, not retried', channel: 'email', purpose: 'register', attempts: 1, err: expect.stringMatching(/550/) });
+      expect(log).not.toMatch(new RegExp(`(?<!\\d)${code}(?!\\d)`));
     });
   });
 
   describe('over the SMS webhook', () => {
     let hook: Server;
     const received: Array<{ to: string; text: string }> = [];
+    /** Every POST's `to`, answered or refused. */
+    const posted: string[] = [];
     let statuses: number[] = [];
     let app: { server: HandoffServer; base: string };
 
@@ -112,6 +136,7 @@ describe.each(STORE_MODES)('code delivery ($name)', (mode) => {
         req.on('data', (c) => (data += c));
         req.on('end', () => {
           const status = statuses.shift() ?? 204;
+          posted.push(JSON.parse(data).to);
           if (status < 300) received.push(JSON.parse(data));
           res.writeHead(status).end();
         });
@@ -138,6 +163,19 @@ describe.each(STORE_MODES)('code delivery ($name)', (mode) => {
       const code = /\d{6}/.exec(sms.text)![0];
       expect(await codes.verify('register', 'sms', spaced, code)).toBe(true);
       expect(await codes.verify('register', 'sms', phone, code)).toBe(false);
+    });
+
+    it('a 400 from the provider is not retried: one POST, delivery failed', async () => {
+      statuses = [400, 204];
+      const phone = `+4477009${String(Math.floor(Math.random() * 1e5)).padStart(5, '0')}`;
+      const res = await http(app.base, 'POST', '/v1/verification-codes', { body: { channel: 'sms', to: phone, purpose: 'register' } });
+      expect(res.status).toBe(202);
+      const codes = app.server.handoff.codes;
+      await pollUntil(() => codes.inspect('register', 'sms', phone), (r) => r?.delivery === 'failed');
+      await pollUntil(() => codes.queue.counts(), (c) => c.waiting + c.active + c.delayed === 0);
+      expect(posted.filter((to) => to === phone)).toHaveLength(1);
+      expect(received.filter((m) => m.to === phone)).toEqual([]);
+      statuses = [];
     });
 
     it('sends nothing for a login by SMS (accounts have no phone numbers), answering 202 all the same', async () => {

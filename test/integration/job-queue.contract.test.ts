@@ -3,7 +3,7 @@ import { Backoffs } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MemoryQueueFactory } from '../../server/src/queue/memory-queue.js';
 import { BullQueueFactory } from '../../server/src/queue/bullmq-queue.js';
-import { backoffDelay, type QueueFactory } from '../../server/src/queue/job-queue.js';
+import { backoffDelay, PermanentJobError, type QueueFactory } from '../../server/src/queue/job-queue.js';
 import { startRedis, uniquePrefix, type RedisHandle } from '../harness/redis-server.js';
 import { useContractRedis } from '../harness/store-contract.js';
 
@@ -115,6 +115,37 @@ describe.each(backends)('job queue (%s)', (_name, makeFactory) => {
       [1, 3],
       [2, 3],
     ]);
+    await factory.close();
+  });
+
+  it('a PermanentJobError fails the job at once: its other attempts unused, reported once with that error', async () => {
+    const factory = makeFactory();
+    const queue = factory.create<string>('permanent');
+    let runs = 0;
+    const failed: Array<{ id: string; attemptsMade: number; error: Error }> = [];
+    const reported = new Promise<void>((resolve) =>
+      queue.work(
+        async () => {
+          runs++;
+          throw new PermanentJobError('550 no such mailbox');
+        },
+        {
+          onFailed: (job, error) => {
+            failed.push({ id: job.id, attemptsMade: job.attemptsMade, error });
+            resolve();
+          },
+        },
+      ),
+    );
+    const id = await queue.add('z', { attempts: 5, backoffMs: 10 });
+    await reported;
+    // Nothing retries it: the queue is empty, with nothing delayed, once the failure is reported.
+    await vi.waitFor(async () => expect(await queue.counts()).toEqual({ waiting: 0, active: 0, delayed: 0 }));
+    expect(runs).toBe(1);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ id, attemptsMade: 1 });
+    expect(failed[0]!.error).toBeInstanceOf(PermanentJobError);
+    expect(failed[0]!.error.message).toBe('550 no such mailbox');
     await factory.close();
   });
 

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import type { Job } from '../queue/job-queue.js';
+import { PermanentJobError, type Job } from '../queue/job-queue.js';
 import type { CodeJob } from './code-queue.js';
 import type { CodeService } from './code-service.js';
 import { accountExistsMessage, codeMessage } from './messages.js';
@@ -70,7 +70,7 @@ export function startCodeWorker(codes: CodeService, ctx: { config: Config; log: 
         metrics.deliveries.inc({ channel, result: 'failed' });
         log.warn(
           { jobId: job.id, channel, purpose, attempts: job.attemptsMade, err: err.message },
-          'verification message not sent: every attempt failed',
+          err instanceof PermanentJobError ? 'verification message not sent: refused for good, not retried' : 'verification message not sent: every attempt failed',
         );
         store.setDelivery(keyOf(job), generation, 'failed').catch((e: Error) => log.warn({ err: e.message }, 'could not record a failed delivery'));
       },

@@ -1,6 +1,7 @@
 import { createTransport } from 'nodemailer';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { PermanentJobError } from '../queue/job-queue.js';
 import type { CodeChannel } from './recipients.js';
 
 /** One message to one recipient. */
@@ -13,7 +14,10 @@ export interface OutgoingMessage {
   text: string;
 }
 
-/** Sends a message or throws (the job queue retries). */
+/**
+ * Sends a message or throws: the job queue retries, unless the error is a PermanentJobError (the
+ * recipient or the message was refused for good, so another attempt would only be refused again).
+ */
 export interface CodeSender {
   send(message: OutgoingMessage): Promise<void>;
 }
@@ -44,7 +48,14 @@ export class SmtpSender implements CodeSender {
   }
 
   async send(message: OutgoingMessage): Promise<void> {
-    await this.transport.sendMail({ from: this.from, to: message.to, subject: message.subject, text: message.text });
+    try {
+      await this.transport.sendMail({ from: this.from, to: message.to, subject: message.subject, text: message.text });
+    } catch (err) {
+      // An SMTP reply of 5yz is a permanent refusal (RFC 5321 §4.2.1): 550 no such mailbox, 554 refused.
+      const reply = (err as { responseCode?: unknown }).responseCode;
+      if (typeof reply === 'number' && reply >= 500 && reply <= 599) throw new PermanentJobError((err as Error).message);
+      throw err;
+    }
   }
 
   close(): void {
@@ -73,7 +84,12 @@ export class HttpSmsProvider implements SmsProvider {
       this.log?.debug({ status: res.status, err: err instanceof Error ? err.message : String(err) }, 'SMS provider: the answer body could not be released');
     });
     // The status only: a provider's body might echo the message, and errors end up in logs.
-    if (res.status < 200 || res.status > 299) throw new Error(`SMS provider answered HTTP ${res.status}`);
+    if (res.status >= 200 && res.status <= 299) return;
+    const message = `SMS provider answered HTTP ${res.status}`;
+    // A 4xx says the request itself was refused (a bad number, a bad key): sending it again is
+    // refused again. Timeouts and throttling (408, 425, 429) and 5xx are worth another attempt.
+    if (res.status >= 400 && res.status <= 499 && ![408, 425, 429].includes(res.status)) throw new PermanentJobError(message);
+    throw new Error(message);
   }
 }
 

@@ -1,10 +1,11 @@
-import { Queue, Worker, type Job as BullJob, type MinimalJob } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type Job as BullJob, type MinimalJob } from 'bullmq';
 import { createRedisConnection, quitOrDrop, type RedisClient } from '../store/redis-connection.js';
 import { singleRedis, type RedisConfig } from '../store/redis-config.js';
 import { withDeadline } from '../lib/deadline.js';
 import {
   BaseQueueFactory,
   JobObservers,
+  PermanentJobError,
   backoffDelay,
   type JobOptions,
   type QueueOptions,
@@ -71,7 +72,15 @@ export class BullJobQueue<T> implements JobQueue<T> {
     const timed = this.observers.wrap(this.name, processor);
     this.worker = new Worker(
       this.name,
-      async (job: BullJob) => timed({ id: job.id!, data: job.data as T, attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 }),
+      async (job: BullJob) => {
+        try {
+          await timed({ id: job.id!, data: job.data as T, attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 });
+        } catch (err) {
+          // BullMQ's word for "do not retry"; turned back into ours for onFailed below.
+          if (err instanceof PermanentJobError) throw new UnrecoverableError(err.message);
+          throw err;
+        }
+      },
       {
         connection: this.connection('worker'),
         prefix: this.opts.prefix,
@@ -89,8 +98,9 @@ export class BullJobQueue<T> implements JobQueue<T> {
     );
     this.worker.on('error', () => {});
     this.worker.on('failed', (job, err) => {
-      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
-        opts.onFailed?.({ id: job.id!, data: job.data as T, attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 }, err);
+      const permanent = err instanceof UnrecoverableError;
+      if (job && (permanent || job.attemptsMade >= (job.opts.attempts ?? 1))) {
+        opts.onFailed?.({ id: job.id!, data: job.data as T, attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 }, permanent ? new PermanentJobError(err.message) : err);
       }
     });
   }

@@ -19,10 +19,18 @@ export interface JobOptions {
 
 export type Processor<T> = (job: Job<T>) => Promise<void>;
 
+/**
+ * Thrown by a processor when another attempt cannot succeed (an SMTP 5xx, an SMS gateway's 400):
+ * the job fails at once, its remaining attempts unused, and `onFailed` hears it with this error.
+ */
+export class PermanentJobError extends Error {
+  override readonly name = 'PermanentJobError';
+}
+
 export interface WorkOptions<T> {
   /** Jobs run at once in this process (default 1). */
   concurrency?: number;
-  /** Called once when a job failed its last attempt. */
+  /** Called once when a job failed its last attempt, or an attempt threw a PermanentJobError. */
   onFailed?: (job: Job<T>, err: Error) => void;
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { BaseQueueFactory, JobObservers, backoffDelay, type Job, type JobOptions, type JobQueue, type Processor, type WorkOptions } from './job-queue.js';
+import { BaseQueueFactory, JobObservers, PermanentJobError, backoffDelay, type Job, type JobOptions, type JobQueue, type Processor, type WorkOptions } from './job-queue.js';
 
 interface Entry<T> {
   job: Job<T>;
@@ -64,7 +64,7 @@ export class MemoryJobQueue<T> implements JobQueue<T> {
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       entry.job.attemptsMade++;
-      if (entry.job.attemptsMade < entry.job.attempts && !this.closing) {
+      if (!(error instanceof PermanentJobError) && entry.job.attemptsMade < entry.job.attempts && !this.closing) {
         const timer = setTimeout(() => {
           this.delayed.delete(timer);
           this.waiting.push(entry);
