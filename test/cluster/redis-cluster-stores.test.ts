@@ -18,6 +18,8 @@ import { RedisLoginCounters } from '../../server/src/login/login-counters.js';
 import { FLOW_SHARDS, flowShard, mintUserId, RedisKeys } from '../../server/src/store/keys.js';
 import { RedisUserStore } from '../../server/src/users/redis-user-store.js';
 import { keySlot } from '../../server/src/store/key-slot.js';
+import { execPipeline } from '../../server/src/store/redis-connection.js';
+import { StoreUnavailableError } from '../../server/src/errors.js';
 
 /** A private three-master cluster (bus port = port + 10000). */
 async function startCluster(): Promise<{ ports: number[]; stop(): void }> {
@@ -81,6 +83,18 @@ describe('the Redis stores on a three-master Redis Cluster', () => {
     expect(slots).toEqual(Array.from({ length: FLOW_SHARDS }, (_, s) => keySlot(keys.dueSet(s))));
     expect(new Set(slots).size).toBe(FLOW_SHARDS);
     expect(new Set(slots.map((slot) => client.slots[slot][0])).size).toBe(3);
+  });
+
+  it('a pipeline over keys of two masters is a bug, not an outage: execPipeline passes ioredis\'s refusal through', async () => {
+    await client.ping();
+    const [a, b] = ['{a}k', '{b}k'];
+    expect(client.slots[keySlot(a)]![0]).not.toBe(client.slots[keySlot(b)]![0]);
+    const refused = await execPipeline(client.pipeline().get(a).get(b)).then(
+      () => null,
+      (err: Error) => err,
+    );
+    expect(refused?.message).toMatch(/^All keys in the pipeline should belong to the same slots allocation group/);
+    expect(refused).not.toBeInstanceOf(StoreUnavailableError);
   });
 
   it('flows: create, read, transition, sweep and the login counters, across every shard', async () => {

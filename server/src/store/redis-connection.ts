@@ -148,16 +148,22 @@ export async function quitOrDrop(c: RedisClient): Promise<void> {
   }
 }
 
+/** ioredis's refusal of a Cluster pipeline whose keys are in several slots (Pipeline.exec). */
+const CROSS_SLOT = /^All (the )?keys in (a|the) pipeline/;
+
 /** What `execPipeline` resolves to: one `[error, reply]` per command, in order. */
 export type PipelineReplies = Array<[Error | null, unknown]>;
 
 /**
- * `pipeline.exec()` whose every error is Redis's own reply (ReplyError) or a StoreUnavailableError,
- * as a single store command's is (RedisWatch `translate`). The watch only sees commands: a pipeline's
- * own rejection (a Cluster with no slot map yet and no node reachable) is not one of them.
+ * `pipeline.exec()` (or a `multi()`'s) whose errors are Redis's own reply (ReplyError) or a
+ * StoreUnavailableError, as a single store command's are (RedisWatch `translate`). The watch only
+ * sees commands: a pipeline's own rejection (a Cluster with no slot map yet and no node reachable)
+ * is not one of them. Except ioredis's refusal of keys in several slots: that is a bug here (a 500),
+ * not an outage.
  */
 export async function execPipeline(pipeline: ChainableCommander): Promise<PipelineReplies> {
-  const outage = (err: unknown): Error => (err instanceof ReplyError || err instanceof StoreUnavailableError ? (err as Error) : new StoreUnavailableError(err));
+  const outage = (err: unknown): Error =>
+    err instanceof ReplyError || err instanceof StoreUnavailableError || CROSS_SLOT.test((err as Error)?.message ?? '') ? (err as Error) : new StoreUnavailableError(err);
   let replies: PipelineReplies | null;
   try {
     replies = await pipeline.exec();

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { UserRecord, UserStore } from './user-store.js';
 import { RedisKeys, userShard } from '../store/keys.js';
 import { defineScripts } from '../store/lua-scripts.js';
+import { execPipeline } from '../store/redis-connection.js';
 
 /** Return codes of server/lua/user-create.lua. */
 export enum UserScriptCode {
@@ -90,7 +91,7 @@ export class RedisUserStore implements UserStore {
 
   /** The id is in another shard than the email: hash first, then claim the email; the loser removes its hash. */
   private async createAcrossShards(user: UserRecord, emailKey: string, userKey: string): Promise<'created' | 'email_taken'> {
-    await this.redis.multi().del(userKey).hset(userKey, ...encodeUser(user)).exec();
+    for (const [err] of await execPipeline(this.redis.multi().del(userKey).hset(userKey, ...encodeUser(user)))) if (err) throw err;
     if ((await this.redis.set(emailKey, user.id, 'NX')) === 'OK') return 'created';
     await this.redis.del(userKey);
     return 'email_taken';
