@@ -125,7 +125,8 @@ describe('one master and a replica', () => {
     const keys = new RedisKeys(uniquePrefix('durable'));
     const unreplicated: Array<[number, number]> = [];
     const store = new RedisFlowStore(client, { keys, durability: { replicas: 1, timeoutMs: 100 }, onUnreplicated: (a, w) => unreplicated.push([a, w]) });
-    const { thawed, thawedYet } = await stall(stalled);
+    // A long stall: the scan and the confirm with its 100 ms WAIT must end well inside it.
+    const { thawed, thawedYet } = await stall(stalled, 2_000);
     await confirm(store, qrRecord());
     // Answered after the 100 ms WAIT timeout, while the replica still sleeps.
     expect(thawedYet()).toBe(false);

@@ -24,7 +24,8 @@ export interface CodeWorkerOptions {
  * - sms, register: the code. sms, login: nothing (accounts have no phone numbers yet).
  * A job whose code was used, replaced, burned or expired since it was queued sends nothing.
  *
- * A send that throws is retried (attempts/backoff from the job); after the last attempt the
+ * A send that throws is retried (attempts/backoff from the job), unless it throws a PermanentJobError
+ * (refused for good: SMTP 5xx, an SMS provider's 4xx); after the last attempt, or that one, the
  * record says `failed`, the failure is logged (without the code or the text) and counted in
  * handoff_code_deliveries_total{result="failed"}.
  */

@@ -51,9 +51,9 @@ export class SmtpSender implements CodeSender {
     try {
       await this.transport.sendMail({ from: this.from, to: message.to, subject: message.subject, text: message.text });
     } catch (err) {
-      // An SMTP reply of 5yz is a permanent refusal (RFC 5321 §4.2.1): 550 no such mailbox, 554 refused.
-      const reply = (err as { responseCode?: unknown }).responseCode;
-      if (typeof reply === 'number' && reply >= 500 && reply <= 599) throw new PermanentJobError((err as Error).message);
+      // nodemailer's verdict on the reply: a 5yz is a permanent refusal (RFC 5321 §4.2.1: 550 no such
+      // mailbox, 554 refused), except 503 (bad sequence of commands: a new session may pass).
+      if ((err as { permanent?: unknown }).permanent === true) throw new PermanentJobError((err as Error).message);
       throw err;
     }
   }

@@ -14,6 +14,9 @@ import {
   type WorkOptions,
 } from './job-queue.js';
 
+/** A PermanentJobError as BullMQ knows it: not retried. Its own class, so BullMQ's own UnrecoverableErrors are told apart. */
+class Refused extends UnrecoverableError {}
+
 /** Longest wait for Redis when adding a job or counting jobs; then `unavailable` (503). */
 export const QUEUE_CALL_TIMEOUT_MS = 2_000;
 
@@ -77,7 +80,7 @@ export class BullJobQueue<T> implements JobQueue<T> {
           await timed({ id: job.id!, data: job.data as T, attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 });
         } catch (err) {
           // BullMQ's word for "do not retry"; turned back into ours for onFailed below.
-          if (err instanceof PermanentJobError) throw new UnrecoverableError(err.message);
+          if (err instanceof PermanentJobError) throw new Refused(err.message);
           throw err;
         }
       },
@@ -98,9 +101,9 @@ export class BullJobQueue<T> implements JobQueue<T> {
     );
     this.worker.on('error', () => {});
     this.worker.on('failed', (job, err) => {
-      const permanent = err instanceof UnrecoverableError;
-      if (job && (permanent || job.attemptsMade >= (job.opts.attempts ?? 1))) {
-        opts.onFailed?.({ id: job.id!, data: job.data as T, attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 }, permanent ? new PermanentJobError(err.message) : err);
+      // BullMQ's own UnrecoverableError (a job stalled too often) ends the job too, but was no refusal.
+      if (job && (err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1))) {
+        opts.onFailed?.({ id: job.id!, data: job.data as T, attemptsMade: job.attemptsMade, attempts: job.opts.attempts ?? 1 }, err instanceof Refused ? new PermanentJobError(err.message) : err);
       }
     });
   }
