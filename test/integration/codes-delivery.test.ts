@@ -103,23 +103,18 @@ describe.each(STORE_MODES)('code delivery ($name)', (mode) => {
       expect(created.status).toBe(201);
     });
 
-    it('a send refused for now (4xx) every attempt is logged without the code, counted, and recorded as failed', async () => {
-      const { email, code, counter, warning, log } = await deliverThrough(refusing, 'doomed');
-      expect(refusing.attempts.get(email)).toBe(3);
-      expect(refusing.messages).toEqual([]);
+    it.each([
+      { refusal: 'for now (451): every attempt is made', server: () => refusing, attempts: 3, msg: 'verification message not sent: every attempt failed', reply: /451/ },
+      { refusal: 'for good (550): not retried', server: () => rejecting, attempts: 1, msg: 'verification message not sent: refused for good, not retried', reply: /550/ },
+    ])('a send refused $refusal, then logged without the code, counted, and recorded as failed', async ({ server, attempts, msg, reply }) => {
+      const smtp = server();
+      const { email, code, counter, warning, log } = await deliverThrough(smtp, 'doomed');
+      expect(smtp.attempts.get(email)).toBe(attempts);
+      expect(smtp.messages).toEqual([]);
       expect(counter).toContain('handoff_code_deliveries_total{channel="email",result="failed"} 1');
-      expect(warning).toMatchObject({ msg: 'verification message not sent: every attempt failed', channel: 'email', purpose: 'register', attempts: 3, err: expect.stringMatching(/451/) });
+      expect(warning).toMatchObject({ msg, channel: 'email', purpose: 'register', attempts, err: expect.stringMatching(reply) });
       expect(log).not.toMatch(new RegExp(`(?<!\\d)${code}(?!\\d)`));
       expect(log).not.toContain('Your Handoff code');
-    });
-
-    it('a send refused for good (5xx) is not retried: one attempt, logged, counted, recorded as failed', async () => {
-      const { email, code, counter, warning, log } = await deliverThrough(rejecting, 'gone');
-      expect(rejecting.attempts.get(email)).toBe(1);
-      expect(rejecting.messages).toEqual([]);
-      expect(counter).toContain('handoff_code_deliveries_total{channel="email",result="failed"} 1');
-      expect(warning).toMatchObject({ msg: 'verification message not sent: refused for good, not retried', channel: 'email', purpose: 'register', attempts: 1, err: expect.stringMatching(/550/) });
-      expect(log).not.toMatch(new RegExp(`(?<!\\d)${code}(?!\\d)`));
     });
   });
 

@@ -13,7 +13,7 @@ import { RedisWatch } from '../../server/src/store/backend.js';
 import { execPipeline } from '../../server/src/store/redis-connection.js';
 import { connectSocketIo, emitAck, WsClient } from '../harness/clients.js';
 import { STORE_MODES, startInProcess, testConfig, useRedisServer, type InProcessServer } from '../harness/in-process.js';
-import { startRedis } from '../harness/redis-server.js';
+import { startRedis, type RedisHandle } from '../harness/redis-server.js';
 
 const redis = useRedisServer();
 
@@ -95,11 +95,17 @@ describe('a down store is known by the error class, not its message', () => {
     expect(toHandoffError(new HandoffError('not_found'))).toMatchObject({ code: 'not_found' });
   });
 
-  it('a watched store connection rejects with StoreUnavailableError when Redis is gone, and passes Redis replies through', async () => {
+  /** A redis-server of the test's own, and a connection to it watched as the store's is. */
+  async function watchedRedis(): Promise<{ own: RedisHandle; client: Redis }> {
     const own = await startRedis();
     const client = new Redis(own.url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50 });
     client.on('error', () => {});
     new RedisWatch().watch(client, 'command', { translate: true });
+    return { own, client };
+  }
+
+  it('a watched store connection rejects with StoreUnavailableError when Redis is gone, and passes Redis replies through', async () => {
+    const { own, client } = await watchedRedis();
     try {
       await client.connect();
       // Redis's own error reply is not an outage.
@@ -115,10 +121,7 @@ describe('a down store is known by the error class, not its message', () => {
   });
 
   it('a command sent again with a new promise, as a Cluster pipeline retries one, still rejects with StoreUnavailableError', async () => {
-    const own = await startRedis();
-    const client = new Redis(own.url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50 });
-    client.on('error', () => {});
-    new RedisWatch().watch(client, 'command', { translate: true });
+    const { own, client } = await watchedRedis();
     try {
       await client.connect();
       const command = new Command('get', ['k']);
