@@ -31,13 +31,57 @@ export interface FlowContext {
 type Outcome = { ok: true; session: Session } | { ok: false; error: HandoffError };
 
 /**
+ * The `state` and `subscription` events of a watched flow, where a new `state` listener first gets
+ * the current state (on a microtask, unless a newer one reached it first). Internal: `FlowHandle`
+ * and `ScannedQr` listen through it.
+ */
+export class FlowEmitter {
+  private readonly emitter = new Emitter<FlowEvents>();
+  private readonly wrapped = new WeakMap<Listener<FlowState>, Listener<FlowState>>();
+
+  constructor(private readonly current: () => FlowState | null) {}
+
+  on<K extends keyof FlowEvents>(event: K, fn: Listener<FlowEvents[K]>): Unsubscribe {
+    if (event !== 'state') return this.emitter.on(event, fn);
+    const listener = fn as Listener<FlowState>;
+    let seen = false;
+    const wrapper: Listener<FlowState> = (state) => {
+      seen = true;
+      listener(state);
+    };
+    this.wrapped.set(listener, wrapper);
+    const off = this.emitter.on('state', wrapper);
+    queueMicrotask(() => {
+      const current = this.current();
+      if (!seen && current && this.wrapped.get(listener) === wrapper) wrapper(current);
+    });
+    return () => {
+      off();
+      if (this.wrapped.get(listener) === wrapper) this.wrapped.delete(listener);
+    };
+  }
+
+  off<K extends keyof FlowEvents>(event: K, fn: Listener<FlowEvents[K]>): void {
+    if (event !== 'state') return this.emitter.off(event, fn);
+    const wrapper = this.wrapped.get(fn as Listener<FlowState>);
+    if (wrapper) {
+      this.emitter.off('state', wrapper);
+      this.wrapped.delete(fn as Listener<FlowState>);
+    }
+  }
+
+  emit<K extends keyof FlowEvents>(event: K, value: FlowEvents[K]): void {
+    this.emitter.emit(event, value);
+  }
+}
+
+/**
  * A flow its creator waits on. Watches the flow from creation (socket or long-poll), emits its
  * states, and on `session()` redeems it once it is confirmed / succeeded / approved. Shared by
  * `QrLogin`, `AsyncLogin` and `ApprovalLogin`.
  */
 export abstract class FlowHandle {
-  private readonly emitter = new Emitter<FlowEvents>();
-  private readonly wrapped = new WeakMap<Listener<FlowState>, Listener<FlowState>>();
+  private readonly emitter = new FlowEmitter(() => this.state);
   private readonly scope: Scope;
   private readonly sub: FlowSubscription | null;
   /** Secret; an ES private field, so it never shows in `console.log(handle)`. */
@@ -80,33 +124,12 @@ export abstract class FlowHandle {
 
   /** Listen to `state` or `subscription`; returns the off-function. */
   on<K extends keyof FlowEvents>(event: K, fn: Listener<FlowEvents[K]>): Unsubscribe {
-    if (event !== 'state') return this.emitter.on(event, fn);
-    const listener = fn as Listener<FlowState>;
-    let seen = false;
-    const wrapper: Listener<FlowState> = (state) => {
-      seen = true;
-      listener(state);
-    };
-    this.wrapped.set(listener, wrapper);
-    const off = this.emitter.on('state', wrapper);
-    queueMicrotask(() => {
-      const current = this.state;
-      if (!seen && current && this.wrapped.get(listener) === wrapper) wrapper(current);
-    });
-    return () => {
-      off();
-      if (this.wrapped.get(listener) === wrapper) this.wrapped.delete(listener);
-    };
+    return this.emitter.on(event, fn);
   }
 
   /** Remove a listener added with `on`. */
   off<K extends keyof FlowEvents>(event: K, fn: Listener<FlowEvents[K]>): void {
-    if (event !== 'state') return this.emitter.off(event, fn);
-    const wrapper = this.wrapped.get(fn as Listener<FlowState>);
-    if (wrapper) {
-      this.emitter.off('state', wrapper);
-      this.wrapped.delete(fn as Listener<FlowState>);
-    }
+    this.emitter.off(event, fn);
   }
 
   /**

@@ -10,6 +10,7 @@ import type { FlowContext } from './flow.js';
 import { HttpClient } from './http.js';
 import { resolveOptions, type HandoffOptions, type ResolvedOptions } from './options.js';
 import { QrLogin, parseCreatedQr } from './qr-login.js';
+import { ScannedQr } from './scanned-qr.js';
 import { Scope } from './scope.js';
 import { expectShape, parseFlowState, parseRequester, parseSession, raceWait, type WaitOptions } from './utils.js';
 
@@ -217,6 +218,16 @@ export class Handoff {
   /** Phone side: decline the scanned flow (scanned → cancelled); only the user who scanned may. */
   async cancel(id: string, opts: WaitOptions = {}): Promise<FlowState> {
     return expectShape(parseFlowState((await this.qrAction('cancel', id, opts)).state), 'flow state');
+  }
+
+  /**
+   * Phone side (needs `token`): watch QR flow `id` that this user scanned, without its watch token,
+   * to see what the browser does meanwhile (`cancelled`, `expired`, `redeemed` after the confirm).
+   * Rejects nothing: a watch the server refuses (`invalid_watch_token` for a user who did not scan,
+   * `not_found`) ends its subscription as `failed` with that error.
+   */
+  watchScanned(id: string): ScannedQr {
+    return new ScannedQr(this.context(), id);
   }
 
   /** A safe summary for logs and `JSON.stringify` (never the token). */

@@ -4,6 +4,7 @@
  */
 export { Handoff, type ApprovalLoginOptions, type AsyncLoginOptions, type HandoffEvents, type LoginCredentials, type ScanResult } from './handoff.js';
 export { QrLogin } from './qr-login.js';
+export { ScannedQr } from './scanned-qr.js';
 export { AsyncLogin } from './async-login.js';
 export { ApprovalLogin } from './approval-login.js';
 export { Approvals, type ApprovalsEvents } from './approvals.js';

@@ -6,6 +6,7 @@ import { HandoffError, isTemporary, toHandoffError } from './errors.js';
 import type { HttpClient } from './http.js';
 import type { ResolvedOptions } from './options.js';
 import type { Scope } from './scope.js';
+import type { TokenSource } from './token.js';
 import { isEnded, parseFlowState, retryDelay } from './utils.js';
 
 /**
@@ -38,10 +39,11 @@ export interface SubscriptionDeps {
   options: ResolvedOptions;
 }
 
-/** How a subscription proves it may watch the flow. */
-export interface FlowAccess {
-  watchToken: string;
-}
+/**
+ * How a subscription proves it may watch the flow: the creator's watch token, or (a qr flow's
+ * scanner) the app user's JWT: the socket's own identity, and `Authorization: Bearer` on long-polls.
+ */
+export type FlowAccess = { watchToken: string } | { scanner: TokenSource };
 
 /**
  * The version rule (docs/protocol.md §4): a state is taken when its version is above the last one
@@ -173,7 +175,9 @@ export class FlowSubscription {
 
   private socketSubscribe(mode: Scope, attempt: number): void {
     const { connection, options } = this.deps;
-    const req = { topic: this.topic, watchToken: this.#access.watchToken };
+    const access = this.#access;
+    // The scanner sends no watch token: the server knows the socket's user from its handshake.
+    const req = 'watchToken' in access ? { topic: this.topic, watchToken: access.watchToken } : { topic: this.topic };
     this.viaSocket = true;
     connection
       .request('subscribe', req, options.requestTimeout)
@@ -226,11 +230,13 @@ export class FlowSubscription {
     while (!mode.disposed) {
       try {
         const version = this.current?.version ?? 0;
+        const credential = await this.credential();
+        if (mode.disposed) return;
         const res = await http.request(
           'GET',
           snapshot ? path : `${path}?after=${version}&wait=${options.longPollWait}`,
           {
-            watchToken: this.#access.watchToken,
+            ...credential,
             timeout: snapshot ? options.requestTimeout : options.longPollWait * 1000 + options.requestTimeout,
           },
           mode,
@@ -253,6 +259,15 @@ export class FlowSubscription {
         await mode.sleep(delay);
       }
     }
+  }
+
+  /** What a long-poll read sends: the watch token, or the scanner's JWT (asked for each read, so a refreshed one is used). */
+  private async credential(): Promise<{ watchToken: string } | { bearer: string }> {
+    const access = this.#access;
+    if ('watchToken' in access) return { watchToken: access.watchToken };
+    const bearer = await access.scanner.get();
+    if (!bearer) throw new HandoffError('unauthorized', "Watching a scanned flow needs the app's JWT: new Handoff({ url, token }).");
+    return { bearer };
   }
 
   private end(code: SubscriptionCode, reason: string, error?: HandoffError): void {

@@ -1,6 +1,6 @@
 // The demo phone app: sign in (the JWT is kept in sessionStorage), scan a QR link or id, show who
 // is asking, confirm or cancel. While the confirm screen is open it watches the flow as the
-// scanning user (long-poll with its JWT: no watch token needed), so a cancel in the browser or the
+// scanning user (the SDK's watchScanned: no watch token needed), so a cancel in the browser or the
 // expiry shows at once.
 'use strict';
 
@@ -68,7 +68,7 @@
   let session = loadSession();
   /** The SDK client with the app's JWT (phone side: scan / confirm / cancel). */
   let app = null;
-  /** The flow on the confirm screen: `{id, version, watch: AbortController, acting, outcome}`. */
+  /** The flow on the confirm screen: `{id, watch: ScannedQr, acting, outcome}`. */
   let current = null;
   /** A QR id from the page's own URL (`#qr=<id>`), scanned as soon as we are signed in. */
   let pendingId = null;
@@ -192,8 +192,8 @@
     el.scanSubmit.disabled = true;
     el.scanSubmit.textContent = 'Scanning…';
     try {
-      const { state, requester } = await app.scan(id);
-      showConfirm(id, state, requester);
+      const { requester } = await app.scan(id);
+      showConfirm(id, requester);
     } catch (err) {
       if (Handoff.isHandoffError(err, 'unauthorized')) return signOut('Your session ended. Sign in again.');
       showScan(scanErrorText(err));
@@ -217,9 +217,9 @@
 
   // ---- confirm ---------------------------------------------------------------------------
 
-  function showConfirm(id, state, requester) {
+  function showConfirm(id, requester) {
     stopWatching();
-    current = { id, version: state.version, watch: new AbortController(), acting: false, outcome: null };
+    current = { id, watch: null, acting: false, outcome: null };
     el.confirmTitle.textContent = `Sign in on ${describeUserAgent(requester.userAgent)} from ${requester.ip}?`;
     el.confirmWhen.textContent = `Asked at ${formatTime(requester.createdAt)}.`;
     el.confirmUa.textContent = requester.userAgent || '(no user agent)';
@@ -273,39 +273,12 @@
   }
 
   /**
-   * Watch the flow as the user who scanned it: `GET /v1/flows/qr:<id>?after=<version>&wait=25`
-   * with the app's JWT answers as soon as the flow moves on (contract §3: the scanner may watch).
+   * Watch the flow as the user who scanned it (contract §3: the scanner may watch): pushed over the
+   * signed-in client's socket, long-polled with the JWT in fallback; a final state ends the watch.
    */
-  async function watch(flow) {
-    const signal = flow.watch.signal;
-    let failures = 0;
-    while (!signal.aborted) {
-      let res;
-      try {
-        res = await fetch(`/v1/flows/qr:${encodeURIComponent(flow.id)}?after=${flow.version}&wait=25`, {
-          headers: { authorization: `Bearer ${session.token}` },
-          cache: 'no-store',
-          signal,
-        });
-      } catch {
-        if (signal.aborted) return;
-        await pause(Math.min(10_000, 500 * 2 ** failures++), signal);
-        continue;
-      }
-      if (res.status === 200) {
-        failures = 0;
-        const s = await res.json();
-        if (s.version <= flow.version) continue;
-        flow.version = s.version;
-        onWatchedState(flow, s);
-        if (s.state === 'redeemed' || s.state === 'cancelled' || s.state === 'expired') return;
-      } else if (res.status === 404) {
-        return; // the tombstone is gone: nothing more will happen
-      } else {
-        const retry = Number(res.headers.get('retry-after')) * 1000 || 0;
-        await pause(Math.max(retry, Math.min(10_000, 500 * 2 ** failures++)), signal);
-      }
-    }
+  function watch(flow) {
+    flow.watch = app.watchScanned(flow.id);
+    flow.watch.on('state', (s) => onWatchedState(flow, s));
   }
 
   function onWatchedState(flow, s) {
@@ -329,14 +302,7 @@
   }
 
   function stopWatching() {
-    if (current) current.watch.abort();
-  }
-
-  function pause(ms, signal) {
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
-      signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-    });
+    if (current && current.watch) current.watch.close();
   }
 
   // ---- incoming sign-in requests (push-to-approve) ------------------------------------------

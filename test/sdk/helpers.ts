@@ -2,7 +2,10 @@
  * Helpers for the SDK tests: clients that are closed after each test, and waits on the SDK's own
  * events (never sleeps).
  */
-import { Handoff, type FlowState, type HandoffOptions, type QrLogin, type AsyncLogin, type TransportEvent } from '@handoff/client-sdk';
+import { Handoff, type FlowState, type HandoffOptions, type QrLogin, type AsyncLogin, type ScannedQr, type TransportEvent } from '@handoff/client-sdk';
+
+/** What the waits below watch: a browser's flow handle, or the phone's watch of a scanned flow. */
+type Watched = QrLogin | AsyncLogin | ScannedQr;
 
 /** Makes Handoff clients and closes them all at the end of a test. */
 export class Clients {
@@ -20,14 +23,14 @@ export class Clients {
 }
 
 /** Records a flow handle's states. */
-export function recordStates(flow: QrLogin | AsyncLogin): FlowState[] {
+export function recordStates(flow: Watched): FlowState[] {
   const states: FlowState[] = [];
   flow.on('state', (s) => states.push(s));
   return states;
 }
 
 /** Resolves with the first state (current or future) matching `name`. */
-export function stateReached(flow: QrLogin | AsyncLogin, name: FlowState['state'], timeoutMs = 15_000): Promise<FlowState> {
+export function stateReached(flow: Watched, name: FlowState['state'], timeoutMs = 15_000): Promise<FlowState> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       off();
@@ -43,7 +46,7 @@ export function stateReached(flow: QrLogin | AsyncLogin, name: FlowState['state'
 }
 
 /** Resolves once the flow's subscription is `subscribed`. */
-export function subscribed(flow: QrLogin | AsyncLogin, timeoutMs = 15_000): Promise<void> {
+export function subscribed(flow: Watched, timeoutMs = 15_000): Promise<void> {
   if (flow.subscriptionState === 'subscribed') return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

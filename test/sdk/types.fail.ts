@@ -25,7 +25,9 @@ export function misuses(): void {
   const pending: 'pending' = qr.state.state; // ✗ any flow state name
   new HandoffError('no_such_code'); // ✗ codes are the catalogue's and the SDK's
   const token: string = qr.watchToken; // ✗ the watch token stays inside the SDK
-  void [loginState, transport, pending, token];
+  const watched: FlowState = handoff.watchScanned('id').state; // ✗ null until the first snapshot
+  void handoff.watchScanned('id').session(); // ✗ the scanner watches; only the browser redeems
+  void [loginState, transport, pending, token, watched];
 }
 
 export async function sessions(): Promise<void> {

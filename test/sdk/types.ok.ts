@@ -17,6 +17,7 @@ import {
   type LoginCredentials,
   type Requester,
   type ScanResult,
+  type ScannedQr,
   type Session,
   type SocketFactory,
   type SubscriptionEvent,
@@ -118,6 +119,15 @@ export async function phone(appJwt: string, qrId: string): Promise<FlowState> {
   const requester: Requester = info.requester;
   const ip: string = requester.ip;
   void ip;
+  // The phone watches what it scanned: the browser may cancel while the confirm screen is open.
+  const watch: ScannedQr = app.watchScanned(qrId);
+  const off: Unsubscribe = watch.on('state', (s: FlowState) => void s.version);
+  watch.on('subscription', (e: SubscriptionEvent) => void e.error?.code);
+  const seen: FlowState | null = watch.state;
+  const sub: SubscriptionState = watch.subscriptionState;
+  void [seen, sub, watch.topic, watch.toJSON()];
+  off();
+  watch.close();
   try {
     return await app.confirm(qrId);
   } catch (err) {
