@@ -88,7 +88,13 @@ local record = redis.call('HGETALL', flowKey)
 if FINAL[to] then
   redis.call('ZREM', dueKey, ARGV[6])
   redis.call('PEXPIRE', flowKey, ARGV[3])
-  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+  -- The taken marker with it, to the millisecond (as login-take.lua: PEXPIRETIME on Redis 7+).
+  local hasAt, at = pcall(redis.call, 'PEXPIRETIME', flowKey)
+  if hasAt and at > 0 then
+    redis.call('PEXPIREAT', KEYS[3], at)
+  else
+    redis.call('PEXPIRE', KEYS[3], ARGV[3])
+  end
 end
 
 return { 0, record }

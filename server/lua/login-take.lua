@@ -27,12 +27,20 @@ end
 if redis.call('HEXISTS', KEYS[1], 'taken') == 1 then
   return -1
 end
-local ttl = redis.call('PTTL', KEYS[1])
+-- The marker ends when the hash does, to the millisecond: PEXPIRETIME (Redis 7+) gives the hash's
+-- absolute expiry. A PTTL copied into PX is read and applied at two clock readings, so the marker
+-- could outlive the hash by a millisecond; that is the fallback only before Redis 7.
 local set
-if ttl > 0 then
-  set = redis.call('SET', KEYS[2], '1', 'NX', 'PX', ttl)
+local hasAt, at = pcall(redis.call, 'PEXPIRETIME', KEYS[1])
+if hasAt and at > 0 then
+  set = redis.call('SET', KEYS[2], '1', 'NX', 'PXAT', at)
 else
-  set = redis.call('SET', KEYS[2], '1', 'NX')
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl > 0 then
+    set = redis.call('SET', KEYS[2], '1', 'NX', 'PX', ttl)
+  else
+    set = redis.call('SET', KEYS[2], '1', 'NX')
+  end
 end
 if not set then
   return -1

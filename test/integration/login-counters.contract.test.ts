@@ -99,10 +99,10 @@ describe('RedisLoginCounters: the taken marker', () => {
     const r = login({ expiresAt: Date.now() + 100 });
     await flows.create(r, SHORT_MS);
     await counters.markTaken(r.id);
-    const flowTtl = await ctx.redis.pttl(keys.flow('login', r.id));
-    const markerTtl = await ctx.redis.pttl(keys.flowTaken('login', r.id));
-    expect(markerTtl).toBeGreaterThan(0);
-    expect(markerTtl).toBeLessThanOrEqual(flowTtl);
+    // The same absolute expiry, to the millisecond (two PTTL reads would straddle a millisecond).
+    const flowAt = Number(await ctx.redis.call('PEXPIRETIME', keys.flow('login', r.id)));
+    expect(flowAt).toBeGreaterThan(Date.now() - 1_000);
+    expect(Number(await ctx.redis.call('PEXPIRETIME', keys.flowTaken('login', r.id)))).toBe(flowAt);
     await vi.waitFor(async () => expect(await ctx.redis.exists(keys.flow('login', r.id))).toBe(0), { timeout: 5_000, interval: 25 });
     expect(await ctx.redis.exists(keys.flowTaken('login', r.id))).toBe(0);
   });
@@ -120,6 +120,7 @@ describe('RedisLoginCounters: the taken marker', () => {
     const markerTtl = await ctx.redis.pttl(keys.flowTaken('login', r.id));
     expect(markerTtl).toBeGreaterThan(0);
     expect(markerTtl).toBeLessThanOrEqual(SHORT_MS);
+    expect(await ctx.redis.call('PEXPIRETIME', keys.flowTaken('login', r.id))).toBe(await ctx.redis.call('PEXPIRETIME', keys.flow('login', r.id)));
     await vi.waitFor(async () => expect(await ctx.redis.exists(keys.flowTaken('login', r.id))).toBe(0), { timeout: 5_000, interval: 25 });
     expect(await ctx.redis.exists(keys.flow('login', r.id))).toBe(0);
   });
