@@ -223,8 +223,9 @@ export class Handoff {
   /**
    * Phone side (needs `token`): watch QR flow `id` that this user scanned, without its watch token,
    * to see what the browser does meanwhile (`cancelled`, `expired`, `redeemed` after the confirm).
-   * Rejects nothing: a watch the server refuses (`invalid_watch_token` for a user who did not scan,
-   * `not_found`) ends its subscription as `failed` with that error.
+   * Throws only `closed` (after `close()`): a watch the server refuses (`invalid_watch_token` for a
+   * user who did not scan, `not_found`), or one without a token (`unauthorized`), ends its
+   * subscription as `failed` with that error.
    */
   watchScanned(id: string): ScannedQr {
     return new ScannedQr(this.context(), id);

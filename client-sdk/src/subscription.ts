@@ -99,6 +99,8 @@ export class FlowSubscription {
   private viaSocket = false;
   /** Secrets; an ES private field, so they never show in `console.log`. */
   readonly #access: FlowAccess;
+  /** The scanner's JWT the last long-poll read sent (to tell a refreshed one from it). */
+  #bearer: string | undefined;
 
   constructor(
     private readonly deps: SubscriptionDeps,
@@ -176,11 +178,14 @@ export class FlowSubscription {
   private socketSubscribe(mode: Scope, attempt: number): void {
     const { connection, options } = this.deps;
     const access = this.#access;
-    // The scanner sends no watch token: the server knows the socket's user from its handshake.
+    // The scanner sends no watch token: the server knows the socket's user from its handshake. It
+    // still needs a token (the one the socket connected with); none ends the watch `unauthorized`.
     const req = 'watchToken' in access ? { topic: this.topic, watchToken: access.watchToken } : { topic: this.topic };
+    const ready = 'watchToken' in access ? Promise.resolve() : this.credential();
     this.viaSocket = true;
-    connection
-      .request('subscribe', req, options.requestTimeout)
+    ready
+      // (Left unsent when the transport moved on while the token was asked for.)
+      .then(() => (mode.disposed ? Promise.reject(new HandoffError('closed')) : connection.request('subscribe', req, options.requestTimeout)))
       .then((res) => {
         const state = parseFlowState(res.state);
         if (!state) throw new HandoffError('bad_response', 'Unexpected subscribe ack.');
@@ -253,20 +258,53 @@ export class FlowSubscription {
         this.deliver(state);
       } catch (caught) {
         if (mode.disposed) return;
-        const delay = this.afterFailure(mode, toHandoffError(caught), attempt++);
-        if (delay === null) return;
+        const err = toHandoffError(caught);
         snapshot = true;
+        if (await this.refreshed(err)) {
+          if (mode.disposed) return;
+          continue;
+        }
+        if (mode.disposed) return;
+        const delay = this.afterFailure(mode, err, attempt++);
+        if (delay === null) return;
         await mode.sleep(delay);
       }
     }
   }
 
-  /** What a long-poll read sends: the watch token, or the scanner's JWT (asked for each read, so a refreshed one is used). */
+  /**
+   * The scanner's JWT was refused (`unauthorized` from the server) and the token function, asked
+   * once more, gives another one: read again with it at once (as the SDK's app actions do). A
+   * token refused twice, or no new one, ends the watch.
+   */
+  private async refreshed(err: HandoffError): Promise<boolean> {
+    const access = this.#access;
+    if (!('scanner' in access) || err.code !== 'unauthorized' || err.cause !== undefined || !access.scanner.refreshable) return false;
+    const refused = this.#bearer;
+    try {
+      const fresh = await access.scanner.get();
+      return fresh !== undefined && fresh !== refused;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * What a long-poll read sends: the watch token, or the scanner's JWT (asked for each read, so a
+   * refreshed one is used). A token function that fails is a temporary error (retried with
+   * backoff, as the socket's connect does); no token at all ends the watch as `unauthorized`.
+   */
   private async credential(): Promise<{ watchToken: string } | { bearer: string }> {
     const access = this.#access;
     if ('watchToken' in access) return { watchToken: access.watchToken };
-    const bearer = await access.scanner.get();
+    let bearer: string | undefined;
+    try {
+      bearer = await access.scanner.get();
+    } catch (err) {
+      throw new HandoffError('network', `The token function failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
     if (!bearer) throw new HandoffError('unauthorized', "Watching a scanned flow needs the app's JWT: new Handoff({ url, token }).");
+    this.#bearer = bearer;
     return { bearer };
   }
 

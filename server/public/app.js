@@ -279,6 +279,9 @@
   function watch(flow) {
     flow.watch = app.watchScanned(flow.id);
     flow.watch.on('state', (s) => onWatchedState(flow, s));
+    flow.watch.on('subscription', (e) => {
+      if (flow === current && e.code === 'failed' && e.error && e.error.code === 'unauthorized') signOut('Your session ended. Sign in again.');
+    });
   }
 
   function onWatchedState(flow, s) {

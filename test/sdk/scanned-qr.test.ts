@@ -84,6 +84,14 @@ describe.each(SDK_MODES)('the phone watches the QR flow it scanned ($name)', (mo
     expect(end).toMatchObject({ newState: 'unsubscribed', code: 'failed', error: { code: 'invalid_watch_token' } });
     expect(watch.state).toBeNull();
   });
+
+  it('without a token, the watch ends failed with unauthorized (no anonymous subscribe)', async () => {
+    const qr = await clients.make({ url: cluster.browser }).qrLogin();
+    const anonymous = clients.make({ url: cluster.phone });
+    await anonymous.connect();
+    expect(anonymous.state).toBe('connected');
+    expect(await ended(anonymous.watchScanned(qr.id))).toMatchObject({ code: 'failed', error: { code: 'unauthorized' } });
+  });
 });
 
 describe('in the long-poll fallback', () => {
@@ -118,6 +126,55 @@ describe('in the long-poll fallback', () => {
     await stateReached(watch, 'cancelled');
     expect(await end).toMatchObject({ code: 'final' });
     expect(proxy.passed).toBe(0);
+  });
+
+  /**
+   * A phone in the long-poll fallback (its socket is refused) whose token function answers what
+   * `next` says; `connect()` settles the fallback first, so the function's later calls are the reads'.
+   */
+  async function phoneInFallback(next: () => string) {
+    proxy = await startUpgradeProxy(cluster.phone, { refuseUpgrades: true });
+    let calls = 0;
+    const app = clients.make({ url: proxy.url, token: () => (calls++, next()) });
+    expect(await app.connect()).toBe('fallback');
+    return { app, calls: () => calls };
+  }
+
+  it('a refused JWT is asked for again and the read retried with the fresh one, as app actions do', async () => {
+    const qr = await clients.make({ url: cluster.browser }).qrLogin();
+    await clients.make({ url: cluster.phone, token: anaToken }).scan(qr.id);
+    let stale = false;
+    const { app, calls } = await phoneInFallback(() => {
+      if (!stale) return anaToken;
+      stale = false; // refused once, refreshed on the next call
+      return 'expired.jwt.token';
+    });
+    stale = true;
+    const before = calls();
+    const watch = app.watchScanned(qr.id);
+    const end = ended(watch);
+    await stateReached(watch, 'scanned');
+    expect(calls() - before).toBeGreaterThanOrEqual(2); // the refused token, then the fresh one
+    await qr.cancel();
+    expect(await end).toMatchObject({ code: 'final' });
+  });
+
+  it('a token function that fails is retried like a network error, not the end of the watch', async () => {
+    const qr = await clients.make({ url: cluster.browser }).qrLogin();
+    await clients.make({ url: cluster.phone, token: anaToken }).scan(qr.id);
+    let failing = false;
+    const { app } = await phoneInFallback(() => {
+      if (!failing) return anaToken;
+      failing = false;
+      throw new Error('the refresh endpoint is down');
+    });
+    failing = true;
+    const watch = app.watchScanned(qr.id);
+    const events: SubscriptionEvent[] = [];
+    watch.on('subscription', (e) => events.push(e));
+    await stateReached(watch, 'scanned');
+    expect(watch.subscriptionState).toBe('subscribed');
+    expect(events.some((e) => e.newState === 'unsubscribed')).toBe(false);
   });
 
   it('without a token, the long-poll watch ends failed with unauthorized', async () => {
