@@ -232,6 +232,8 @@ export class FlowSubscription {
     const path = `/v1/flows/${encodeURIComponent(this.topic)}`;
     let snapshot = true;
     let attempt = 0;
+    /** A refused JWT is refreshed once; refused again before a read succeeds, the watch ends. */
+    let refreshing = false;
     while (!mode.disposed) {
       try {
         const version = this.current?.version ?? 0;
@@ -250,6 +252,7 @@ export class FlowSubscription {
         const state = parseFlowState(res.body);
         if (!state) throw new HandoffError('bad_response', 'Unexpected flow state from the server.', { status: res.status });
         attempt = 0;
+        refreshing = false;
         if (snapshot) {
           snapshot = false;
           this.status.set('subscribed', SUBSCRIPTION_CODES.subscribed, 'long-poll snapshot');
@@ -260,8 +263,9 @@ export class FlowSubscription {
         if (mode.disposed) return;
         const err = toHandoffError(caught);
         snapshot = true;
-        if (await this.refreshed(err)) {
+        if (!refreshing && (await this.refreshed(err))) {
           if (mode.disposed) return;
+          refreshing = true;
           continue;
         }
         if (mode.disposed) return;
@@ -274,8 +278,8 @@ export class FlowSubscription {
 
   /**
    * The scanner's JWT was refused (`unauthorized` from the server) and the token function, asked
-   * once more, gives another one: read again with it at once (as the SDK's app actions do). A
-   * token refused twice, or no new one, ends the watch.
+   * once more, gives another one: read again with it at once (as the SDK's app actions do). No
+   * new one, or a second refusal in a row, ends the watch.
    */
   private async refreshed(err: HandoffError): Promise<boolean> {
     const access = this.#access;

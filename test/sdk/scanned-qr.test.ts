@@ -159,6 +159,19 @@ describe('in the long-poll fallback', () => {
     expect(await end).toMatchObject({ code: 'final' });
   });
 
+  it('a token function whose every new token is refused ends the watch unauthorized after one refresh, not in a loop', async () => {
+    const qr = await clients.make({ url: cluster.browser }).qrLogin();
+    await clients.make({ url: cluster.phone, token: anaToken }).scan(qr.id);
+    let minting = false;
+    let minted = 0;
+    const { app, calls } = await phoneInFallback(() => (minting ? `refused.jwt.${++minted}` : anaToken));
+    minting = true;
+    const before = calls();
+    const end = await ended(app.watchScanned(qr.id));
+    expect(end).toMatchObject({ code: 'failed', error: { code: 'unauthorized' } });
+    expect(calls() - before).toBe(3); // the refused token, the refresh, the refused refresh
+  });
+
   it('a token function that fails is retried like a network error, not the end of the watch', async () => {
     const qr = await clients.make({ url: cluster.browser }).qrLogin();
     await clients.make({ url: cluster.phone, token: anaToken }).scan(qr.id);
