@@ -1,4 +1,5 @@
 import { ERRORS, type ErrorBody, type ErrorCode, type FlowState } from '@handoff/protocol';
+import { ReplyError } from 'ioredis';
 
 /**
  * The one error class every layer throws. Transports turn it into their own shape with
@@ -41,6 +42,32 @@ export class StoreUnavailableError extends Error {
   }
 }
 
+/**
+ * Redis's error replies that mean "not now" rather than "wrong command": a failover or restart is
+ * under way (READONLY: a demoted master; LOADING; MASTERDOWN; CLUSTERDOWN; TRYAGAIN while a slot
+ * moves) or the server refuses writes for a while (NOREPLICAS under min-replicas-to-write, MISCONF
+ * when it cannot persist). The code is the reply's first word, as RESP defines it.
+ */
+const OUTAGE_REPLY = /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|MISCONF)\b/;
+
+/**
+ * True for a Redis error reply (a ReplyError: Redis's own answer, not a look-alike message) that
+ * is an outage (OUTAGE_REPLY), also an EXECABORT whose queued commands were refused for such a
+ * reason (ioredis keeps them as `previousErrors`). Answered 503 like a lost connection, never 500.
+ */
+export function isOutageReply(err: unknown): boolean {
+  if (!(err instanceof ReplyError)) return false;
+  const reply = err as Error & { previousErrors?: unknown };
+  if (OUTAGE_REPLY.test(reply.message)) return true;
+  const previous = reply.previousErrors;
+  return (
+    /^EXECABORT\b/.test(reply.message) &&
+    Array.isArray(previous) &&
+    previous.length > 0 &&
+    previous.every((e) => e instanceof StoreUnavailableError || (e instanceof ReplyError && OUTAGE_REPLY.test((e as Error).message)))
+  );
+}
+
 /** Socket error codes that mean the store could not be reached. */
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTCONN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
@@ -53,11 +80,15 @@ export function toHandoffError(err: unknown): HandoffError {
 
 /**
  * True for errors that mean the store is unreachable, known by their class or code, never by
- * their message: a StoreUnavailableError, or a socket error (ECONNREFUSED, ECONNRESET, …).
+ * their message: a StoreUnavailableError, a socket error (ECONNREFUSED, ECONNRESET, …), or a
+ * Redis error reply whose code (its first word) says a failover is under way (isOutageReply).
  */
 export function isStoreDown(err: unknown): boolean {
   if (err instanceof StoreUnavailableError) return true;
   if (!(err instanceof Error)) return false;
+  // A MULTI a library runs itself (rate-limiter-flexible) ends as EXECABORT after the watch has
+  // seen each reply: its outage is known here, the last place before the answer.
+  if (isOutageReply(err)) return true;
   const code = (err as { code?: unknown }).code;
   return typeof code === 'string' && UNREACHABLE_CODES.has(code);
 }

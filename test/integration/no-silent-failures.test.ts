@@ -139,6 +139,37 @@ describe('a down store is known by the error class, not its message', () => {
     }
   });
 
+  it("a failover's replies are an outage: READONLY from a replica is StoreUnavailableError, a MULTI it aborted is unavailable", async () => {
+    const master = await startRedis();
+    const { own: replica, client } = await watchedRedis();
+    try {
+      await client.connect();
+      await client.replicaof('127.0.0.1', String(master.port));
+      // A demoted master answers writes READONLY: a failover under way, not a bug.
+      await expect(client.set('k', 'v')).rejects.toSatisfy((err: Error) => err instanceof StoreUnavailableError && /^READONLY/.test(err.message));
+      // A MULTI run by a library (rate-limiter-flexible does) ends as EXECABORT after the watch saw
+      // each reply; the error mapping knows it by the replies it carries.
+      const aborted = await client.multi().set('a', '1').incr('b').exec().then(
+        () => null,
+        (err: Error) => err,
+      );
+      expect(aborted?.message).toMatch(/^EXECABORT/);
+      expect(isStoreDown(aborted)).toBe(true);
+      expect(toHandoffError(aborted)).toMatchObject({ code: 'unavailable' });
+      await expect(execPipeline(client.multi().set('a', '1'))).rejects.toBeInstanceOf(StoreUnavailableError);
+      // Redis's other replies stay what they are: a bug is still a 500.
+      const unknown = await client.call('NOSUCHCOMMAND').then(
+        () => null,
+        (err: Error) => err,
+      );
+      expect(isStoreDown(unknown)).toBe(false);
+    } finally {
+      client.disconnect();
+      await replica.stop();
+      await master.stop();
+    }
+  });
+
   it("a pipeline's own rejection (a Cluster that reaches no node) is StoreUnavailableError through execPipeline", async () => {
     // A fresh client each: after its failed first connect a client stays ended.
     const unreachable = () => {

@@ -105,7 +105,11 @@ export class ApprovalService {
   private async liveRequests(key: string): Promise<Array<{ record: FlowRecord; request: ApprovalRequest }>> {
     const live: Array<{ record: FlowRecord; request: ApprovalRequest }> = [];
     for (const id of await this.flows.liveInGroup(`approval:${key}`)) {
-      const record = await this.flows.load('approval', id).catch(() => null);
+      // Gone since the group was read: left out. Anything else (the store is down) fails the snapshot.
+      const record = await this.flows.load('approval', id).catch((err: unknown) => {
+        if (err instanceof HandoffError && err.code === 'not_found') return null;
+        throw err;
+      });
       if (record?.userId === key) live.push({ record, request: await this.requestOf(record) });
     }
     return live;

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { ReplyError, type Command, type Redis } from 'ioredis';
-import { StoreUnavailableError } from '../errors.js';
+import { StoreUnavailableError, isOutageReply } from '../errors.js';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { CodeStore } from '../codes/code-store.js';
@@ -62,7 +62,7 @@ export class RedisWatch extends EventEmitter<{
       const first = !this.seen.has(command.promise); // a command resent from the offline queue passes here again
       if (first && opts.translate) {
         const reject = command.reject;
-        command.reject = (err: Error) => reject(err instanceof ReplyError ? err : new StoreUnavailableError(err));
+        command.reject = (err: Error) => reject(err instanceof ReplyError && !isOutageReply(err) ? err : new StoreUnavailableError(err));
       }
       const result = (send as (c: Command, ...r: unknown[]) => unknown)(command, ...rest);
       if (first) {

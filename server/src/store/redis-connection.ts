@@ -5,7 +5,7 @@
  */
 import { Cluster, Redis, ReplyError, type ChainableCommander, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { ConnectionOptions } from 'node:tls';
-import { StoreUnavailableError } from '../errors.js';
+import { StoreUnavailableError, isOutageReply } from '../errors.js';
 import { withDeadline } from '../lib/deadline.js';
 import { singleRedis, type RedisConfig } from './redis-config.js';
 
@@ -163,7 +163,9 @@ export type PipelineReplies = Array<[Error | null, unknown]>;
  */
 export async function execPipeline(pipeline: ChainableCommander): Promise<PipelineReplies> {
   const outage = (err: unknown): Error =>
-    err instanceof ReplyError || err instanceof StoreUnavailableError || CROSS_SLOT.test((err as Error)?.message ?? '') ? (err as Error) : new StoreUnavailableError(err);
+    (err instanceof ReplyError && !isOutageReply(err)) || err instanceof StoreUnavailableError || CROSS_SLOT.test((err as Error)?.message ?? '')
+      ? (err as Error)
+      : new StoreUnavailableError(err);
   let replies: PipelineReplies | null;
   try {
     replies = await pipeline.exec();
