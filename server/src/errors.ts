@@ -68,6 +68,18 @@ export function isOutageReply(err: unknown): boolean {
   );
 }
 
+/**
+ * A store command's error as its caller sees it: Redis's own reply stays itself (a wrong command is
+ * a bug: 500) unless it is an outage reply; anything else (no answer: the connection was closed or
+ * down, a timeout, nothing could be sent) is a StoreUnavailableError (503). The one rule of the
+ * Redis watch (store/backend.ts) and execPipeline (store/redis-connection.ts).
+ */
+export function toStoreError(err: unknown): Error {
+  if (err instanceof StoreUnavailableError) return err;
+  if (err instanceof ReplyError && !isOutageReply(err)) return err as Error;
+  return new StoreUnavailableError(err);
+}
+
 /** Socket error codes that mean the store could not be reached. */
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTCONN', 'EHOSTUNREACH', 'ENETUNREACH']);
 

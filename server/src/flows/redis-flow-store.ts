@@ -268,12 +268,7 @@ export class RedisFlowStore implements FlowStore {
   private async waitAfter(flowKey: string): Promise<number> {
     const wait = this.nextWait();
     if (wait === 'skip') return 0;
-    let acked = 0;
-    try {
-      acked = await waitForReplicas(this.redis, flowKey, wait);
-    } catch {
-      acked = 0;
-    }
+    const acked = await waitForReplicas(this.redis, flowKey, wait).catch(() => 0);
     this.waited(acked);
     return acked;
   }

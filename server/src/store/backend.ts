@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { ReplyError, type Command, type Redis } from 'ioredis';
-import { StoreUnavailableError, isOutageReply } from '../errors.js';
+import type { Command, Redis } from 'ioredis';
+import { toStoreError } from '../errors.js';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { CodeStore } from '../codes/code-store.js';
@@ -34,8 +34,8 @@ export { REDIS_COMMAND_TIMEOUT_MS } from './redis-connection.js';
  * Watching also attaches a handler to every command's promise, so a command nobody awaits (the
  * adapter's fire-and-forget PUBLISH) can never become an unhandled rejection that kills the process.
  * With `translate`, a command that fails without Redis's own reply (connection closed or down,
- * timeout, not writable) rejects with a StoreUnavailableError: callers tell an outage from a bug
- * by class (errors.ts isStoreDown). For connections Handoff's own code awaits: the store's, and
+ * timeout, not writable) or with a failover's reply rejects with a StoreUnavailableError
+ * (errors.ts toStoreError): callers tell an outage from a bug by class (errors.ts isStoreDown). For connections Handoff's own code awaits: the store's, and
  * the queue producers'; not the adapter's nor BullMQ's workers', whose libraries read their errors.
  */
 export class RedisWatch extends EventEmitter<{
@@ -62,7 +62,7 @@ export class RedisWatch extends EventEmitter<{
       const first = !this.seen.has(command.promise); // a command resent from the offline queue passes here again
       if (first && opts.translate) {
         const reject = command.reject;
-        command.reject = (err: Error) => reject(err instanceof ReplyError && !isOutageReply(err) ? err : new StoreUnavailableError(err));
+        command.reject = (err: Error) => reject(toStoreError(err));
       }
       const result = (send as (c: Command, ...r: unknown[]) => unknown)(command, ...rest);
       if (first) {

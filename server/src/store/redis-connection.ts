@@ -3,9 +3,9 @@
  * BullMQ, webhooks, codes, the CLI) gets its connection here, for whichever deployment the config
  * names: one Redis (REDIS_URL), a Sentinel-watched master, or a Redis Cluster.
  */
-import { Cluster, Redis, ReplyError, type ChainableCommander, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ChainableCommander, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { ConnectionOptions } from 'node:tls';
-import { StoreUnavailableError, isOutageReply } from '../errors.js';
+import { toStoreError } from '../errors.js';
 import { withDeadline } from '../lib/deadline.js';
 import { singleRedis, type RedisConfig } from './redis-config.js';
 
@@ -155,17 +155,13 @@ const CROSS_SLOT = /^All (the )?keys in (a|the) pipeline/;
 export type PipelineReplies = Array<[Error | null, unknown]>;
 
 /**
- * `pipeline.exec()` (or a `multi()`'s) whose errors are Redis's own reply (ReplyError) or a
- * StoreUnavailableError, as a single store command's are (RedisWatch `translate`). The watch only
- * sees commands: a pipeline's own rejection (a Cluster with no slot map yet and no node reachable)
- * is not one of them. Except ioredis's refusal of keys in several slots: that is a bug here (a 500),
- * not an outage.
+ * `pipeline.exec()` (or a `multi()`'s) whose errors are what a single store command's are
+ * (toStoreError, the Redis watch's rule). The watch only sees commands: a pipeline's own rejection
+ * (a Cluster with no slot map yet and no node reachable) is not one of them. Except ioredis's
+ * refusal of keys in several slots: that is a bug here (a 500), not an outage.
  */
 export async function execPipeline(pipeline: ChainableCommander): Promise<PipelineReplies> {
-  const outage = (err: unknown): Error =>
-    (err instanceof ReplyError && !isOutageReply(err)) || err instanceof StoreUnavailableError || CROSS_SLOT.test((err as Error)?.message ?? '')
-      ? (err as Error)
-      : new StoreUnavailableError(err);
+  const outage = (err: unknown): Error => (CROSS_SLOT.test((err as Error)?.message ?? '') ? (err as Error) : toStoreError(err));
   let replies: PipelineReplies | null;
   try {
     replies = await pipeline.exec();
