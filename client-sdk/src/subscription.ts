@@ -177,15 +177,16 @@ export class FlowSubscription {
 
   private socketSubscribe(mode: Scope, attempt: number): void {
     const { connection, options } = this.deps;
-    const access = this.#access;
-    // The scanner sends no watch token: the server knows the socket's user from its handshake. It
-    // still needs a token (the one the socket connected with); none ends the watch `unauthorized`.
-    const req = 'watchToken' in access ? { topic: this.topic, watchToken: access.watchToken } : { topic: this.topic };
-    const ready = 'watchToken' in access ? Promise.resolve() : this.credential();
     this.viaSocket = true;
-    ready
+    this.credential()
+      // The scanner sends no watch token: the server knows the socket's user from its handshake. It
+      // still needs a token (the one the socket connected with); none ends the watch `unauthorized`.
       // (Left unsent when the transport moved on while the token was asked for.)
-      .then(() => (mode.disposed ? Promise.reject(new HandoffError('closed')) : connection.request('subscribe', req, options.requestTimeout)))
+      .then((credential) =>
+        mode.disposed
+          ? Promise.reject(new HandoffError('closed'))
+          : connection.request('subscribe', 'watchToken' in credential ? { topic: this.topic, ...credential } : { topic: this.topic }, options.requestTimeout),
+      )
       .then((res) => {
         const state = parseFlowState(res.state);
         if (!state) throw new HandoffError('bad_response', 'Unexpected subscribe ack.');
@@ -283,7 +284,7 @@ export class FlowSubscription {
    */
   private async refreshed(err: HandoffError): Promise<boolean> {
     const access = this.#access;
-    if (!('scanner' in access) || err.code !== 'unauthorized' || err.cause !== undefined || !access.scanner.refreshable) return false;
+    if (!('scanner' in access) || err.code !== 'unauthorized' || !access.scanner.refreshable) return false;
     const refused = this.#bearer;
     try {
       const fresh = await access.scanner.get();
@@ -294,7 +295,7 @@ export class FlowSubscription {
   }
 
   /**
-   * What a long-poll read sends: the watch token, or the scanner's JWT (asked for each read, so a
+   * What a subscribe or read sends: the watch token, or the scanner's JWT (asked for each read, so a
    * refreshed one is used). A token function that fails is a temporary error (retried with
    * backoff, as the socket's connect does); no token at all ends the watch as `unauthorized`.
    */
